@@ -1,0 +1,193 @@
+//! Command-line flags, as clap parses them. Turning them into built objects
+//! (an engine, readers, a printer) happens in the command modules.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+const ABOUT: &str = "sigmata: Sigma rules for process-creation events, compiled into one engine.";
+
+const AFTER_HELP: &str = "\
+Examples:
+  sigmata scan corpora/sample.jsonl                 scan with the built-in rule pack
+  sigmata scan -r sigma/rules events.jsonl --stats  scan with SigmaHQ rules, print stats to stderr
+  tail -f events.jsonl | sigmata scan -            filter a live stream
+  sigmata check -r sigma/rules                      load a pack, list refused rules and why
+  sigmata test -r sigma/rules                       run SigmaHQ regression tests
+  sigmata debug ir rules/windows/x.yml              show a rule after each compiler stage";
+
+/// The `sigmata` command line.
+#[derive(Debug, Parser)]
+#[command(name = "sigmata", version, about = ABOUT, after_help = AFTER_HELP)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Evaluate rules against events (JSONL files, evtx-dump JSON files or stdin).
+    #[command(after_help = SCAN_HELP)]
+    Scan(ScanArgs),
+    /// Load and validate rules: what loads, what is refused and why.
+    #[command(after_help = CHECK_HELP)]
+    Check(CheckArgs),
+    /// Run rule regression tests (SigmaHQ `regression_tests_path` format).
+    #[command(after_help = TEST_HELP)]
+    Test(TestArgs),
+    /// Print one rule after each compiler stage.
+    Debug(DebugArgs),
+}
+
+const SCAN_HELP: &str = "\
+Input: each INPUT is a JSONL file (one JSON object per line), a .json file of
+concatenated JSON objects (evtx_dump style, {\"Event\": {\"System\", \"EventData\"}}
+records are flattened to Sysmon field names), or - for standard input (the
+default when no INPUT is given). Malformed lines are reported on stderr with
+file:line and the reason, counted, and skipped.
+
+Output (--format jsonl): one JSON object per (event, rule) match:
+  {\"rule_id\", \"rule_title\", \"level\", \"source\", \"line\", \"event\"}
+
+Exit status: 0 if any event matched, 1 if none did, 2 on errors
+(unreadable input, no rule loaded).
+
+Examples:
+  sigmata scan corpora/sample.jsonl
+  sigmata scan -r ../sigma/rules --format none --stats events.jsonl
+  cat events.jsonl | sigmata scan --format text";
+
+const CHECK_HELP: &str = "\
+Prints one line per refused rule (file:line:column, rule id and title, the
+reason) and a summary. Rules whose logsource is not process_creation load but
+are reported as not applicable to the stream.
+
+Exit status: 0 if every rule loaded, 1 if some were refused, 2 on usage errors.
+
+Examples:
+  sigmata check -r rules/
+  sigmata check -r ../sigma/rules -r ../sigma/rules-placeholder --placeholders vars.yml
+  sigmata check -r rules/ --format json";
+
+const TEST_HELP: &str = "\
+For every loaded rule with a `regression_tests_path`, reads the info.yml it
+points to (found relative to an ancestor folder of the rule, e.g. the SigmaHQ
+repository root) and evaluates the rule on each listed sample file: it must
+match at least `match_count` events (at least one when no count is given).
+Samples are read from the `.json` rendering next to each `.evtx`.
+
+Exit status: 0 if every test passed, 1 if any failed, 2 on usage errors.
+
+Example:
+  sigmata test -r ../sigma/rules -r ../sigma/rules-emerging-threats";
+
+/// Options shared by every command that loads rules.
+#[derive(Debug, Args)]
+pub struct RuleArgs {
+    /// Rule file or folder (searched recursively for .yml/.yaml); repeatable.
+    /// Default: the rule pack built into this binary.
+    #[arg(short = 'r', long = "rules", value_name = "PATH")]
+    pub rules: Vec<PathBuf>,
+    /// YAML or JSON file with values for `expand` placeholders
+    /// (`Admins: [alice, bob]`, or a pySigma pipeline's `vars:` section).
+    #[arg(long, value_name = "FILE")]
+    pub placeholders: Option<PathBuf>,
+    /// The logsource of the events: rules whose logsource it does not cover
+    /// are reported as not applicable and not evaluated. Comma-separated
+    /// key=value pairs (category, product, service), e.g.
+    /// `category=process_creation,product=windows`.
+    #[arg(
+        long,
+        value_name = "KEY=VALUE,...",
+        default_value = "category=process_creation",
+        conflicts_with = "all_logsources"
+    )]
+    pub logsource: String,
+    /// Evaluate rules of every logsource.
+    #[arg(long)]
+    pub all_logsources: bool,
+}
+
+/// `sigmata scan`.
+#[derive(Debug, Args)]
+pub struct ScanArgs {
+    #[command(flatten)]
+    pub rules: RuleArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ScanFormat::Jsonl)]
+    pub format: ScanFormat,
+    /// Print statistics as one JSON object on stderr at the end.
+    #[arg(long)]
+    pub stats: bool,
+    /// Input files; `-` is standard input (the default).
+    #[arg(value_name = "INPUT")]
+    pub inputs: Vec<PathBuf>,
+}
+
+/// Output formats of `scan`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ScanFormat {
+    /// One JSON object per match.
+    Jsonl,
+    /// One human-readable line per match.
+    Text,
+    /// No output (use with --stats).
+    None,
+}
+
+/// `sigmata check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub rules: RuleArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+    pub format: ReportFormat,
+    /// Also print each refused rule's source line, and list every rule that
+    /// is not applicable.
+    #[arg(short, long)]
+    pub verbose: bool,
+}
+
+/// Report formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    /// For people.
+    Text,
+    /// One JSON document.
+    Json,
+}
+
+/// `sigmata test`.
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    #[command(flatten)]
+    pub rules: RuleArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+    pub format: ReportFormat,
+    /// Print passing tests too.
+    #[arg(short, long)]
+    pub verbose: bool,
+}
+
+/// `sigmata debug`.
+#[derive(Debug, Args)]
+pub struct DebugArgs {
+    /// The stage to print.
+    #[arg(value_enum)]
+    pub stage: Stage,
+    /// The rule file.
+    pub rule: PathBuf,
+}
+
+/// Stages `debug` can print.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Stage {
+    /// The parsed condition(s).
+    Ast,
+    /// The lowered rule: modifiers compiled away, fields interned.
+    Ir,
+}

@@ -1,0 +1,209 @@
+//! `sigmata scan`: evaluate rules against event streams.
+
+use std::io::{self, BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde_json::json;
+use sigmata::{Engine, MatchSet};
+
+use crate::args::{ScanArgs, ScanFormat};
+use crate::input::{self, Item, Mode};
+use crate::rules;
+use crate::{Failure, Outcome};
+
+/// Counters reported by `--stats`.
+#[derive(Debug, Default)]
+struct Stats {
+    events: u64,
+    matched_events: u64,
+    matches: u64,
+    malformed_lines: u64,
+    empty_lines: u64,
+}
+
+/// Runs `scan`.
+pub fn run(a: &ScanArgs) -> Result<Outcome, Failure> {
+    let start = Instant::now();
+    let loaded = rules::load(&a.rules)?;
+    let report = &loaded.report;
+    if !report.errors.is_empty() {
+        eprintln!(
+            "sigmata: {} rule(s) refused; run `sigmata check` with the same -r options for the reasons",
+            report.errors.len()
+        );
+    }
+    if loaded.engine.is_empty() {
+        return Err(Failure::usage(format!(
+            "no rule to evaluate ({} loaded, {} refused, {} not applicable to the logsource {})",
+            report.rules_loaded,
+            report.errors.len(),
+            report.not_applicable.len(),
+            a.rules.logsource
+        )));
+    }
+    let inputs: Vec<PathBuf> = if a.inputs.is_empty() {
+        vec![PathBuf::from("-")]
+    } else {
+        a.inputs.clone()
+    };
+    let mut scanner = Scanner {
+        engine: &loaded.engine,
+        cache: loaded.engine.create_cache(),
+        matches: MatchSet::new(),
+        format: a.format,
+        out: io::BufWriter::new(io::stdout().lock()),
+        stats: Stats::default(),
+        flush_each_line: false,
+        error: None,
+    };
+    let mut unreadable = 0;
+    for path in &inputs {
+        if let Err(e) = scanner.scan_input(path) {
+            if e.kind() == io::ErrorKind::BrokenPipe {
+                return Err(Failure::io("Broken pipe"));
+            }
+            eprintln!("sigmata: {}: {e}", path.display());
+            unreadable += 1;
+        }
+        if let Some(e) = scanner.error.take() {
+            return Err(Failure::io(e.to_string()));
+        }
+    }
+    scanner
+        .out
+        .flush()
+        .map_err(|e| Failure::io(e.to_string()))?;
+    let s = &scanner.stats;
+    if a.stats {
+        let elapsed = start.elapsed().as_secs_f64();
+        let stats = json!({
+            "events": s.events,
+            "matched_events": s.matched_events,
+            "matches": s.matches,
+            "malformed_lines": s.malformed_lines,
+            "empty_lines": s.empty_lines,
+            "rules_loaded": report.rules_loaded,
+            "rules_refused": report.errors.len(),
+            "rules_not_applicable": report.not_applicable.len(),
+            "elapsed_s": (elapsed * 1000.0).round() / 1000.0,
+        });
+        eprintln!("{stats}");
+    }
+    if unreadable > 0 {
+        return Err(Failure::io(format!(
+            "{unreadable} input(s) could not be read"
+        )));
+    }
+    Ok(if s.matches > 0 {
+        Outcome::Yes
+    } else {
+        Outcome::No
+    })
+}
+
+struct Scanner<'e, W: Write> {
+    engine: &'e Engine,
+    cache: sigmata::Cache,
+    matches: MatchSet,
+    format: ScanFormat,
+    out: W,
+    stats: Stats,
+    /// Standard input is flushed after every line that matched, so that a
+    /// reader of our output sees matches while the stream is still open.
+    flush_each_line: bool,
+    error: Option<io::Error>,
+}
+
+impl<W: Write> Scanner<'_, W> {
+    fn scan_input(&mut self, path: &Path) -> io::Result<()> {
+        let label = path.display().to_string();
+        if label == "-" {
+            self.flush_each_line = true;
+            let stdin = io::stdin();
+            let mut reader = stdin.lock();
+            input::read_lines(&mut reader, |item| self.item("-", item))?;
+            return Ok(());
+        }
+        let file = std::fs::File::open(path)?;
+        self.flush_each_line = false;
+        match Mode::for_path(path) {
+            Mode::Lines => {
+                let mut reader: Box<dyn BufRead> =
+                    Box::new(BufReader::with_capacity(1 << 16, file));
+                input::read_lines(&mut reader, |item| self.item(&label, item))?;
+            }
+            Mode::Stream => {
+                let text = std::io::read_to_string(file)?;
+                input::read_stream(&text, |item| self.item(&label, item));
+            }
+        }
+        Ok(())
+    }
+
+    fn item(&mut self, source: &str, item: Item<'_>) {
+        if self.error.is_some() {
+            return;
+        }
+        match item {
+            Item::Empty { .. } => self.stats.empty_lines += 1,
+            Item::Malformed { line, reason } => {
+                self.stats.malformed_lines += 1;
+                eprintln!("sigmata: {source}:{line}: skipped: {reason}");
+            }
+            Item::Event { line, raw, event } => {
+                self.stats.events += 1;
+                self.engine
+                    .matches_with(&mut self.cache, &event, &mut self.matches);
+                if self.matches.is_empty() {
+                    return;
+                }
+                self.stats.matched_events += 1;
+                self.stats.matches += self.matches.len() as u64;
+                if let Err(e) = self.print(source, line, raw) {
+                    self.error = Some(e);
+                }
+            }
+        }
+    }
+
+    fn print(&mut self, source: &str, line: usize, raw: &str) -> io::Result<()> {
+        for id in self.matches.iter() {
+            let rule = self.engine.rule(id);
+            let level = rule.level.map(|l| l.as_str());
+            match self.format {
+                ScanFormat::None => {}
+                ScanFormat::Jsonl => {
+                    // The event is echoed exactly as read (it parsed as JSON).
+                    let head = json!({
+                        "rule_id": rule.id,
+                        "rule_title": rule.title,
+                        "level": level,
+                        "source": source,
+                        "line": line,
+                    })
+                    .to_string();
+                    writeln!(
+                        self.out,
+                        "{},\"event\":{}}}",
+                        &head[..head.len() - 1],
+                        raw.trim()
+                    )?;
+                }
+                ScanFormat::Text => {
+                    writeln!(
+                        self.out,
+                        "{source}:{line}: {:<13} {} [{}]",
+                        level.unwrap_or("-"),
+                        rule.title,
+                        rule.id.as_deref().unwrap_or("no id")
+                    )?;
+                }
+            }
+        }
+        if self.flush_each_line {
+            self.out.flush()?;
+        }
+        Ok(())
+    }
+}

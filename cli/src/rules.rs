@@ -1,0 +1,111 @@
+//! Finding rule files and building an engine from them.
+
+use std::path::{Path, PathBuf};
+
+use sigmata::rule::LogSource;
+use sigmata::{Builder, Config, Engine, LoadReport, Placeholders};
+
+use crate::Failure;
+use crate::args::RuleArgs;
+
+include!(concat!(env!("OUT_DIR"), "/embedded_rules.rs"));
+
+/// The loaded engine, its report, and how many rule files were read.
+#[derive(Debug)]
+pub struct Loaded {
+    /// The engine.
+    pub engine: Engine,
+    /// What loaded and what did not.
+    pub report: LoadReport,
+    /// Number of rule files read.
+    pub files: usize,
+}
+
+/// Rule files under `path` (the file itself, or every `.yml`/`.yaml` file
+/// below a folder, in sorted order so that rule ids are stable).
+pub fn rule_files(path: &Path) -> Result<Vec<PathBuf>, Failure> {
+    if path.is_file() {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    if !path.is_dir() {
+        return Err(Failure::usage(format!(
+            "rule path {} does not exist",
+            path.display()
+        )));
+    }
+    let mut files = Vec::new();
+    for entry in walkdir::WalkDir::new(path).sort_by_file_name() {
+        let entry = entry.map_err(|e| Failure::io(format!("reading {}: {e}", path.display())))?;
+        let p = entry.path();
+        let is_yaml = matches!(p.extension().and_then(|e| e.to_str()), Some("yml" | "yaml"));
+        let is_sidecar = p
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.ends_with(".tests.yml"));
+        if entry.file_type().is_file() && is_yaml && !is_sidecar {
+            files.push(p.to_path_buf());
+        }
+    }
+    Ok(files)
+}
+
+/// Parses `category=process_creation,product=windows`.
+pub fn parse_logsource(text: &str) -> Result<LogSource, Failure> {
+    let mut l = LogSource::default();
+    for pair in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (k, v) = pair
+            .split_once('=')
+            .ok_or_else(|| Failure::usage(format!("--logsource: '{pair}' is not key=value")))?;
+        let slot = match k.trim() {
+            "category" => &mut l.category,
+            "product" => &mut l.product,
+            "service" => &mut l.service,
+            other => {
+                return Err(Failure::usage(format!(
+                    "--logsource: unknown key '{other}' (use category, product or service)"
+                )));
+            }
+        };
+        *slot = Some(v.trim().to_string());
+    }
+    Ok(l)
+}
+
+/// Builds an engine from the rule options.
+pub fn load(args: &RuleArgs) -> Result<Loaded, Failure> {
+    let mut builder = Builder::new();
+    let config = Config::new().logsource(if args.all_logsources {
+        None
+    } else {
+        Some(parse_logsource(&args.logsource)?)
+    });
+    builder.config(config);
+    if let Some(p) = &args.placeholders {
+        let text = std::fs::read_to_string(p)
+            .map_err(|e| Failure::usage(format!("{}: {e}", p.display())))?;
+        let placeholders = Placeholders::from_yaml(&text)
+            .map_err(|e| Failure::usage(format!("{}: {e}", p.display())))?;
+        builder.placeholders(placeholders);
+    }
+    let mut files = 0;
+    if args.rules.is_empty() {
+        for (path, text) in EMBEDDED_RULES {
+            builder.add_source(path, text);
+            files += 1;
+        }
+    }
+    for root in &args.rules {
+        for f in rule_files(root)? {
+            let bytes =
+                std::fs::read(&f).map_err(|e| Failure::io(format!("{}: {e}", f.display())))?;
+            builder.add_source_bytes(&f.display().to_string(), &bytes);
+            files += 1;
+        }
+    }
+    let (engine, report) = builder.build();
+    Ok(Loaded {
+        engine,
+        report,
+        files,
+    })
+}

@@ -1,0 +1,362 @@
+//! [`Builder`]: rule files in, an [`Engine`] and a [`LoadReport`] out.
+//!
+//! Loading is lenient: one bad rule never sinks the others, and nothing is
+//! dropped silently. Every document of every file ends up in exactly one of
+//! three places: loaded into the engine, refused with an [`Error`], or
+//! loaded-but-not-applicable (its logsource is not the stream's).
+
+use std::sync::Arc;
+
+use crate::config::Config;
+use crate::engine::{Engine, LoadedRule};
+use crate::error::{Error, ErrorKind};
+use crate::ir::{self, Expr, FieldTable, Placeholders};
+use crate::rule::{self, Document, Filter, FilterTargets, LogSource, Origin, Rule};
+
+/// A rule that loaded but whose logsource is not the one being evaluated.
+#[derive(Clone, Debug)]
+pub struct NotApplicable {
+    /// Where the rule came from.
+    pub origin: Origin,
+    /// The rule's id.
+    pub id: Option<String>,
+    /// The rule's title.
+    pub title: String,
+    /// The rule's logsource.
+    pub logsource: LogSource,
+}
+
+/// What happened to every document given to a [`Builder`].
+#[derive(Clone, Debug, Default)]
+pub struct LoadReport {
+    /// Documents (or whole files) that were refused, with the reason.
+    pub errors: Vec<Error>,
+    /// Rules that loaded but do not apply to the configured logsource.
+    pub not_applicable: Vec<NotApplicable>,
+    /// Problems that did not refuse anything, e.g. a filter naming a rule
+    /// that is not loaded.
+    pub warnings: Vec<Error>,
+    /// Number of rules in the engine.
+    pub rules_loaded: usize,
+    /// Number of filters that loaded (and were applied where they match).
+    pub filters_loaded: usize,
+}
+
+impl LoadReport {
+    /// Number of refused documents.
+    pub fn rules_refused(&self) -> usize {
+        self.errors.len()
+    }
+}
+
+#[derive(Clone, Debug)]
+struct Source {
+    origin: Arc<str>,
+    text: Arc<str>,
+    /// Set when the file's bytes were not UTF-8 (then `text` is empty).
+    invalid_utf8: Option<std::str::Utf8Error>,
+}
+
+/// Collects rule files and builds an [`Engine`].
+///
+/// ```
+/// let rule = r#"
+/// title: Encoded PowerShell
+/// id: 6f8e4a1c-0000-4000-8000-000000000001
+/// logsource: {category: process_creation, product: windows}
+/// detection:
+///     selection:
+///         Image|endswith: '\powershell.exe'
+///         CommandLine|contains|windash: ' -enc '
+///     condition: selection
+/// level: high
+/// "#;
+/// let (engine, report) = sigmata::Builder::new().add_source("encoded.yml", rule).build();
+/// assert!(report.errors.is_empty());
+/// let event = serde_json::json!({
+///     "Image": "C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe",
+///     "CommandLine": "powershell.exe /enc SQBFAFgA",
+/// });
+/// let matches = engine.matches(&event);
+/// assert_eq!(engine.rule(matches.iter().next().unwrap()).title, "Encoded PowerShell");
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct Builder {
+    config: Config,
+    placeholders: Placeholders,
+    sources: Vec<Source>,
+}
+
+impl Builder {
+    /// A builder with the default [`Config`] and no placeholders.
+    pub fn new() -> Builder {
+        Builder::default()
+    }
+
+    /// Sets the configuration.
+    pub fn config(&mut self, config: Config) -> &mut Builder {
+        self.config = config;
+        self
+    }
+
+    /// Sets the values of `expand` placeholders.
+    pub fn placeholders(&mut self, placeholders: Placeholders) -> &mut Builder {
+        self.placeholders = placeholders;
+        self
+    }
+
+    /// Adds the text of one rule file. `origin` names it in errors and
+    /// matches (normally its path).
+    pub fn add_source(&mut self, origin: &str, text: &str) -> &mut Builder {
+        self.sources.push(Source {
+            origin: origin.into(),
+            text: text.into(),
+            invalid_utf8: None,
+        });
+        self
+    }
+
+    /// Adds a rule file as raw bytes; a file that is not UTF-8 is refused
+    /// (and reported) at build time.
+    pub fn add_source_bytes(&mut self, origin: &str, bytes: &[u8]) -> &mut Builder {
+        match std::str::from_utf8(bytes) {
+            Ok(text) => self.add_source(origin, text),
+            Err(e) => {
+                self.sources.push(Source {
+                    origin: origin.into(),
+                    text: "".into(),
+                    invalid_utf8: Some(e),
+                });
+                self
+            }
+        }
+    }
+
+    /// Builds the engine. Never fails as a whole: what could not load is in
+    /// the report.
+    pub fn build(&self) -> (Engine, LoadReport) {
+        let mut report = LoadReport::default();
+        let mut rules: Vec<(Rule, usize)> = Vec::new();
+        let mut filters: Vec<(Filter, usize)> = Vec::new();
+        for (si, src) in self.sources.iter().enumerate() {
+            for doc in self.parse_source(src, &mut report) {
+                match doc {
+                    Document::Rule(r) => rules.push((r, si)),
+                    Document::Filter(f) => filters.push((f, si)),
+                    Document::Correlation(c) => {
+                        let mut e = Error::new(
+                            ErrorKind::Unsupported,
+                            format!(
+                                "correlation rules ({}) are not evaluated by sigmata: it matches single events",
+                                c.kind.as_deref().unwrap_or("unknown type")
+                            ),
+                        );
+                        self.finish_error(&mut e, si, &c.origin, c.id.as_deref(), Some(&c.title));
+                        report.errors.push(e);
+                    }
+                }
+            }
+        }
+
+        let mut fields = FieldTable::new();
+        let mut lowered_filters: Vec<(Filter, Expr, usize)> = Vec::new();
+        for (f, si) in filters {
+            match ir::lower_filter(&f, &mut fields, &self.placeholders, &self.config) {
+                Ok(e) => lowered_filters.push((f, e, si)),
+                Err(mut e) => {
+                    self.finish_error(&mut e, si, &f.origin, f.id.as_deref(), Some(&f.title));
+                    report.errors.push(e);
+                }
+            }
+        }
+        report.filters_loaded = lowered_filters.len();
+
+        let mut loaded = Vec::new();
+        for (rule, si) in rules {
+            let applied: Vec<&(Filter, Expr, usize)> = lowered_filters
+                .iter()
+                .filter(|(f, _, _)| filter_applies(f, &rule))
+                .collect();
+            let exprs: Vec<Expr> = applied.iter().map(|(_, e, _)| e.clone()).collect();
+            match ir::lower_rule(&rule, &exprs, &mut fields, &self.placeholders, &self.config) {
+                Ok(ir) => {
+                    let applicable = self
+                        .config
+                        .logsource
+                        .as_ref()
+                        .is_none_or(|l| l.covers(&rule.logsource));
+                    if applicable {
+                        let filters = applied.iter().map(|(f, _, _)| f.title.clone()).collect();
+                        loaded.push(LoadedRule { rule, ir, filters });
+                    } else {
+                        report.not_applicable.push(NotApplicable {
+                            origin: rule.origin.clone(),
+                            id: rule.id.clone(),
+                            title: rule.title.clone(),
+                            logsource: rule.logsource.clone(),
+                        });
+                    }
+                }
+                Err(mut e) => {
+                    self.finish_error(
+                        &mut e,
+                        si,
+                        &rule.origin,
+                        rule.id.as_deref(),
+                        Some(&rule.title),
+                    );
+                    report.errors.push(e);
+                }
+            }
+        }
+
+        for (f, _, si) in &lowered_filters {
+            if let FilterTargets::Rules(names) = &f.targets {
+                for name in names {
+                    let known = loaded.iter().any(|r| {
+                        r.rule.id.as_deref() == Some(name.as_str())
+                            || r.rule.name.as_deref() == Some(name.as_str())
+                    }) || report
+                        .not_applicable
+                        .iter()
+                        .any(|r| r.id.as_deref() == Some(name.as_str()));
+                    if !known {
+                        let mut w = Error::new(
+                            ErrorKind::Document,
+                            format!(
+                                "filter names rule '{name}', which is not among the loaded rules; it filters nothing there"
+                            ),
+                        );
+                        self.finish_error(&mut w, *si, &f.origin, f.id.as_deref(), Some(&f.title));
+                        report.warnings.push(w);
+                    }
+                }
+            }
+        }
+
+        let (engine, compile_errors) = Engine::compile(loaded, fields, &self.config);
+        for (rule, mut e) in compile_errors {
+            let si = self
+                .sources
+                .iter()
+                .position(|s| s.origin == rule.origin.path)
+                .unwrap_or(0);
+            self.finish_error(
+                &mut e,
+                si,
+                &rule.origin,
+                rule.id.as_deref(),
+                Some(&rule.title),
+            );
+            report.errors.push(e);
+        }
+        report.rules_loaded = engine.len();
+        (engine, report)
+    }
+
+    fn parse_source(&self, src: &Source, report: &mut LoadReport) -> Vec<Document> {
+        let whole_file = |mut e: Error| {
+            e.set_origin(&src.origin);
+            if let crate::error::Anchor::Line { line, column } = e.anchor().clone() {
+                let snippet = src
+                    .text
+                    .lines()
+                    .nth(line.saturating_sub(1))
+                    .map(|s| s.trim_end().to_string());
+                e.set_position(line, Some(column), 1, snippet);
+            }
+            e
+        };
+        if let Some(e) = src.invalid_utf8 {
+            report.errors.push(whole_file(Error::new(
+                ErrorKind::Yaml,
+                format!(
+                    "the file is not valid UTF-8 (first bad byte at offset {})",
+                    e.valid_up_to()
+                ),
+            )));
+            return Vec::new();
+        }
+        if src.text.len() > self.config.max_rule_bytes {
+            report.errors.push(whole_file(Error::limit_exceeded(
+                "max_rule_bytes",
+                self.config.max_rule_bytes,
+                format!(
+                    "the file has {} bytes, more than the limit of {}",
+                    src.text.len(),
+                    self.config.max_rule_bytes
+                ),
+            )));
+            return Vec::new();
+        }
+        let docs = match crate::yaml::parse(&src.text) {
+            Ok(d) => d,
+            Err(e) => {
+                report.errors.push(whole_file(e));
+                return Vec::new();
+            }
+        };
+        let mut out = Vec::with_capacity(docs.len());
+        for d in docs {
+            let origin = Origin {
+                path: src.origin.clone(),
+                document: d.index,
+                first_line: d.first_line,
+                last_line: d.last_line,
+            };
+            match rule::parse(&d.value, origin.clone()) {
+                Ok(doc) => out.push(doc),
+                Err(mut e) => {
+                    let id = d
+                        .value
+                        .get("id")
+                        .and_then(|v| v.as_str())
+                        .map(str::to_string);
+                    let title = d
+                        .value
+                        .get("title")
+                        .and_then(|v| v.as_str())
+                        .map(str::to_string);
+                    e.set_origin(&src.origin);
+                    e.set_rule(id.as_deref(), title.as_deref());
+                    locate(&mut e, &src.text, &origin);
+                    report.errors.push(e);
+                }
+            }
+        }
+        out
+    }
+
+    fn finish_error(
+        &self,
+        e: &mut Error,
+        source: usize,
+        origin: &Origin,
+        id: Option<&str>,
+        title: Option<&str>,
+    ) {
+        e.set_origin(&origin.path);
+        e.set_rule(id, title);
+        if let Some(src) = self.sources.get(source) {
+            locate(e, &src.text, origin);
+        }
+    }
+}
+
+fn locate(e: &mut Error, text: &str, origin: &Origin) {
+    if let Some(p) = crate::yaml::locate(text, origin.first_line, origin.last_line, e.anchor()) {
+        e.set_position(p.line, p.column, p.width, Some(p.snippet));
+    }
+}
+
+/// A filter applies to a rule when the filter's logsource covers the rule's
+/// and the filter names the rule (by id or name) or names no rule at all.
+fn filter_applies(f: &Filter, r: &Rule) -> bool {
+    f.logsource.covers(&r.logsource)
+        && match &f.targets {
+            FilterTargets::Any => true,
+            FilterTargets::Rules(names) => names.iter().any(|n| {
+                r.id.as_deref() == Some(n.as_str()) || r.name.as_deref() == Some(n.as_str())
+            }),
+        }
+}

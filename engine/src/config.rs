@@ -1,0 +1,111 @@
+//! [`Config`]: limits and choices that shape a build, passed by value.
+
+use crate::rule::LogSource;
+
+/// Build-time settings: size and nesting limits (rules are hostile input)
+/// and which logsource the events will come from.
+///
+/// The defaults let every SigmaHQ rule load with a wide margin (its largest
+/// item has 1,093 values; its deepest condition nests 4 levels).
+///
+/// ```
+/// let config = sigmata::Config::new().max_condition_depth(16).logsource(None);
+/// assert_eq!(config.get_max_condition_depth(), 16);
+/// ```
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub(crate) max_rule_bytes: usize,
+    pub(crate) max_values_per_item: usize,
+    pub(crate) max_expansion: usize,
+    pub(crate) max_condition_depth: usize,
+    pub(crate) regex_size_limit: usize,
+    pub(crate) regex_cache_capacity: usize,
+    pub(crate) logsource: Option<LogSource>,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            max_rule_bytes: 1 << 20,
+            max_values_per_item: 10_000,
+            max_expansion: 4_096,
+            max_condition_depth: 64,
+            regex_size_limit: 10 << 20,
+            regex_cache_capacity: 2 << 20,
+            logsource: Some(LogSource {
+                category: Some("process_creation".into()),
+                ..LogSource::default()
+            }),
+        }
+    }
+}
+
+impl Config {
+    /// The default configuration.
+    pub fn new() -> Config {
+        Config::default()
+    }
+
+    /// Largest rule file, in bytes (default 1 MiB).
+    pub fn max_rule_bytes(mut self, n: usize) -> Config {
+        self.max_rule_bytes = n;
+        self
+    }
+
+    /// Most values one detection item may list (default 10,000).
+    pub fn max_values_per_item(mut self, n: usize) -> Config {
+        self.max_values_per_item = n;
+        self
+    }
+
+    /// Most alternatives one value may expand to through `windash`,
+    /// `base64offset` and placeholders together (default 4,096).
+    pub fn max_expansion(mut self, n: usize) -> Config {
+        self.max_expansion = n;
+        self
+    }
+
+    /// Deepest condition nesting (default 64).
+    pub fn max_condition_depth(mut self, n: usize) -> Config {
+        self.max_condition_depth = n;
+        self
+    }
+
+    /// Largest compiled regex (NFA) in bytes (default 10 MiB).
+    pub fn regex_size_limit(mut self, n: usize) -> Config {
+        self.regex_size_limit = n;
+        self
+    }
+
+    /// Capacity of each regex's lazy-DFA cache in bytes (default 2 MiB).
+    pub fn regex_cache_capacity(mut self, n: usize) -> Config {
+        self.regex_cache_capacity = n;
+        self
+    }
+
+    /// The logsource of the events to be evaluated. Rules whose logsource it
+    /// does not cover are loaded and reported as not applicable, but not
+    /// evaluated. `None` evaluates every rule. Default: `category: process_creation`.
+    pub fn logsource(mut self, l: Option<LogSource>) -> Config {
+        self.logsource = l;
+        self
+    }
+
+    /// See [`Config::max_condition_depth`].
+    pub fn get_max_condition_depth(&self) -> usize {
+        self.max_condition_depth
+    }
+
+    /// See [`Config::logsource`].
+    pub fn get_logsource(&self) -> Option<&LogSource> {
+        self.logsource.as_ref()
+    }
+
+    pub(crate) fn lower_limits(&self) -> crate::ir::Limits {
+        crate::ir::Limits {
+            max_values_per_item: self.max_values_per_item,
+            max_expansion: self.max_expansion,
+            max_condition_depth: self.max_condition_depth,
+        }
+    }
+}

@@ -1,0 +1,494 @@
+//! Stage 3: the rule IR.
+//!
+//! [`lower`] turns a [`Rule`](crate::rule::Rule) and its parsed conditions
+//! into a [`RuleIr`]: one boolean [`Expr`] over [`Pred`]icates. Every Sigma
+//! modifier is compiled away here (`windash`, `base64offset` and placeholders
+//! become OR-ed alternatives, `contains` becomes a `*…*` pattern, `neq` a
+//! negation), and field names become [`FieldId`]s interned in a
+//! [`FieldTable`]. Later stages never see YAML, modifiers or field-name
+//! strings.
+//!
+//! Invariants kept by the smart constructors of [`Expr`] (there is no other
+//! way to build one):
+//! - `And` and `Or` have at least two children and never a child of their own kind;
+//! - `True` and `False` never appear below another node (they are folded);
+//! - `Not` never holds a `Not`, `True` or `False`.
+//!
+//! The depth of an `Expr` is bounded by the condition depth limit plus a
+//! small constant (search → branch → item → value), so recursive walks over
+//! it are safe.
+
+mod lower;
+mod pattern;
+
+use std::collections::HashMap;
+use std::fmt;
+
+pub(crate) use lower::Limits;
+pub use lower::{Placeholders, lower_filter, lower_rule};
+pub use pattern::{Pattern, Shape, Token};
+
+/// A field name interned by a [`FieldTable`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FieldId(u32);
+
+impl FieldId {
+    /// The index of the field in its table.
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// Interns field names as written in rules (`CommandLine`, `process.parent.name`).
+#[derive(Clone, Debug, Default)]
+pub struct FieldTable {
+    names: Vec<String>,
+    ids: HashMap<String, FieldId>,
+}
+
+impl FieldTable {
+    /// An empty table.
+    pub fn new() -> FieldTable {
+        FieldTable::default()
+    }
+
+    /// The id of `name`, adding it if it is new.
+    pub fn intern(&mut self, name: &str) -> FieldId {
+        if let Some(id) = self.ids.get(name) {
+            return *id;
+        }
+        // OK: a rule pack cannot hold 2^32 distinct field names within the
+        // rule size limits; saturating keeps this panic-free regardless.
+        let id = FieldId(u32::try_from(self.names.len()).unwrap_or(u32::MAX));
+        self.names.push(name.to_string());
+        self.ids.insert(name.to_string(), id);
+        id
+    }
+
+    /// The id of `name`, if it was interned.
+    pub fn get(&self, name: &str) -> Option<FieldId> {
+        self.ids.get(name).copied()
+    }
+
+    /// The name of a field.
+    pub fn name(&self, id: FieldId) -> &str {
+        &self.names[id.index()]
+    }
+
+    /// Number of fields.
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    /// True if no field was interned.
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+
+    /// Every `(id, name)`, in id order.
+    pub fn iter(&self) -> impl Iterator<Item = (FieldId, &str)> {
+        self.names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (FieldId(i as u32), n.as_str()))
+    }
+}
+
+/// The IR of one rule, after any filters were AND-ed onto it.
+#[derive(Clone, Debug)]
+pub struct RuleIr {
+    /// The rule's detection logic.
+    pub expr: Expr,
+}
+
+/// A boolean expression over predicates. Built only through [`Expr::and`],
+/// [`Expr::or`], [`Expr::not`], [`Expr::pred`] and the constants, which keep
+/// the invariants listed in the module docs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Expr(ExprKind);
+
+/// The shape of an [`Expr`] (read-only: build with the constructors).
+#[derive(Clone, Debug, PartialEq)]
+pub enum ExprKind {
+    /// Always true.
+    True,
+    /// Always false.
+    False,
+    /// A test on one field (or on every value, for keywords).
+    Pred(Box<Pred>),
+    /// Negation.
+    Not(Box<Expr>),
+    /// Conjunction of two or more.
+    And(Vec<Expr>),
+    /// Disjunction of two or more.
+    Or(Vec<Expr>),
+}
+
+impl Expr {
+    /// The constant true.
+    pub const TRUE: Expr = Expr(ExprKind::True);
+    /// The constant false.
+    pub const FALSE: Expr = Expr(ExprKind::False);
+
+    /// The node kind.
+    pub fn kind(&self) -> &ExprKind {
+        &self.0
+    }
+
+    /// A predicate leaf.
+    pub fn pred(p: Pred) -> Expr {
+        Expr(ExprKind::Pred(Box::new(p)))
+    }
+
+    /// The negation of `e`, folding constants and double negation.
+    pub fn not(e: Expr) -> Expr {
+        match e.0 {
+            ExprKind::True => Expr::FALSE,
+            ExprKind::False => Expr::TRUE,
+            ExprKind::Not(inner) => *inner,
+            kind => Expr(ExprKind::Not(Box::new(Expr(kind)))),
+        }
+    }
+
+    /// The conjunction of `items`: flattened, with `True` dropped and any
+    /// `False` making the whole `False`. An empty conjunction is `True`.
+    pub fn and(items: impl IntoIterator<Item = Expr>) -> Expr {
+        let mut out = Vec::new();
+        for e in items {
+            match e.0 {
+                ExprKind::True => {}
+                ExprKind::False => return Expr::FALSE,
+                ExprKind::And(xs) => out.extend(xs),
+                kind => out.push(Expr(kind)),
+            }
+        }
+        match out.len() {
+            0 => Expr::TRUE,
+            // OK: length checked.
+            1 => out.pop().unwrap_or(Expr::TRUE),
+            _ => Expr(ExprKind::And(out)),
+        }
+    }
+
+    /// The disjunction of `items`: flattened, with `False` dropped and any
+    /// `True` making the whole `True`. An empty disjunction is `False`.
+    pub fn or(items: impl IntoIterator<Item = Expr>) -> Expr {
+        let mut out = Vec::new();
+        for e in items {
+            match e.0 {
+                ExprKind::False => {}
+                ExprKind::True => return Expr::TRUE,
+                ExprKind::Or(xs) => out.extend(xs),
+                kind => out.push(Expr(kind)),
+            }
+        }
+        match out.len() {
+            0 => Expr::FALSE,
+            // OK: length checked.
+            1 => out.pop().unwrap_or(Expr::FALSE),
+            _ => Expr(ExprKind::Or(out)),
+        }
+    }
+
+    /// Calls `f` on every predicate, in order.
+    pub fn for_each_pred<'a>(&'a self, f: &mut impl FnMut(&'a Pred)) {
+        match &self.0 {
+            ExprKind::True | ExprKind::False => {}
+            ExprKind::Pred(p) => f(p),
+            ExprKind::Not(e) => e.for_each_pred(f),
+            ExprKind::And(xs) | ExprKind::Or(xs) => xs.iter().for_each(|x| x.for_each_pred(f)),
+        }
+    }
+}
+
+/// A test of one field of an event.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Pred {
+    /// What the test looks at.
+    pub target: Target,
+    /// The test.
+    pub test: Test,
+}
+
+/// What a predicate looks at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Target {
+    /// One field.
+    Field(FieldId),
+    /// Every scalar value of the event (Sigma keyword search).
+    Keywords,
+}
+
+/// Whether string comparison folds case.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Case {
+    /// Unicode simple case folding (Sigma's default).
+    Insensitive,
+    /// Exact (the `cased` modifier).
+    Sensitive,
+}
+
+/// A numeric comparison.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[allow(missing_docs)]
+pub enum CmpOp {
+    Lt,
+    Lte,
+    Gt,
+    Gte,
+    Eq,
+}
+
+impl CmpOp {
+    /// Applies the comparison.
+    pub fn apply<T: PartialOrd>(self, a: T, b: T) -> bool {
+        match self {
+            CmpOp::Lt => a < b,
+            CmpOp::Lte => a <= b,
+            CmpOp::Gt => a > b,
+            CmpOp::Gte => a >= b,
+            CmpOp::Eq => a == b,
+        }
+    }
+
+    fn symbol(self) -> &'static str {
+        match self {
+            CmpOp::Lt => "<",
+            CmpOp::Lte => "<=",
+            CmpOp::Gt => ">",
+            CmpOp::Gte => ">=",
+            CmpOp::Eq => "==",
+        }
+    }
+}
+
+/// A part of a timestamp (Sigma 2.1 time-part modifiers).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[allow(missing_docs)]
+pub enum TimePart {
+    Minute,
+    Hour,
+    Day,
+    Week,
+    Month,
+    Year,
+}
+
+/// Where a `fieldref` value must occur in the field.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Position {
+    /// The whole value.
+    Exact,
+    /// At the start (`startswith`).
+    Prefix,
+    /// At the end (`endswith`).
+    Suffix,
+    /// Anywhere (`contains`).
+    Contains,
+}
+
+/// Regular-expression flags (`re|i|m|s`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct ReFlags {
+    /// `i`: case-insensitive.
+    pub ignore_case: bool,
+    /// `m`: `^`/`$` match at line breaks.
+    pub multi_line: bool,
+    /// `s`: `.` matches `\n`.
+    pub dot_all: bool,
+}
+
+/// What a predicate tests.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Test {
+    /// The field is absent or JSON null (`Field: null`).
+    Null,
+    /// The field is present (`true`) or absent (`false`), whatever its value.
+    Exists(bool),
+    /// A wildcard pattern over the value's text (numbers and booleans
+    /// compare by their text).
+    Str {
+        /// The pattern (escapes already resolved).
+        pattern: Pattern,
+        /// Case folding.
+        case: Case,
+    },
+    /// An unanchored regular-expression search (the pattern may anchor itself).
+    Regex {
+        /// The pattern, in `regex-syntax` syntax.
+        pattern: String,
+        /// Flags from modifiers.
+        flags: ReFlags,
+    },
+    /// A numeric comparison of the value with a number.
+    Cmp {
+        /// The operator.
+        op: CmpOp,
+        /// The rule's number.
+        value: f64,
+    },
+    /// The value is an IP address inside a network.
+    Cidr(ipnet::IpNet),
+    /// The value compared with another field of the same event.
+    FieldRef {
+        /// The other field.
+        other: FieldId,
+        /// Where the other field's value must occur.
+        position: Position,
+        /// Case folding.
+        case: Case,
+    },
+    /// A part of a timestamp value compared with a number.
+    TimePart {
+        /// Which part.
+        part: TimePart,
+        /// The comparison.
+        op: CmpOp,
+        /// The rule's number.
+        value: i64,
+    },
+}
+
+/// Renders an expression with field names, for `sigmata debug ir` and tests.
+#[derive(Debug)]
+pub struct Display<'a> {
+    expr: &'a Expr,
+    fields: &'a FieldTable,
+}
+
+impl Expr {
+    /// A printable form that resolves field ids through `fields`.
+    pub fn display<'a>(&'a self, fields: &'a FieldTable) -> Display<'a> {
+        Display { expr: self, fields }
+    }
+}
+
+impl fmt::Display for Display<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write_expr(f, self.expr, self.fields, 0)
+    }
+}
+
+fn write_expr(
+    f: &mut fmt::Formatter<'_>,
+    e: &Expr,
+    fields: &FieldTable,
+    indent: usize,
+) -> fmt::Result {
+    let pad = "  ".repeat(indent);
+    match e.kind() {
+        ExprKind::True => writeln!(f, "{pad}true"),
+        ExprKind::False => writeln!(f, "{pad}false"),
+        ExprKind::Pred(p) => writeln!(f, "{pad}{}", p.display(fields)),
+        ExprKind::Not(x) => {
+            writeln!(f, "{pad}not")?;
+            write_expr(f, x, fields, indent + 1)
+        }
+        ExprKind::And(xs) | ExprKind::Or(xs) => {
+            writeln!(
+                f,
+                "{pad}{}",
+                if matches!(e.kind(), ExprKind::And(_)) {
+                    "and"
+                } else {
+                    "or"
+                }
+            )?;
+            xs.iter()
+                .try_for_each(|x| write_expr(f, x, fields, indent + 1))
+        }
+    }
+}
+
+impl Pred {
+    /// A one-line rendering such as `CommandLine contains "-enc" (ci)`.
+    pub fn display(&self, fields: &FieldTable) -> String {
+        let target = match self.target {
+            Target::Field(id) => fields.name(id).to_string(),
+            Target::Keywords => "<any value>".to_string(),
+        };
+        let case = |c: Case| if c == Case::Sensitive { " (cased)" } else { "" };
+        match &self.test {
+            Test::Null => format!("{target} is null or missing"),
+            Test::Exists(true) => format!("{target} exists"),
+            Test::Exists(false) => format!("{target} does not exist"),
+            Test::Str { pattern, case: c } => {
+                format!("{target} {}{}", pattern.describe(), case(*c))
+            }
+            Test::Regex { pattern, flags } => {
+                let mut fl = String::new();
+                for (on, ch) in [
+                    (flags.ignore_case, 'i'),
+                    (flags.multi_line, 'm'),
+                    (flags.dot_all, 's'),
+                ] {
+                    if on {
+                        fl.push(ch);
+                    }
+                }
+                format!(
+                    "{target} matches regex {pattern:?}{}",
+                    if fl.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({fl})")
+                    }
+                )
+            }
+            Test::Cmp { op, value } => format!("{target} {} {value}", op.symbol()),
+            Test::Cidr(net) => format!("{target} in {net}"),
+            Test::FieldRef {
+                other,
+                position,
+                case: c,
+            } => {
+                let how = match position {
+                    Position::Exact => "equals",
+                    Position::Prefix => "starts with",
+                    Position::Suffix => "ends with",
+                    Position::Contains => "contains",
+                };
+                format!("{target} {how} field {}{}", fields.name(*other), case(*c))
+            }
+            Test::TimePart { part, op, value } => {
+                format!("{part:?}({target}) {} {value}", op.symbol())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn leaf(n: &str, t: &mut FieldTable) -> Expr {
+        Expr::pred(Pred {
+            target: Target::Field(t.intern(n)),
+            test: Test::Null,
+        })
+    }
+
+    #[test]
+    fn constructors_fold_and_flatten() {
+        let mut t = FieldTable::new();
+        let (a, b, c) = (leaf("a", &mut t), leaf("b", &mut t), leaf("c", &mut t));
+        assert_eq!(Expr::and([Expr::TRUE, a.clone()]), a);
+        assert_eq!(Expr::and([a.clone(), Expr::FALSE]), Expr::FALSE);
+        assert_eq!(Expr::or([Expr::FALSE, Expr::FALSE]), Expr::FALSE);
+        assert_eq!(Expr::or([]), Expr::FALSE);
+        assert_eq!(Expr::and([]), Expr::TRUE);
+        let nested = Expr::and([a.clone(), Expr::and([b.clone(), c.clone()])]);
+        assert!(matches!(nested.kind(), ExprKind::And(xs) if xs.len() == 3));
+        assert_eq!(Expr::not(Expr::not(a.clone())), a);
+        assert_eq!(Expr::not(Expr::TRUE), Expr::FALSE);
+    }
+
+    #[test]
+    fn field_ids_are_interned_once() {
+        let mut t = FieldTable::new();
+        let a = t.intern("Image");
+        assert_eq!(t.intern("Image"), a);
+        assert_ne!(t.intern("image"), a, "field names are case-sensitive");
+        assert_eq!(t.name(a), "Image");
+    }
+}

@@ -1,0 +1,251 @@
+//! Sigma string values as wildcard patterns, after escape processing.
+
+use std::fmt::Write;
+
+/// One element of a [`Pattern`].
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Token {
+    /// Literal text (never empty inside a normalised pattern).
+    Lit(String),
+    /// `*`: any run of characters, including none.
+    Star,
+    /// `?`: exactly one character.
+    One,
+}
+
+/// A whole-value wildcard pattern: literal runs, `*` and `?`.
+///
+/// Normalised on construction: adjacent literals are merged, empty literals
+/// dropped and runs of `*` collapsed, so that equal patterns are equal values
+/// and [`shape`](Pattern::shape) can classify them.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Pattern {
+    tokens: Vec<Token>,
+}
+
+/// The common special cases of a [`Pattern`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shape<'a> {
+    /// No wildcard: the whole value equals this text.
+    Exact(&'a str),
+    /// `text*`.
+    Prefix(&'a str),
+    /// `*text`.
+    Suffix(&'a str),
+    /// `*text*`.
+    Contains(&'a str),
+    /// `*` alone: any value.
+    Any,
+    /// Anything else (inner `*`, any `?`).
+    Glob,
+}
+
+impl Pattern {
+    /// Builds a normalised pattern.
+    pub fn new(tokens: impl IntoIterator<Item = Token>) -> Pattern {
+        let mut out: Vec<Token> = Vec::new();
+        for t in tokens {
+            match t {
+                Token::Lit(s) if s.is_empty() => {}
+                Token::Lit(s) => match out.last_mut() {
+                    Some(Token::Lit(prev)) => prev.push_str(&s),
+                    _ => out.push(Token::Lit(s)),
+                },
+                Token::Star if out.last() == Some(&Token::Star) => {}
+                t => out.push(t),
+            }
+        }
+        Pattern { tokens: out }
+    }
+
+    /// A pattern that matches exactly `s`.
+    pub fn literal(s: &str) -> Pattern {
+        Pattern::new([Token::Lit(s.to_string())])
+    }
+
+    /// The tokens.
+    pub fn tokens(&self) -> &[Token] {
+        &self.tokens
+    }
+
+    /// True if the pattern has a `*` or `?`.
+    pub fn has_wildcards(&self) -> bool {
+        self.tokens.iter().any(|t| !matches!(t, Token::Lit(_)))
+    }
+
+    /// Classifies the pattern.
+    pub fn shape(&self) -> Shape<'_> {
+        use Token::*;
+        match self.tokens.as_slice() {
+            [] => Shape::Exact(""),
+            [Lit(s)] => Shape::Exact(s),
+            [Star] => Shape::Any,
+            [Lit(s), Star] => Shape::Prefix(s),
+            [Star, Lit(s)] => Shape::Suffix(s),
+            [Star, Lit(s), Star] => Shape::Contains(s),
+            _ => Shape::Glob,
+        }
+    }
+
+    /// The pattern in Sigma syntax (`*`, `?` and backslashes escaped as needed).
+    pub fn to_sigma(&self) -> String {
+        let mut s = String::new();
+        for (i, t) in self.tokens.iter().enumerate() {
+            match t {
+                Token::Star => s.push('*'),
+                Token::One => s.push('?'),
+                Token::Lit(lit) => {
+                    let chars: Vec<char> = lit.chars().collect();
+                    for (j, c) in chars.iter().enumerate() {
+                        match c {
+                            '*' | '?' => {
+                                s.push('\\');
+                                s.push(*c);
+                            }
+                            // A backslash needs escaping only where it would
+                            // otherwise escape what follows it.
+                            '\\' => {
+                                let next = chars.get(j + 1).copied().or_else(|| {
+                                    match self.tokens.get(i + 1) {
+                                        Some(Token::Star) => Some('*'),
+                                        Some(Token::One) => Some('?'),
+                                        _ => None,
+                                    }
+                                });
+                                if matches!(next, Some('*' | '?' | '\\')) {
+                                    s.push_str("\\\\");
+                                } else {
+                                    s.push('\\');
+                                }
+                            }
+                            c => s.push(*c),
+                        }
+                    }
+                }
+            }
+        }
+        s
+    }
+
+    /// A short description for explanations, e.g. `contains "-enc"`.
+    pub fn describe(&self) -> String {
+        match self.shape() {
+            Shape::Exact(s) => format!("equals {s:?}"),
+            Shape::Prefix(s) => format!("starts with {s:?}"),
+            Shape::Suffix(s) => format!("ends with {s:?}"),
+            Shape::Contains(s) => format!("contains {s:?}"),
+            Shape::Any => "is any value".to_string(),
+            Shape::Glob => {
+                let mut s = String::new();
+                let _ = write!(s, "matches {:?}", self.to_sigma());
+                s
+            }
+        }
+    }
+
+    /// Matches a whole text against the pattern, character by character
+    /// (the caller folds case first when needed). Linear in practice and
+    /// O(len(pattern) × len(text)) at worst: the usual greedy algorithm that
+    /// backtracks only to the most recent `*`.
+    pub fn matches(&self, text: &str) -> bool {
+        glob_match(&self.tokens, text)
+    }
+}
+
+fn glob_match(tokens: &[Token], text: &str) -> bool {
+    // Position in the pattern: (token index, byte offset inside a literal).
+    let (mut ti, mut li) = (0usize, 0usize);
+    let mut pos = 0usize;
+    let mut backtrack: Option<(usize, usize)> = None; // (token after the star, text position)
+    let bytes = text.as_bytes();
+    loop {
+        match tokens.get(ti) {
+            Some(Token::Star) => {
+                ti += 1;
+                li = 0;
+                backtrack = Some((ti, pos));
+                continue;
+            }
+            Some(Token::Lit(lit)) if li < lit.len() => {
+                let lb = lit.as_bytes();
+                let n = lb.len() - li;
+                if bytes.len() >= pos + n && bytes[pos..pos + n] == lb[li..] {
+                    pos += n;
+                    ti += 1;
+                    li = 0;
+                    continue;
+                }
+            }
+            Some(Token::Lit(_)) => {
+                ti += 1;
+                li = 0;
+                continue;
+            }
+            Some(Token::One) => {
+                if let Some(c) = text[pos..].chars().next() {
+                    pos += c.len_utf8();
+                    ti += 1;
+                    continue;
+                }
+            }
+            None if pos == text.len() => return true,
+            None => {}
+        }
+        // Mismatch: let the last star swallow one more character.
+        match backtrack {
+            Some((after_star, start)) if start < text.len() => {
+                // OK: start < len, so there is a next character.
+                let step = text[start..].chars().next().map_or(1, char::len_utf8);
+                backtrack = Some((after_star, start + step));
+                ti = after_star;
+                li = 0;
+                pos = start + step;
+            }
+            _ => return false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(tokens: &[&str]) -> Pattern {
+        Pattern::new(tokens.iter().map(|t| match *t {
+            "*" => Token::Star,
+            "?" => Token::One,
+            s => Token::Lit(s.to_string()),
+        }))
+    }
+
+    #[test]
+    fn normalisation_and_shapes() {
+        assert_eq!(p(&["*", "*", "a", "b", "*"]).shape(), Shape::Contains("ab"));
+        assert_eq!(p(&["a", "*"]).shape(), Shape::Prefix("a"));
+        assert_eq!(p(&["*", "a"]).shape(), Shape::Suffix("a"));
+        assert_eq!(p(&[]).shape(), Shape::Exact(""));
+        assert_eq!(p(&["*"]).shape(), Shape::Any);
+        assert_eq!(p(&["a", "?"]).shape(), Shape::Glob);
+    }
+
+    #[test]
+    fn glob_matching_backtracks() {
+        assert!(p(&["*", "ab", "*", "cd"]).matches("xxabyyabzcd"));
+        assert!(p(&["a", "*", "b", "*", "c"]).matches("abbbc"));
+        assert!(!p(&["a", "*", "b", "*", "c"]).matches("abbb"));
+        assert!(p(&["?", "?"]).matches("éa"));
+        assert!(!p(&["?", "?"]).matches("é"));
+        assert!(p(&["*", "?"]).matches("x"));
+        assert!(!p(&["*", "?"]).matches(""));
+        assert!(p(&[]).matches(""));
+        assert!(!p(&[]).matches("a"));
+        assert!(p(&["*", "😀", "*"]).matches("a😀b"));
+    }
+
+    #[test]
+    fn sigma_rendering_escapes_what_it_must() {
+        assert_eq!(p(&["C:\\Windows\\", "*"]).to_sigma(), "C:\\Windows\\\\*");
+        assert_eq!(p(&["a*b"]).to_sigma(), "a\\*b");
+        assert_eq!(p(&["\\\\host"]).to_sigma(), "\\\\\\host");
+    }
+}
