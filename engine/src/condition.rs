@@ -233,6 +233,13 @@ pub fn parse(text: &str, max_depth: usize) -> std::result::Result<Ast, Error> {
                         "all" => Some(Quantifier::All),
                         _ => None,
                     };
+                    if quant.is_none() && matches!(toks.get(i + 1), Some((Tok::Of, _))) {
+                        return Err(cond_err(
+                            ErrorKind::Condition,
+                            format!("'of' must follow '1', 'any' or 'all'; Sigma has no '{w} of'"),
+                            span,
+                        ));
+                    }
                     if let (Some(quantifier), Some((Tok::Of, _))) = (quant, toks.get(i + 1)) {
                         let (target, tspan) = match toks.get(i + 2) {
                             Some((Tok::Word(t), tspan)) => {
@@ -539,7 +546,7 @@ mod tests {
         assert_eq!(col("a and b)"), 7);
         assert_eq!(col("a b"), 2);
         assert_eq!(col("sel | count() > 5"), 4);
-        assert_eq!(col("2 of sel*"), 2);
+        assert_eq!(col("2 of sel*"), 0);
     }
 
     #[test]

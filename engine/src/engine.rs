@@ -86,7 +86,12 @@ impl MatchSet {
     }
 }
 
-/// A compiled rule pack. See the [module docs](self).
+/// A compiled rule pack.
+///
+/// Immutable once built; cloning is cheap (the state is shared behind an
+/// `Arc`) and it is `Send + Sync`. Per-thread scratch lives in a [`Cache`]
+/// passed to [`Engine::matches_with`]; with a warm cache evaluation does not
+/// allocate. Evaluation never fails and never panics.
 #[derive(Clone, Debug)]
 pub struct Engine {
     inner: Arc<Inner>,
@@ -217,7 +222,7 @@ enum StrMatch {
     Exact(Box<str>),
     Prefix(Box<str>),
     Suffix(Box<str>),
-    Contains(memmem::Finder<'static>),
+    Contains(Box<memmem::Finder<'static>>),
     Any,
     Glob(Pattern),
 }
@@ -240,7 +245,7 @@ impl StrTest {
             Shape::Prefix(s) => StrMatch::Prefix(s.into()),
             Shape::Suffix(s) => StrMatch::Suffix(s.into()),
             Shape::Contains(s) => {
-                StrMatch::Contains(memmem::Finder::new(s.as_bytes()).into_owned())
+                StrMatch::Contains(Box::new(memmem::Finder::new(s.as_bytes()).into_owned()))
             }
             Shape::Any => StrMatch::Any,
             Shape::Glob => StrMatch::Glob(pattern.clone()),

@@ -40,7 +40,7 @@
 //! Each stage has its own module and type; see `ARCHITECTURE.md`:
 //! YAML text → [`rule::Document`] → [`condition::Ast`] → [`ir::RuleIr`]
 //! (modifiers compiled away, fields interned) → [`Engine`]. The
-//! [`reference`] module evaluates the IR directly and is the oracle the
+//! [`reference`](mod@reference) module evaluates the IR directly and is the oracle the
 //! engine is tested against.
 
 #![deny(missing_docs)]

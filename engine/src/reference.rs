@@ -128,7 +128,7 @@ fn glob_regex(pattern: &Pattern, case: Case, text: &str) -> bool {
 }
 
 thread_local! {
-    static REGEXES: RefCell<HashMap<(String, ReFlags), Option<Regex>>> = RefCell::new(HashMap::new());
+    static REGEXES: RefCell<HashMap<ReFlags, HashMap<String, Option<Regex>>>> = RefCell::new(HashMap::new());
 }
 
 /// Runs `f` with the compiled regex for `(pattern, flags)`. A pattern that
@@ -136,19 +136,21 @@ thread_local! {
 fn with_regex(pattern: &str, flags: ReFlags, f: impl FnOnce(&Regex) -> bool) -> bool {
     REGEXES.with(|cache| {
         let mut cache = cache.borrow_mut();
+        let cache = cache.entry(flags).or_default();
+        if let Some(re) = cache.get(pattern) {
+            return re.as_ref().is_some_and(f);
+        }
         // Field references build regexes from event values; keep the cache bounded.
         if cache.len() > 50_000 {
             cache.clear();
         }
-        let re = cache
-            .entry((pattern.to_string(), flags))
-            .or_insert_with(|| {
-                let syntax = regex_automata::util::syntax::Config::new()
-                    .case_insensitive(flags.ignore_case)
-                    .multi_line(flags.multi_line)
-                    .dot_matches_new_line(flags.dot_all);
-                Regex::builder().syntax(syntax).build(pattern).ok()
-            });
-        re.as_ref().is_some_and(f)
+        let syntax = regex_automata::util::syntax::Config::new()
+            .case_insensitive(flags.ignore_case)
+            .multi_line(flags.multi_line)
+            .dot_matches_new_line(flags.dot_all);
+        let re = Regex::builder().syntax(syntax).build(pattern).ok();
+        let hit = re.as_ref().is_some_and(f);
+        cache.insert(pattern.to_string(), re);
+        hit
     })
 }

@@ -6,7 +6,7 @@
 //! mapping order, plus the line ranges of the documents of a multi-document
 //! file so that errors can point at lines.
 //!
-//! `serde_yaml` does not report the position of values, so [`locate`] finds
+//! `serde_yaml` does not report the position of values, so `locate` finds
 //! an error's line by walking the key path through the text. It is a
 //! best-effort heuristic for messages, never used for semantics.
 
@@ -87,7 +87,7 @@ pub fn parse(text: &str) -> std::result::Result<Vec<Document>, Error> {
     let ranges = document_ranges(text);
     let mut docs = Vec::new();
     for (index, de) in serde_yaml::Deserializer::from_str(text).enumerate() {
-        let value = serde_yaml::Value::deserialize(de).map_err(yaml_error)?;
+        let value = serde_yaml::Value::deserialize(de).map_err(|e| yaml_error(e, text))?;
         let value = convert(value).map_err(|e| {
             let (first, _) = ranges.get(index).copied().unwrap_or((1, 1));
             e.at(Anchor::Line {
@@ -112,16 +112,26 @@ pub fn parse(text: &str) -> std::result::Result<Vec<Document>, Error> {
     Ok(docs)
 }
 
-fn yaml_error(e: serde_yaml::Error) -> Error {
-    let message = format!("invalid YAML: {}", strip_location(&e.to_string()));
-    let err = Error::new(ErrorKind::Yaml, message);
-    match e.location() {
-        Some(loc) => err.at(Anchor::Line {
-            line: loc.line(),
-            column: loc.column(),
-        }),
-        None => err,
+fn yaml_error(e: serde_yaml::Error, text: &str) -> Error {
+    let message = strip_location(&e.to_string()).to_string();
+    let err = Error::new(ErrorKind::Yaml, format!("invalid YAML: {message}"));
+    let Some(loc) = e.location() else { return err };
+    let (mut line, mut column) = (loc.line(), loc.column());
+    // serde_yaml reports a duplicate key at the start of its mapping; point
+    // at the second occurrence of the key instead, which is what is wrong.
+    const DUPLICATE: &str = "duplicate entry with key ";
+    if let Some(key) = message
+        .find(DUPLICATE)
+        .map(|i| message[i + DUPLICATE.len()..].trim_matches('"'))
+    {
+        let lines: Vec<&str> = text.lines().collect();
+        if let Some((first, _)) = find_key(&lines, line, lines.len(), key)
+            && let Some((second, col)) = find_key(&lines, first + 1, lines.len(), key)
+        {
+            (line, column) = (second, col);
+        }
     }
+    err.at(Anchor::Line { line, column })
 }
 
 /// serde_yaml appends " at line X column Y" to its messages; we print the

@@ -168,6 +168,17 @@ impl<W: Write> Scanner<'_, W> {
     }
 
     fn print(&mut self, source: &str, line: usize, raw: &str) -> io::Result<()> {
+        // A JSONL line is echoed as read; a pretty-printed record from a
+        // `.json` file is compacted so that each match stays on one line.
+        let compact;
+        let raw = if raw.contains('\n') {
+            compact = serde_json::from_str::<serde_json::Value>(raw)
+                .map(|v| v.to_string())
+                .unwrap_or_default();
+            compact.as_str()
+        } else {
+            raw
+        };
         for id in self.matches.iter() {
             let rule = self.engine.rule(id);
             let level = rule.level.map(|l| l.as_str());

@@ -237,7 +237,7 @@ impl Lowerer<'_> {
         } else {
             Expr::or(exprs)
         };
-        Ok(if neq { Expr::not(e) } else { e })
+        Ok(if neq { !e } else { e })
     }
 
     /// Lowers one value through the modifier chain.
@@ -257,7 +257,7 @@ impl Lowerer<'_> {
             v = apply(Modifier::Contains, v, mods, target, self.limits)?;
         }
         let v = self.resolve_placeholders(v)?;
-        self.to_expr(target, v)
+        self.lower_val(target, v)
     }
 
     fn resolve_placeholders(&self, v: Val) -> Result<Val> {
@@ -315,12 +315,12 @@ impl Lowerer<'_> {
         }
     }
 
-    fn to_expr(&mut self, target: Target, v: Val) -> Result<Expr> {
+    fn lower_val(&mut self, target: Target, v: Val) -> Result<Expr> {
         let test = match v {
             Val::Any(vs) => {
                 let mut out = Vec::with_capacity(vs.len());
                 for v in vs {
-                    out.push(self.to_expr(target, v)?);
+                    out.push(self.lower_val(target, v)?);
                 }
                 return Ok(Expr::or(out));
             }
@@ -359,10 +359,10 @@ impl Lowerer<'_> {
             Val::Exists(b) => field_only(target, "exists", Test::Exists(b))?,
             Val::FieldRef(f) => {
                 let other = self.fields.intern(&f.name);
-                let position = match (f.start, f.end) {
+                let position = match (f.any_before, f.any_after) {
                     (false, false) => Position::Exact,
-                    (true, false) => Position::Prefix,
-                    (false, true) => Position::Suffix,
+                    (false, true) => Position::Prefix,
+                    (true, false) => Position::Suffix,
                     (true, true) => Position::Contains,
                 };
                 let case = if f.cased {
@@ -485,7 +485,7 @@ fn condition_expr(ast: &Ast, searches: &[(&str, Expr)]) -> Result<Expr> {
                 Quantifier::All => Expr::and(chosen),
             }
         }
-        AstKind::Not(x) => Expr::not(condition_expr(x, searches)?),
+        AstKind::Not(x) => !condition_expr(x, searches)?,
         AstKind::And(xs) => Expr::and(
             xs.iter()
                 .map(|x| condition_expr(x, searches))
@@ -664,8 +664,10 @@ impl Re {
 #[derive(Clone, Debug)]
 struct FieldRefVal {
     name: String,
-    start: bool,
-    end: bool,
+    /// Anything may come before the other field's value (`endswith`, `contains`).
+    any_before: bool,
+    /// Anything may come after it (`startswith`, `contains`).
+    any_after: bool,
     cased: bool,
 }
 
@@ -771,8 +773,8 @@ fn apply(m: Modifier, v: Val, before: &[Modifier], target: Target, limits: &Limi
                     Val::Re(r)
                 }
                 Val::FieldRef(mut f) => {
-                    f.start |= start;
-                    f.end |= end;
+                    f.any_before |= start;
+                    f.any_after |= end;
                     Val::FieldRef(f)
                 }
                 v @ (Val::Str(_) | Val::Num(..) | Val::Bool(_)) => {
@@ -934,13 +936,15 @@ fn apply(m: Modifier, v: Val, before: &[Modifier], target: Target, limits: &Limi
             }
             match v {
                 Val::Bool(b) => Val::Exists(b),
-                Val::Str(s) if matches!(s.original.as_deref(), Some("true" | "false")) => {
-                    Val::Exists(s.original.as_deref() == Some("true"))
-                }
+                // As in pySigma, only a YAML boolean will do: a quoted
+                // 'true' is a string and most likely a mistake.
                 other => {
                     return Err(Error::new(
                         ErrorKind::Value,
-                        format!("'exists' needs true or false, not {}", other.kind()),
+                        format!(
+                            "'exists' needs an unquoted true or false, not {}",
+                            other.kind()
+                        ),
                     ));
                 }
             }
@@ -979,8 +983,8 @@ fn apply(m: Modifier, v: Val, before: &[Modifier], target: Target, limits: &Limi
             };
             Val::FieldRef(FieldRefVal {
                 name,
-                start,
-                end,
+                any_before: start,
+                any_after: end,
                 cased: s.cased,
             })
         }

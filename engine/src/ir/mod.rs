@@ -1,6 +1,6 @@
 //! Stage 3: the rule IR.
 //!
-//! [`lower`] turns a [`Rule`](crate::rule::Rule) and its parsed conditions
+//! [`lower_rule`] turns a [`Rule`](crate::rule::Rule) and its parsed conditions
 //! into a [`RuleIr`]: one boolean [`Expr`] over [`Pred`]icates. Every Sigma
 //! modifier is compiled away here (`windash`, `base64offset` and placeholders
 //! become OR-ed alternatives, `contains` becomes a `*…*` pattern, `neq` a
@@ -102,7 +102,7 @@ pub struct RuleIr {
 }
 
 /// A boolean expression over predicates. Built only through [`Expr::and`],
-/// [`Expr::or`], [`Expr::not`], [`Expr::pred`] and the constants, which keep
+/// [`Expr::or`], [`Expr::negate`], [`Expr::pred`] and the constants, which keep
 /// the invariants listed in the module docs.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Expr(ExprKind);
@@ -140,8 +140,9 @@ impl Expr {
         Expr(ExprKind::Pred(Box::new(p)))
     }
 
-    /// The negation of `e`, folding constants and double negation.
-    pub fn not(e: Expr) -> Expr {
+    /// The negation of `e`, folding constants and double negation (also
+    /// available as `!e`).
+    pub fn negate(e: Expr) -> Expr {
         match e.0 {
             ExprKind::True => Expr::FALSE,
             ExprKind::False => Expr::TRUE,
@@ -198,6 +199,14 @@ impl Expr {
             ExprKind::Not(e) => e.for_each_pred(f),
             ExprKind::And(xs) | ExprKind::Or(xs) => xs.iter().for_each(|x| x.for_each_pred(f)),
         }
+    }
+}
+
+impl std::ops::Not for Expr {
+    type Output = Expr;
+
+    fn not(self) -> Expr {
+        Expr::negate(self)
     }
 }
 
@@ -479,8 +488,8 @@ mod tests {
         assert_eq!(Expr::and([]), Expr::TRUE);
         let nested = Expr::and([a.clone(), Expr::and([b.clone(), c.clone()])]);
         assert!(matches!(nested.kind(), ExprKind::And(xs) if xs.len() == 3));
-        assert_eq!(Expr::not(Expr::not(a.clone())), a);
-        assert_eq!(Expr::not(Expr::TRUE), Expr::FALSE);
+        assert_eq!(!!a.clone(), a);
+        assert_eq!(!Expr::TRUE, Expr::FALSE);
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Stage 1: the Sigma rule document, typed but otherwise as written.
 //!
-//! [`parse`] turns one YAML document into a [`Document`]: a detection
+//! `parse` turns one YAML document into a [`Document`]: a detection
 //! [`Rule`], a meta [`Filter`] (Sigma 2.0 filters) or a [`Correlation`]
 //! (recognised so that it can be refused by name, not evaluated). Nothing is
 //! compiled here: values keep their escapes and wildcards, modifiers are only
@@ -30,6 +30,9 @@ pub struct Origin {
 }
 
 /// One YAML document of a rule file.
+// Documents are short-lived (parsed, then moved into the engine), so the
+// size difference between a rule and a correlation stub does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug)]
 pub enum Document {
     /// A detection rule.
