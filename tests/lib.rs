@@ -237,7 +237,13 @@ pub fn check(case: &Case) -> Vec<String> {
         }
         let mut cache = engine.create_cache();
         let mut set = sigmata::MatchSet::new();
-        for (events, want) in [(&case.matches, true), (&case.no_matches, false)] {
+        // Every event twice, so that the second pass reads the value cache.
+        for (events, want) in [
+            (&case.matches, true),
+            (&case.no_matches, false),
+            (&case.matches, true),
+            (&case.no_matches, false),
+        ] {
             for event in events.iter() {
                 engine.matches_with(&mut cache, event, &mut set);
                 for (id, lr) in engine.rules() {

@@ -49,13 +49,23 @@ pub fn sigmahq_pack() -> Option<Pack> {
     ]))
 }
 
-/// Builds an engine for Windows process_creation events.
-pub fn build(pack: &Pack) -> Engine {
+/// The configuration the benches use: Windows process_creation events.
+pub fn windows_config() -> Config {
     let logsource =
         sigmata_cli::rules::parse_logsource("category=process_creation,product=windows")
             .expect("valid logsource");
+    Config::new().logsource(Some(logsource))
+}
+
+/// Builds an engine for Windows process_creation events.
+pub fn build(pack: &Pack) -> Engine {
+    build_with(pack, windows_config())
+}
+
+/// Builds an engine with a given configuration.
+pub fn build_with(pack: &Pack, config: Config) -> Engine {
     let mut b = Builder::new();
-    b.config(Config::new().logsource(Some(logsource)));
+    b.config(config);
     for (origin, text) in pack {
         b.add_source(origin, text);
     }

@@ -179,8 +179,16 @@ pub struct DebugArgs {
     /// The stage to print.
     #[arg(value_enum)]
     pub stage: Stage,
-    /// The rule file.
-    pub rule: PathBuf,
+    /// Rule files or folders (for `plan`, the whole pack is planned together).
+    #[arg(required = true)]
+    pub rules: Vec<PathBuf>,
+    /// The logsource to plan for (`plan` only; see `scan --logsource`).
+    #[arg(
+        long,
+        value_name = "KEY=VALUE,...",
+        default_value = "category=process_creation"
+    )]
+    pub logsource: String,
 }
 
 /// Stages `debug` can print.
@@ -190,4 +198,7 @@ pub enum Stage {
     Ast,
     /// The lowered rule: modifiers compiled away, fields interned.
     Ir,
+    /// The plan of the whole pack: per rule its witness groups (or that it
+    /// is evaluated for every event), per field its literal matcher.
+    Plan,
 }

@@ -44,8 +44,20 @@ impl Mode {
     }
 }
 
-/// Reads JSONL from `reader`, calling `f` for each line.
-pub fn read_lines(reader: &mut dyn BufRead, mut f: impl FnMut(Item<'_>)) -> io::Result<()> {
+/// One line of a JSONL input, before JSON parsing.
+#[derive(Debug)]
+pub enum Line<'a> {
+    /// A non-blank line of valid UTF-8 (line ending and a leading BOM removed).
+    Text { line: usize, text: &'a str },
+    /// A line that is not UTF-8.
+    Malformed { line: usize, reason: String },
+    /// A blank line.
+    Empty { line: usize },
+}
+
+/// Reads JSONL from `reader`, calling `f` with each line's text (the caller
+/// parses it; see [`read_lines`] for parsed events).
+pub fn read_raw_lines(reader: &mut dyn BufRead, mut f: impl FnMut(Line<'_>)) -> io::Result<()> {
     let mut buf = Vec::new();
     let mut line = 0usize;
     loop {
@@ -61,7 +73,7 @@ pub fn read_lines(reader: &mut dyn BufRead, mut f: impl FnMut(Item<'_>)) -> io::
         let text = match std::str::from_utf8(bytes) {
             Ok(t) => t,
             Err(e) => {
-                f(Item::Malformed {
+                f(Line::Malformed {
                     line,
                     reason: format!("invalid UTF-8 at byte {}", e.valid_up_to()),
                 });
@@ -70,11 +82,29 @@ pub fn read_lines(reader: &mut dyn BufRead, mut f: impl FnMut(Item<'_>)) -> io::
         };
         let text = text.trim_end_matches(['\n', '\r']);
         if text.trim().is_empty() {
-            f(Item::Empty { line });
-            continue;
+            f(Line::Empty { line });
+        } else {
+            f(Line::Text { line, text });
         }
-        f(parse_record(line, text));
     }
+}
+
+/// True if a JSON text starts like an `evtx_dump` record (`{"Event": …`),
+/// which must be flattened by [`normalise`] before evaluation.
+pub fn looks_like_evtx_record(text: &str) -> bool {
+    text.trim_start()
+        .strip_prefix('{')
+        .is_some_and(|rest| rest.trim_start().starts_with("\"Event\""))
+}
+
+/// Reads JSONL from `reader`, calling `f` for each line parsed into a
+/// `serde_json::Value`.
+pub fn read_lines(reader: &mut dyn BufRead, mut f: impl FnMut(Item<'_>)) -> io::Result<()> {
+    read_raw_lines(reader, |l| match l {
+        Line::Text { line, text } => f(parse_record(line, text)),
+        Line::Malformed { line, reason } => f(Item::Malformed { line, reason }),
+        Line::Empty { line } => f(Item::Empty { line }),
+    })
 }
 
 fn parse_record(line: usize, raw: &str) -> Item<'_> {

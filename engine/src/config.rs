@@ -1,5 +1,6 @@
 //! [`Config`]: limits and choices that shape a build, passed by value.
 
+use crate::matcher::AutomatonKind;
 use crate::rule::LogSource;
 
 /// Build-time settings: size and nesting limits (rules are hostile input)
@@ -21,6 +22,9 @@ pub struct Config {
     pub(crate) regex_size_limit: usize,
     pub(crate) regex_cache_capacity: usize,
     pub(crate) logsource: Option<LogSource>,
+    pub(crate) automaton: AutomatonKind,
+    pub(crate) value_cache_entries: usize,
+    pub(crate) value_cache_bytes: usize,
 }
 
 impl Default for Config {
@@ -36,6 +40,9 @@ impl Default for Config {
                 category: Some("process_creation".into()),
                 ..LogSource::default()
             }),
+            automaton: AutomatonKind::Auto,
+            value_cache_entries: 4_096,
+            value_cache_bytes: 1 << 20,
         }
     }
 }
@@ -88,6 +95,22 @@ impl Config {
     /// evaluated. `None` evaluates every rule. Default: `category: process_creation`.
     pub fn logsource(mut self, l: Option<LogSource>) -> Config {
         self.logsource = l;
+        self
+    }
+
+    /// Which literal automaton to build for each field (default: the
+    /// strategy ladder of the `matcher` module). Never changes what matches.
+    pub fn automaton(mut self, kind: AutomatonKind) -> Config {
+        self.automaton = kind;
+        self
+    }
+
+    /// Per-thread cache of scan results by field value: at most `entries`
+    /// values and `bytes` of value text per field (default 4,096 and 1 MiB).
+    /// `entries == 0` turns it off. Never changes what matches.
+    pub fn value_cache(mut self, entries: usize, bytes: usize) -> Config {
+        self.value_cache_entries = entries;
+        self.value_cache_bytes = bytes;
         self
     }
 

@@ -1,30 +1,37 @@
 //! Stages 5 and 6: the compiled [`Engine`] and evaluation.
 //!
-//! The engine is immutable once built, shares its state behind an `Arc`
-//! (cloning is cheap) and is `Send + Sync`. Per-thread scratch lives in a
-//! [`Cache`] the caller owns and passes to [`Engine::matches_with`]; with a
-//! warm cache, evaluation does not allocate. Evaluation never fails and
-//! never panics: every failure happened at build time.
+//! Per event, the engine
 //!
-//! Each field a rule uses is looked up once per event (lazily, the first
-//! time a predicate needs it) and its values kept in the cache with their
-//! case-folded text, so a field read by a hundred rules costs one lookup and
-//! one fold.
+//! 1. scans each field that has literals, once per value: folds the value
+//!    and runs the field's [`FieldMatcher`](crate::matcher) (or finds the
+//!    result in the per-thread value cache), which marks every literal
+//!    predicate the value satisfies;
+//! 2. counts, for each marked predicate, the witness groups it belongs to;
+//!    a rule whose groups have all fired becomes a candidate;
+//! 3. runs the jump program of each candidate and of each always-evaluated
+//!    rule, computing lazy predicates on demand (once per event).
+//!
+//! Every per-event structure lives in the caller's [`Cache`], reset by
+//! bumping a generation counter, so a warm cache never allocates.
 
 use std::sync::Arc;
 
-use memchr::memmem;
-use regex_automata::meta::Regex;
-
 use crate::config::Config;
-use crate::error::{Error, ErrorKind};
-use crate::event::{Event, Value};
+use crate::error::Error;
+use crate::event::Event;
 use crate::fold;
-use crate::ir::{
-    Case, CmpOp, Expr, ExprKind, FieldId, FieldTable, Pattern, Position, ReFlags, RuleIr, Shape,
-    Target, Test, TimePart, Token,
-};
+use crate::ir::{FieldId, FieldTable, RuleIr, Target};
+use crate::lazy::{Folds, LazyPred};
+use crate::matcher::{FieldMatcher, ValueCache};
+use crate::plan::{self, ACCEPT, Op, PredId, REJECT};
+use crate::record::{Kind, Record};
 use crate::rule::Rule;
+
+/// Values shorter than this are scanned directly rather than looked up in
+/// the value cache: a lookup costs a hash and two or three memory accesses
+/// to tables larger than the core's caches, about what scanning 64 bytes
+/// with a double-array automaton costs (measured; see `benches/RESULTS.md`).
+const CACHE_MIN_LEN: usize = 64;
 
 /// Identifies a rule inside one [`Engine`] (its index).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -101,222 +108,236 @@ pub struct Engine {
 struct Inner {
     rules: Vec<LoadedRule>,
     fields: FieldTable,
-    programs: Vec<Node>,
-    preds: Vec<CPred>,
+    /// Compiled lazy predicates, by predicate index (`None` for scanned ones).
+    lazy: Vec<Option<LazyPred>>,
+    ops: Vec<Op>,
+    /// Program entry of each rule.
+    starts: Vec<u32>,
+    /// Number of witness groups of each rule.
+    group_counts: Vec<u32>,
+    /// Rules with no witness group: evaluated for every event.
+    always: Vec<u32>,
+    /// For each predicate, the range of `group_refs` listing its groups.
+    pred_groups: Vec<(u32, u32)>,
+    group_refs: Vec<u32>,
+    /// The rule of each group.
+    group_rule: Vec<u32>,
+    /// The literal matcher of each field that has literals.
+    matchers: Vec<(FieldId, FieldMatcher)>,
+    needs_keywords: bool,
+    #[cfg(feature = "json")]
+    json: crate::json::Extractor,
+    value_cache_entries: usize,
+    value_cache_bytes: usize,
+    plan: plan::Plan,
+}
+
+/// Counters of the work evaluation did, accumulated in a [`Cache`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EvalCounters {
+    /// Events evaluated.
+    pub events: u64,
+    /// Field values scanned by a literal matcher.
+    pub scans: u64,
+    /// Field values whose scan result came from the value cache.
+    pub cache_hits: u64,
+    /// Literal predicates that fired.
+    pub fired: u64,
+    /// Rule programs run (candidates and always-evaluated rules).
+    pub programs: u64,
+    /// Lazy predicates computed.
+    pub lazy: u64,
 }
 
 /// Per-thread scratch space for evaluation; see [`Engine::create_cache`].
 #[derive(Clone, Debug)]
 pub struct Cache {
-    generation: u64,
-    slots: Vec<Slot>,
-    keywords: Slot,
-}
-
-#[derive(Clone, Debug, Default)]
-struct Slot {
-    generation: u64,
-    present: bool,
-    len: usize,
-    values: Vec<SlotValue>,
-}
-
-#[derive(Clone, Debug, Default)]
-struct SlotValue {
-    kind: Kind,
-    text: String,
+    counters: EvalCounters,
+    state: State,
+    lazy_true: Vec<bool>,
+    fired: Vec<PredId>,
     folded: String,
-    folded_ready: bool,
-    number: Option<f64>,
+    folds: Folds,
+    record: Record,
+    values: Vec<ValueCache>,
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-enum Kind {
-    #[default]
-    Null,
-    Text,
-    Object,
-}
-
-impl SlotValue {
-    fn set(&mut self, v: Value<'_>) {
-        self.text.clear();
-        self.folded_ready = false;
-        self.number = v.as_number();
-        self.kind = match v {
-            Value::Null => Kind::Null,
-            Value::Object => Kind::Object,
-            v => {
-                v.write_text(&mut self.text);
-                Kind::Text
-            }
-        };
-    }
-
-    fn folded(&mut self) -> &str {
-        if !self.folded_ready {
-            fold::fold_into(&self.text, &mut self.folded);
-            self.folded_ready = true;
-        }
-        &self.folded
-    }
-}
-
-impl Slot {
-    fn fill(&mut self, generation: u64, f: impl FnOnce(&mut dyn FnMut(Value<'_>)) -> bool) {
-        self.generation = generation;
-        self.len = 0;
-        let values = &mut self.values;
-        let len = &mut self.len;
-        self.present = f(&mut |v| {
-            if *len == values.len() {
-                values.push(SlotValue::default());
-            }
-            values[*len].set(v);
-            *len += 1;
-        });
-    }
-}
-
-/// A compiled rule condition.
+/// Per-event marks, reset by bumping `generation`: a stamp equal to the
+/// current generation means "set during this event".
 #[derive(Clone, Debug)]
-enum Node {
-    Const(bool),
-    Pred(u32),
-    Not(Box<Node>),
-    And(Box<[Node]>),
-    Or(Box<[Node]>),
+struct State {
+    generation: u32,
+    /// Per predicate: decided (literal: true; lazy: computed) this event.
+    stamp: Vec<u32>,
+    group_stamp: Vec<u32>,
+    rule_stamp: Vec<u32>,
+    rule_count: Vec<u32>,
+    candidates: Vec<u32>,
 }
 
-#[derive(Debug)]
-struct CPred {
-    target: Target,
-    test: CTest,
+impl Cache {
+    /// The work done so far with this cache.
+    pub fn counters(&self) -> EvalCounters {
+        self.counters
+    }
 }
 
-#[derive(Debug)]
-enum CTest {
-    Null,
-    Exists(bool),
-    Str(StrTest),
-    Regex(Box<Regex>),
-    Cmp(CmpOp, f64),
-    Cidr(ipnet::IpNet),
-    FieldRef {
-        other: FieldId,
-        position: Position,
-        case: Case,
-    },
-    Time(TimePart, CmpOp, i64),
-}
-
-/// A wildcard pattern compiled for one of its common shapes.
-#[derive(Debug)]
-struct StrTest {
-    matcher: StrMatch,
-    fold: bool,
-}
-
-#[derive(Debug)]
-enum StrMatch {
-    Exact(Box<str>),
-    Prefix(Box<str>),
-    Suffix(Box<str>),
-    Contains(Box<memmem::Finder<'static>>),
-    Any,
-    Glob(Pattern),
-}
-
-impl StrTest {
-    fn new(pattern: &Pattern, case: Case) -> StrTest {
-        let fold = case == Case::Insensitive;
-        let folded;
-        let pattern = if fold {
-            folded = Pattern::new(pattern.tokens().iter().map(|t| match t {
-                Token::Lit(s) => Token::Lit(fold::fold_str(s).into_owned()),
-                t => t.clone(),
-            }));
-            &folded
-        } else {
-            pattern
-        };
-        let matcher = match pattern.shape() {
-            Shape::Exact(s) => StrMatch::Exact(s.into()),
-            Shape::Prefix(s) => StrMatch::Prefix(s.into()),
-            Shape::Suffix(s) => StrMatch::Suffix(s.into()),
-            Shape::Contains(s) => {
-                StrMatch::Contains(Box::new(memmem::Finder::new(s.as_bytes()).into_owned()))
+impl State {
+    fn begin(&mut self) {
+        self.generation = self.generation.wrapping_add(1);
+        if self.generation == 0 {
+            // Stamps from 2^32 events ago could look current: reset them.
+            for v in [&mut self.stamp, &mut self.group_stamp, &mut self.rule_stamp] {
+                v.iter_mut().for_each(|s| *s = 0);
             }
-            Shape::Any => StrMatch::Any,
-            Shape::Glob => StrMatch::Glob(pattern.clone()),
-        };
-        StrTest { matcher, fold }
+            self.generation = 1;
+        }
+        self.candidates.clear();
     }
 
-    fn matches(&self, text: &str) -> bool {
-        match &self.matcher {
-            StrMatch::Exact(s) => text == &**s,
-            StrMatch::Prefix(s) => text.starts_with(&**s),
-            StrMatch::Suffix(s) => text.ends_with(&**s),
-            StrMatch::Contains(f) => f.find(text.as_bytes()).is_some(),
-            StrMatch::Any => true,
-            StrMatch::Glob(p) => p.matches(text),
+    /// Marks literal predicate `p` true and counts the witness groups it
+    /// completes; a rule whose groups are all counted becomes a candidate.
+    #[inline]
+    fn fire(&mut self, inner: &Inner, p: PredId) {
+        let pi = p.index();
+        if self.stamp[pi] == self.generation {
+            return;
+        }
+        self.stamp[pi] = self.generation;
+        let (s, e) = inner.pred_groups[pi];
+        for &g in &inner.group_refs[s as usize..e as usize] {
+            let g = g as usize;
+            if self.group_stamp[g] == self.generation {
+                continue;
+            }
+            self.group_stamp[g] = self.generation;
+            let r = inner.group_rule[g] as usize;
+            if self.rule_stamp[r] != self.generation {
+                self.rule_stamp[r] = self.generation;
+                self.rule_count[r] = 0;
+            }
+            self.rule_count[r] += 1;
+            if self.rule_count[r] == inner.group_counts[r] {
+                self.candidates.push(r as u32);
+            }
         }
     }
 }
 
-fn compile_regex(pattern: &str, flags: ReFlags, config: &Config) -> Result<Regex, Error> {
-    let syntax = regex_automata::util::syntax::Config::new()
-        .case_insensitive(flags.ignore_case)
-        .multi_line(flags.multi_line)
-        .dot_matches_new_line(flags.dot_all);
-    let meta = regex_automata::meta::Config::new()
-        .nfa_size_limit(Some(config.regex_size_limit))
-        .hybrid_cache_capacity(config.regex_cache_capacity);
-    Regex::builder().syntax(syntax).configure(meta).build(pattern).map_err(|e| {
-        if let Some(limit) = e.size_limit() {
-            Error::limit_exceeded(
-                "regex_size_limit",
-                limit,
-                format!("the regular expression {pattern:?} compiles to more than the limit of {limit} bytes"),
-            )
-        } else {
-            Error::new(ErrorKind::Regex, format!("invalid regular expression {pattern:?}: {e}"))
-        }
-    })
+/// Statistics about a compiled engine, for `sigmata debug plan` and benches.
+#[derive(Clone, Debug, Default)]
+pub struct PlanStats {
+    /// Rules in the engine.
+    pub rules: usize,
+    /// Distinct predicates.
+    pub predicates: usize,
+    /// Predicates decided by scanning.
+    pub scanned: usize,
+    /// Rules evaluated for every event (no witness).
+    pub always_evaluated: usize,
+    /// Per field with literals: (field name, literal count, matcher description).
+    pub fields: Vec<(String, usize, String)>,
 }
 
 impl Engine {
     pub(crate) fn compile(
-        rules: Vec<LoadedRule>,
+        mut rules: Vec<LoadedRule>,
         fields: FieldTable,
         config: &Config,
     ) -> (Engine, Vec<(Rule, Error)>) {
-        let mut preds = Vec::new();
-        let mut programs = Vec::with_capacity(rules.len());
-        let mut kept = Vec::with_capacity(rules.len());
+        // Lazy predicates are compiled per rule first, so that a rule whose
+        // regex is too big is refused on its own.
         let mut errors = Vec::new();
-        for r in rules {
-            let mark = preds.len();
-            match compile_expr(&r.ir.expr, &mut preds, config) {
-                Ok(node) => {
-                    programs.push(node);
-                    kept.push(r);
+        rules.retain(|r| {
+            let mut err = None;
+            r.ir.expr.for_each_pred(&mut |p| {
+                if err.is_none() && plan::scanned_literal(p).is_none() {
+                    err = LazyPred::compile(p.target, &p.test, config).err();
                 }
-                Err(e) => {
-                    preds.truncate(mark);
-                    errors.push((r.rule, e));
+            });
+            match err {
+                Some(e) => {
+                    errors.push((r.rule.clone(), e));
+                    false
+                }
+                None => true,
+            }
+        });
+        let exprs: Vec<&crate::ir::Expr> = rules.iter().map(|r| &r.ir.expr).collect();
+        let plan = plan::plan(&exprs, &fields);
+        let lazy = plan
+            .preds
+            .iter()
+            .map(|p| {
+                if p.lazy {
+                    LazyPred::compile(p.pred.target, &p.pred.test, config).ok()
+                } else {
+                    None
+                }
+            })
+            .collect();
+        let mut pred_group_lists: Vec<Vec<u32>> = vec![Vec::new(); plan.preds.len()];
+        let mut group_rule = Vec::new();
+        let mut group_counts = Vec::with_capacity(plan.rules.len());
+        let mut always = Vec::new();
+        for (ri, r) in plan.rules.iter().enumerate() {
+            group_counts.push(r.groups.len() as u32);
+            if r.groups.is_empty() {
+                if r.start != REJECT {
+                    always.push(ri as u32);
+                }
+                continue;
+            }
+            for g in &r.groups {
+                let gid = group_rule.len() as u32;
+                group_rule.push(ri as u32);
+                for p in g {
+                    pred_group_lists[p.index()].push(gid);
                 }
             }
         }
+        let mut pred_groups = Vec::with_capacity(pred_group_lists.len());
+        let mut group_refs = Vec::new();
+        for list in pred_group_lists {
+            let start = group_refs.len() as u32;
+            group_refs.extend(list);
+            pred_groups.push((start, group_refs.len() as u32));
+        }
+        let matchers = plan
+            .literals
+            .iter()
+            .enumerate()
+            .filter_map(|(i, lits)| {
+                // OK: `literals` is indexed by field id.
+                let id = fields.iter().nth(i).map(|(id, _)| id)?;
+                FieldMatcher::new(lits, config.automaton).map(|m| (id, m))
+            })
+            .collect();
+        let needs_keywords = plan.preds.iter().any(|p| p.pred.target == Target::Keywords);
+        #[cfg(feature = "json")]
+        let json = crate::json::Extractor::new(&fields);
+        let inner = Inner {
+            starts: plan.rules.iter().map(|r| r.start).collect(),
+            ops: plan.ops.clone(),
+            rules,
+            fields,
+            lazy,
+            group_counts,
+            always,
+            pred_groups,
+            group_refs,
+            group_rule,
+            matchers,
+            needs_keywords,
+            #[cfg(feature = "json")]
+            json,
+            value_cache_entries: config.value_cache_entries,
+            value_cache_bytes: config.value_cache_bytes,
+            plan,
+        };
         (
             Engine {
-                inner: Arc::new(Inner {
-                    rules: kept,
-                    fields,
-                    programs,
-                    preds,
-                }),
+                inner: Arc::new(inner),
             },
             errors,
         )
@@ -356,12 +377,36 @@ impl Engine {
         &self.inner.fields
     }
 
+    /// True if some rule searches keywords, so records must carry every
+    /// value of the event (see [`Record::push_keyword`]).
+    pub fn needs_keywords(&self) -> bool {
+        self.inner.needs_keywords
+    }
+
     /// Fresh scratch space for [`matches_with`](Engine::matches_with).
     pub fn create_cache(&self) -> Cache {
+        let i = &*self.inner;
+        let n = i.lazy.len();
         Cache {
-            generation: 0,
-            slots: vec![Slot::default(); self.inner.fields.len()],
-            keywords: Slot::default(),
+            counters: EvalCounters::default(),
+            state: State {
+                generation: 0,
+                stamp: vec![0; n],
+                group_stamp: vec![0; i.group_rule.len()],
+                rule_stamp: vec![0; i.rules.len()],
+                rule_count: vec![0; i.rules.len()],
+                candidates: Vec::new(),
+            },
+            lazy_true: vec![false; n],
+            fired: Vec::new(),
+            folded: String::new(),
+            folds: Folds::new(i.fields.len()),
+            record: Record::new(),
+            values: i
+                .matchers
+                .iter()
+                .map(|_| ValueCache::new(i.value_cache_entries, i.value_cache_bytes))
+                .collect(),
         }
     }
 
@@ -376,202 +421,208 @@ impl Engine {
     /// Evaluates every rule against `event`, writing the matching rules to
     /// `out` (cleared first).
     pub fn matches_with(&self, cache: &mut Cache, event: &dyn Event, out: &mut MatchSet) {
-        out.clear();
-        cache.generation = cache.generation.wrapping_add(1);
-        if cache.slots.len() < self.inner.fields.len() {
-            cache.slots.resize(self.inner.fields.len(), Slot::default());
-        }
-        for (i, program) in self.inner.programs.iter().enumerate() {
-            if self.eval(program, cache, event) {
-                out.ids.push(RuleId(i as u32));
+        let mut record = std::mem::take(&mut cache.record);
+        self.fill(&mut record, event);
+        self.matches_record(cache, &record, out);
+        cache.record = record;
+    }
+
+    /// Copies the fields the rules read from `event` into `record`.
+    pub fn fill(&self, record: &mut Record, event: &dyn Event) {
+        record.clear();
+        for (id, name) in self.inner.fields.iter() {
+            if event.field(id, name, &mut |v| record.push(id, v)) {
+                record.set_present(id);
             }
         }
-    }
-
-    /// Evaluates one rule.
-    pub fn is_match_rule(&self, id: RuleId, cache: &mut Cache, event: &dyn Event) -> bool {
-        cache.generation = cache.generation.wrapping_add(1);
-        if cache.slots.len() < self.inner.fields.len() {
-            cache.slots.resize(self.inner.fields.len(), Slot::default());
-        }
-        self.eval(&self.inner.programs[id.index()], cache, event)
-    }
-
-    fn eval(&self, node: &Node, cache: &mut Cache, event: &dyn Event) -> bool {
-        match node {
-            Node::Const(b) => *b,
-            Node::Pred(i) => self.eval_pred(&self.inner.preds[*i as usize], cache, event),
-            Node::Not(x) => !self.eval(x, cache, event),
-            Node::And(xs) => xs.iter().all(|x| self.eval(x, cache, event)),
-            Node::Or(xs) => xs.iter().any(|x| self.eval(x, cache, event)),
+        if self.inner.needs_keywords {
+            event.values(&mut |v| record.push_keyword(v));
         }
     }
 
-    fn slot<'c>(&self, target: Target, cache: &'c mut Cache, event: &dyn Event) -> &'c mut Slot {
-        let generation = cache.generation;
-        match target {
-            Target::Field(id) => {
-                let slot = &mut cache.slots[id.index()];
-                if slot.generation != generation {
-                    let name = self.inner.fields.name(id);
-                    slot.fill(generation, |visit| event.field(name, visit));
-                }
-                slot
-            }
-            Target::Keywords => {
-                let slot = &mut cache.keywords;
-                if slot.generation != generation {
-                    slot.fill(generation, |visit| {
-                        event.values(visit);
-                        true
-                    });
-                }
-                slot
-            }
-        }
-    }
-
-    fn eval_pred(&self, p: &CPred, cache: &mut Cache, event: &dyn Event) -> bool {
-        if let CTest::FieldRef {
-            other,
-            position,
-            case,
-        } = &p.test
+    /// Fills `record` from the text of one JSON object (a JSONL line),
+    /// reading only the fields the rules use; the result is the record
+    /// [`fill`](Engine::fill) builds from the parsed `serde_json::Value`.
+    ///
+    /// ```
+    /// let rule = "title: t\nlogsource: {category: process_creation}\ndetection:\n  sel: {Image|endswith: '\\\\whoami.exe'}\n  condition: sel\n";
+    /// let (engine, _) = sigmata::Builder::new().add_source("t.yml", rule).build();
+    /// let mut record = sigmata::Record::new();
+    /// engine.fill_json(&mut record, r#"{"Image": "C:\\Windows\\whoami.exe", "Pid": 4}"#).unwrap();
+    /// let mut cache = engine.create_cache();
+    /// let mut out = sigmata::MatchSet::new();
+    /// engine.matches_record(&mut cache, &record, &mut out);
+    /// assert_eq!(out.len(), 1);
+    /// ```
+    #[cfg(feature = "json")]
+    pub fn fill_json(&self, record: &mut Record, json: &str) -> Result<(), crate::json::JsonError> {
+        match self
+            .inner
+            .json
+            .fill(record, json, self.inner.needs_keywords)
         {
-            // Fill both slots, then read them together.
-            self.slot(Target::Field(*other), cache, event);
-            self.slot(p.target, cache, event);
-            let Target::Field(me) = p.target else {
-                return false;
-            };
-            let (a, b) = (me.index(), other.index());
-            if a == b {
-                let s = &mut cache.slots[a];
-                return (0..s.len).any(|i| s.values[i].kind == Kind::Text);
+            Err(e) if e.message() == crate::json::DUPLICATE => {
+                // Rare: a repeated key that matters. Read it as serde_json does.
+                let value: serde_json::Value = serde_json::from_str(json)
+                    .map_err(|e| crate::json::JsonError::new(format!("invalid JSON: {e}")))?;
+                self.fill(record, &value);
+                Ok(())
             }
-            let (mine, theirs) = two_mut(&mut cache.slots, a, b);
-            return fieldref(mine, theirs, *position, *case);
-        }
-        let slot = self.slot(p.target, cache, event);
-        let values = &mut slot.values[..slot.len];
-        match &p.test {
-            CTest::Null => !slot.present || values.iter().any(|v| v.kind == Kind::Null),
-            CTest::Exists(want) => slot.present == *want,
-            CTest::Str(t) => values.iter_mut().any(|v| {
-                v.kind == Kind::Text && t.matches(if t.fold { v.folded() } else { &v.text })
-            }),
-            CTest::Regex(re) => values
-                .iter()
-                .any(|v| v.kind == Kind::Text && re.is_match(v.text.as_str())),
-            CTest::Cmp(op, n) => values
-                .iter()
-                .any(|v| v.number.is_some_and(|x| op.apply(x, *n))),
-            CTest::Cidr(net) => values.iter().any(|v| {
-                v.kind == Kind::Text
-                    && Value::Str(&v.text)
-                        .as_ip()
-                        .is_some_and(|ip| net.contains(&ip))
-            }),
-            CTest::Time(part, op, n) => values.iter().any(|v| {
-                v.kind == Kind::Text
-                    && Value::Str(&v.text)
-                        .time_part(*part)
-                        .is_some_and(|x| op.apply(x, *n))
-            }),
-            CTest::FieldRef { .. } => false,
+            other => other,
         }
     }
-}
 
-fn two_mut(slots: &mut [Slot], a: usize, b: usize) -> (&mut Slot, &mut Slot) {
-    if a < b {
-        let (lo, hi) = slots.split_at_mut(b);
-        (&mut lo[a], &mut hi[0])
-    } else {
-        let (lo, hi) = slots.split_at_mut(a);
-        (&mut hi[0], &mut lo[b])
-    }
-}
-
-fn fieldref(mine: &mut Slot, theirs: &mut Slot, position: Position, case: Case) -> bool {
-    let fold = case == Case::Insensitive;
-    for i in 0..mine.len {
-        if mine.values[i].kind != Kind::Text {
-            continue;
-        }
-        for j in 0..theirs.len {
-            if theirs.values[j].kind != Kind::Text {
-                continue;
-            }
-            let b = if fold {
-                theirs.values[j].folded()
-            } else {
-                theirs.values[j].text.as_str()
-            };
-            let a = if fold {
-                mine.values[i].folded()
-            } else {
-                mine.values[i].text.as_str()
-            };
-            let hit = match position {
-                Position::Exact => a == b,
-                Position::Prefix => a.starts_with(b),
-                Position::Suffix => a.ends_with(b),
-                Position::Contains => memmem::find(a.as_bytes(), b.as_bytes()).is_some(),
-            };
-            if hit {
-                return true;
+    /// Evaluates every rule against a pre-parsed record.
+    pub fn matches_record(&self, cache: &mut Cache, record: &Record, out: &mut MatchSet) {
+        out.clear();
+        cache.state.begin();
+        cache.folds.begin(cache.state.generation);
+        self.scan(cache, record);
+        let inner = &*self.inner;
+        let mut candidates = std::mem::take(&mut cache.state.candidates);
+        candidates.extend_from_slice(&inner.always);
+        candidates.sort_unstable();
+        cache.counters.events += 1;
+        cache.counters.programs += candidates.len() as u64;
+        for &r in &candidates {
+            if self.run(inner.starts[r as usize], cache, record) {
+                out.ids.push(RuleId(r));
             }
         }
+        cache.state.candidates = candidates;
     }
-    false
-}
 
-fn compile_expr(e: &Expr, preds: &mut Vec<CPred>, config: &Config) -> Result<Node, Error> {
-    Ok(match e.kind() {
-        ExprKind::True => Node::Const(true),
-        ExprKind::False => Node::Const(false),
-        ExprKind::Not(x) => Node::Not(Box::new(compile_expr(x, preds, config)?)),
-        ExprKind::And(xs) => Node::And(
-            xs.iter()
-                .map(|x| compile_expr(x, preds, config))
-                .collect::<Result<_, _>>()?,
-        ),
-        ExprKind::Or(xs) => Node::Or(
-            xs.iter()
-                .map(|x| compile_expr(x, preds, config))
-                .collect::<Result<_, _>>()?,
-        ),
-        ExprKind::Pred(p) => {
-            let test = match &p.test {
-                Test::Null => CTest::Null,
-                Test::Exists(b) => CTest::Exists(*b),
-                Test::Str { pattern, case } => CTest::Str(StrTest::new(pattern, *case)),
-                Test::Regex { pattern, flags } => {
-                    CTest::Regex(Box::new(compile_regex(pattern, *flags, config)?))
+    /// Evaluates one rule (no candidate selection: the program decides).
+    pub fn is_match_rule(&self, id: RuleId, cache: &mut Cache, event: &dyn Event) -> bool {
+        let mut record = std::mem::take(&mut cache.record);
+        self.fill(&mut record, event);
+        cache.state.begin();
+        cache.folds.begin(cache.state.generation);
+        self.scan(cache, &record);
+        let hit = self.run(self.inner.starts[id.index()], cache, &record);
+        cache.record = record;
+        hit
+    }
+
+    /// Step 1 and 2: scan every field with literals and count witness groups.
+    fn scan(&self, cache: &mut Cache, record: &Record) {
+        let inner = &*self.inner;
+        let Cache {
+            fired,
+            folded,
+            values,
+            state,
+            counters,
+            ..
+        } = cache;
+        for (mi, (field, matcher)) in inner.matchers.iter().enumerate() {
+            for v in record.values(*field) {
+                if matches!(v.kind, Kind::Null | Kind::Object) {
+                    continue;
                 }
-                Test::Cmp { op, value } => CTest::Cmp(*op, *value),
-                Test::Cidr(net) => CTest::Cidr(*net),
-                Test::FieldRef {
-                    other,
-                    position,
-                    case,
-                } => CTest::FieldRef {
-                    other: *other,
-                    position: *position,
-                    case: *case,
-                },
-                Test::TimePart { part, op, value } => CTest::Time(*part, *op, *value),
-            };
-            // OK: the number of predicates is bounded by the rule size limits.
-            let id = u32::try_from(preds.len()).unwrap_or(u32::MAX);
-            preds.push(CPred {
-                target: p.target,
-                test,
-            });
-            Node::Pred(id)
+                let text = record.text(v);
+                fired.clear();
+                if inner.value_cache_entries > 0 && text.len() >= CACHE_MIN_LEN {
+                    let vc = &mut values[mi];
+                    let h = ValueCache::hash(text);
+                    counters.scans += 1;
+                    if let Some(hit) = vc.get(h, text) {
+                        counters.cache_hits += 1;
+                        fired.extend_from_slice(hit);
+                    } else {
+                        fold::fold_into(text, folded);
+                        matcher.scan(folded, fired);
+                        fired.sort_unstable();
+                        fired.dedup();
+                        vc.insert(h, text, fired);
+                    }
+                } else {
+                    counters.scans += 1;
+                    fold::fold_into(text, folded);
+                    matcher.scan(folded, fired);
+                }
+                counters.fired += fired.len() as u64;
+                for &p in fired.iter() {
+                    state.fire(inner, p);
+                }
+            }
         }
-    })
+    }
+
+    /// Step 3: runs a rule program.
+    fn run(&self, start: u32, cache: &mut Cache, record: &Record) -> bool {
+        let inner = &*self.inner;
+        let generation = cache.state.generation;
+        let mut pc = start;
+        while pc < REJECT {
+            let op = inner.ops[pc as usize];
+            let p = op.pred as usize;
+            let value = if !op.lazy {
+                cache.state.stamp[p] == generation
+            } else if cache.state.stamp[p] == generation {
+                cache.lazy_true[p]
+            } else {
+                cache.counters.lazy += 1;
+                let v = inner.lazy[p]
+                    .as_ref()
+                    .is_some_and(|l| l.eval(record, &mut cache.folds));
+                cache.state.stamp[p] = generation;
+                cache.lazy_true[p] = v;
+                v
+            };
+            pc = if value { op.t } else { op.f };
+        }
+        pc == ACCEPT
+    }
+
+    /// Scans one folded value with a field's literal matcher and returns the
+    /// number of predicates it decided (for the per-field matcher benches).
+    #[doc(hidden)]
+    pub fn bench_scan_field(&self, field: FieldId, folded: &str, cache: &mut Cache) -> usize {
+        cache.fired.clear();
+        if let Some((_, m)) = self.inner.matchers.iter().find(|(f, _)| *f == field) {
+            m.scan(folded, &mut cache.fired);
+        }
+        cache.fired.len()
+    }
+
+    /// What the planner decided, in numbers.
+    pub fn plan_stats(&self) -> PlanStats {
+        let i = &*self.inner;
+        PlanStats {
+            rules: i.rules.len(),
+            predicates: i.plan.preds.len(),
+            scanned: i.plan.preds.iter().filter(|p| !p.lazy).count(),
+            always_evaluated: i.always.len(),
+            fields: i
+                .matchers
+                .iter()
+                .map(|(id, m)| {
+                    (
+                        i.fields.name(*id).to_string(),
+                        i.plan.literals[id.index()].len(),
+                        m.describe(),
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    /// A rule's witness groups as text (`Field contains "x" | …`), or an
+    /// empty list for a rule evaluated on every event.
+    pub fn witnesses(&self, id: RuleId) -> Vec<String> {
+        let i = &*self.inner;
+        i.plan.rules[id.index()]
+            .groups
+            .iter()
+            .map(|g| {
+                g.iter()
+                    .map(|p| i.plan.preds[p.index()].pred.display(&i.fields))
+                    .collect::<Vec<_>>()
+                    .join(" | ")
+            })
+            .collect()
+    }
 }
 
 #[cfg(test)]

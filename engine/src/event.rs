@@ -15,6 +15,8 @@
 
 use std::fmt::Write;
 
+use crate::ir::FieldId;
+
 /// One scalar value of an event field.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Value<'a> {
@@ -115,11 +117,16 @@ pub(crate) fn parse_number(s: &str) -> Option<f64> {
 }
 
 /// An event that rules are evaluated against.
+///
+/// The engine asks for each field its rules read by id *and* name: a simple
+/// implementation looks the name up; an embedder with its own process
+/// struct maps the engine's [`FieldId`]s to its members once (through
+/// [`Engine::fields`](crate::Engine::fields)) and answers by id.
 pub trait Event {
-    /// Looks up the field a rule calls `name` and calls `visit` with each of
-    /// its values (once for a scalar, once per element for an array).
-    /// Returns `false` if the event has no such field.
-    fn field(&self, name: &str, visit: &mut dyn FnMut(Value<'_>)) -> bool;
+    /// Looks up field `id`, which rules call `name`, and calls `visit` with
+    /// each of its values (once for a scalar, once per element for an
+    /// array). Returns `false` if the event has no such field.
+    fn field(&self, id: FieldId, name: &str, visit: &mut dyn FnMut(Value<'_>)) -> bool;
 
     /// Calls `visit` with every scalar value of the event, for keyword
     /// (field-less) searches.
@@ -127,8 +134,8 @@ pub trait Event {
 }
 
 impl<E: Event + ?Sized> Event for &E {
-    fn field(&self, name: &str, visit: &mut dyn FnMut(Value<'_>)) -> bool {
-        (**self).field(name, visit)
+    fn field(&self, id: FieldId, name: &str, visit: &mut dyn FnMut(Value<'_>)) -> bool {
+        (**self).field(id, name, visit)
     }
 
     fn values(&self, visit: &mut dyn FnMut(Value<'_>)) {
@@ -139,6 +146,7 @@ impl<E: Event + ?Sized> Event for &E {
 #[cfg(feature = "json")]
 mod json {
     use super::{Event, Value};
+    use crate::ir::FieldId;
     use serde_json::Value as J;
 
     /// Field lookup in a JSON object: the key equal to the whole name wins;
@@ -197,7 +205,7 @@ mod json {
 
     /// A JSON object is an event; any other JSON value is an event with no fields.
     impl Event for J {
-        fn field(&self, name: &str, f: &mut dyn FnMut(Value<'_>)) -> bool {
+        fn field(&self, _id: FieldId, name: &str, f: &mut dyn FnMut(Value<'_>)) -> bool {
             let J::Object(obj) = self else { return false };
             match lookup(obj, name) {
                 Some(v) => {
@@ -214,7 +222,7 @@ mod json {
     }
 
     impl Event for serde_json::Map<String, J> {
-        fn field(&self, name: &str, f: &mut dyn FnMut(Value<'_>)) -> bool {
+        fn field(&self, _id: FieldId, name: &str, f: &mut dyn FnMut(Value<'_>)) -> bool {
             match lookup(self, name) {
                 Some(v) => {
                     visit(v, f);
@@ -233,7 +241,7 @@ mod json {
 /// A flat event of string fields, handy for tests and for callers that have
 /// already extracted fields: `[("Image", "C:\\x.exe"), ("CommandLine", "x")]`.
 impl Event for [(&str, &str)] {
-    fn field(&self, name: &str, visit: &mut dyn FnMut(Value<'_>)) -> bool {
+    fn field(&self, _id: FieldId, name: &str, visit: &mut dyn FnMut(Value<'_>)) -> bool {
         let mut found = false;
         for (k, v) in self {
             if *k == name {
@@ -255,7 +263,7 @@ mod tests {
 
     fn values_of(e: &serde_json::Value, name: &str) -> Option<Vec<String>> {
         let mut out = Vec::new();
-        let found = e.field(name, &mut |v| {
+        let found = e.field(crate::ir::FieldTable::new().intern(name), name, &mut |v| {
             let mut s = String::new();
             if !v.write_text(&mut s) {
                 s = format!("{v:?}");

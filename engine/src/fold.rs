@@ -104,6 +104,18 @@ pub fn fold_into(s: &str, out: &mut String) {
     }
 }
 
+/// Appends the fold of `s` to `out`.
+pub fn fold_append(s: &str, out: &mut String) {
+    if s.is_ascii() {
+        let from = out.len();
+        out.push_str(s);
+        // OK: `from` is a char boundary (the end of the previous text).
+        out[from..].make_ascii_lowercase();
+    } else {
+        out.extend(s.chars().map(fold_char));
+    }
+}
+
 /// True if `s` has at least one character whose fold is not itself.
 pub fn has_case(s: &str) -> bool {
     s.chars()

@@ -54,14 +54,24 @@ mod error;
 pub mod event;
 pub mod fold;
 pub mod ir;
+#[cfg(feature = "json")]
+mod json;
+mod lazy;
+mod matcher;
 pub mod modifier;
+mod plan;
+mod record;
 pub mod reference;
 pub mod rule;
 pub mod yaml;
 
 pub use build::{Builder, LoadReport, NotApplicable};
 pub use config::Config;
-pub use engine::{Cache, Engine, LoadedRule, MatchSet, RuleId};
+pub use engine::{Cache, Engine, EvalCounters, LoadedRule, MatchSet, PlanStats, RuleId};
 pub use error::{Error, ErrorKind, LimitExceeded};
 pub use event::{Event, Value};
 pub use ir::Placeholders;
+#[cfg(feature = "json")]
+pub use json::JsonError;
+pub use matcher::AutomatonKind;
+pub use record::{Kind, Record};

@@ -33,35 +33,35 @@ pub fn eval(expr: &Expr, fields: &FieldTable, event: &dyn Event) -> bool {
 
 /// Evaluates one predicate against an event.
 pub fn pred(p: &Pred, fields: &FieldTable, event: &dyn Event) -> bool {
-    let name = match p.target {
+    let (id, name) = match p.target {
         Target::Keywords => {
             let mut hit = false;
             event.values(&mut |v| hit = hit || value_test(&p.test, v));
             return hit;
         }
-        Target::Field(id) => fields.name(id),
+        Target::Field(id) => (id, fields.name(id)),
     };
     match &p.test {
         Test::Null => {
             let mut null = false;
-            let present = event.field(name, &mut |v| null = null || v == Value::Null);
+            let present = event.field(id, name, &mut |v| null = null || v == Value::Null);
             !present || null
         }
-        Test::Exists(want) => event.field(name, &mut |_| {}) == *want,
+        Test::Exists(want) => event.field(id, name, &mut |_| {}) == *want,
         Test::FieldRef {
             other,
             position,
             case,
         } => {
             let mut others = Vec::new();
-            event.field(fields.name(*other), &mut |v| {
+            event.field(*other, fields.name(*other), &mut |v| {
                 let mut s = String::new();
                 if v.write_text(&mut s) {
                     others.push(s);
                 }
             });
             let mut hit = false;
-            event.field(name, &mut |v| {
+            event.field(id, name, &mut |v| {
                 let mut text = String::new();
                 if hit || !v.write_text(&mut text) {
                     return;
@@ -81,7 +81,7 @@ pub fn pred(p: &Pred, fields: &FieldTable, event: &dyn Event) -> bool {
         }
         test => {
             let mut hit = false;
-            event.field(name, &mut |v| hit = hit || value_test(test, v));
+            event.field(id, name, &mut |v| hit = hit || value_test(test, v));
             hit
         }
     }

@@ -1,22 +1,46 @@
-//! `sigmata debug ast|ir RULE`: print a rule after each compiler stage.
+//! `sigmata debug ast|ir|plan RULES...`: print rules after a compiler stage.
 
 use sigmata::{Builder, Config};
 
 use crate::args::{DebugArgs, Stage};
+use crate::rules;
 use crate::{Failure, Outcome};
 
 /// Runs `debug`.
 pub fn run(a: &DebugArgs) -> Result<Outcome, Failure> {
-    let bytes =
-        std::fs::read(&a.rule).map_err(|e| Failure::usage(format!("{}: {e}", a.rule.display())))?;
     let mut b = Builder::new();
-    b.config(Config::new().logsource(None))
-        .add_source_bytes(&a.rule.display().to_string(), &bytes);
+    let logsource = if a.stage == Stage::Plan {
+        Some(rules::parse_logsource(&a.logsource)?)
+    } else {
+        None
+    };
+    b.config(Config::new().logsource(logsource));
+    for root in &a.rules {
+        for f in rules::rule_files(root)? {
+            let bytes =
+                std::fs::read(&f).map_err(|e| Failure::io(format!("{}: {e}", f.display())))?;
+            b.add_source_bytes(&f.display().to_string(), &bytes);
+        }
+    }
     let (engine, report) = b.build();
     for e in &report.errors {
         eprintln!("{e}\n");
     }
-    for (_, lr) in engine.rules() {
+    if a.stage == Stage::Plan {
+        print_plan(&engine);
+    }
+    for (id, lr) in engine.rules() {
+        if a.stage == Stage::Plan {
+            let w = engine.witnesses(id);
+            println!("{} [{}]", lr.rule.title, lr.rule.origin.path);
+            if w.is_empty() {
+                println!("  evaluated for every event (no witness)");
+            }
+            for (i, g) in w.iter().enumerate() {
+                println!("  group {}: {g}", i + 1);
+            }
+            continue;
+        }
         println!(
             "# {} ({})",
             lr.rule.title,
@@ -38,6 +62,7 @@ pub fn run(a: &DebugArgs) -> Result<Outcome, Failure> {
                 }
                 print!("{}", lr.ir.expr.display(engine.fields()));
             }
+            Stage::Plan => {}
         }
     }
     Ok(if report.errors.is_empty() {
@@ -45,4 +70,20 @@ pub fn run(a: &DebugArgs) -> Result<Outcome, Failure> {
     } else {
         Outcome::No
     })
+}
+
+fn print_plan(engine: &sigmata::Engine) {
+    let s = engine.plan_stats();
+    println!(
+        "{} rules, {} distinct predicates ({} decided by scanning, {} lazy), {} rules evaluated for every event",
+        s.rules,
+        s.predicates,
+        s.scanned,
+        s.predicates - s.scanned,
+        s.always_evaluated
+    );
+    for (field, literals, matcher) in &s.fields {
+        println!("  field {field}: {literals} literals, {matcher}");
+    }
+    println!();
 }

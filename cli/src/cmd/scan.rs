@@ -8,7 +8,7 @@ use serde_json::json;
 use sigmata::{Engine, MatchSet};
 
 use crate::args::{ScanArgs, ScanFormat};
-use crate::input::{self, Item, Mode};
+use crate::input::{self, Item, Line, Mode};
 use crate::rules;
 use crate::{Failure, Outcome};
 
@@ -50,6 +50,7 @@ pub fn run(a: &ScanArgs) -> Result<Outcome, Failure> {
     let mut scanner = Scanner {
         engine: &loaded.engine,
         cache: loaded.engine.create_cache(),
+        record: sigmata::Record::new(),
         matches: MatchSet::new(),
         format: a.format,
         out: io::BufWriter::new(io::stdout().lock()),
@@ -105,6 +106,7 @@ pub fn run(a: &ScanArgs) -> Result<Outcome, Failure> {
 struct Scanner<'e, W: Write> {
     engine: &'e Engine,
     cache: sigmata::Cache,
+    record: sigmata::Record,
     matches: MatchSet,
     format: ScanFormat,
     out: W,
@@ -122,7 +124,7 @@ impl<W: Write> Scanner<'_, W> {
             self.flush_each_line = true;
             let stdin = io::stdin();
             let mut reader = stdin.lock();
-            input::read_lines(&mut reader, |item| self.item("-", item))?;
+            input::read_raw_lines(&mut reader, |line| self.line("-", line))?;
             return Ok(());
         }
         let file = std::fs::File::open(path)?;
@@ -131,7 +133,7 @@ impl<W: Write> Scanner<'_, W> {
             Mode::Lines => {
                 let mut reader: Box<dyn BufRead> =
                     Box::new(BufReader::with_capacity(1 << 16, file));
-                input::read_lines(&mut reader, |item| self.item(&label, item))?;
+                input::read_raw_lines(&mut reader, |line| self.line(&label, line))?;
             }
             Mode::Stream => {
                 let text = std::io::read_to_string(file)?;
@@ -139,6 +141,60 @@ impl<W: Write> Scanner<'_, W> {
             }
         }
         Ok(())
+    }
+
+    /// A JSONL line: read straight into the record (only the fields rules
+    /// use), except `evtx_dump` records, which are flattened first.
+    fn line(&mut self, source: &str, line: Line<'_>) {
+        match line {
+            Line::Empty { line } => self.item(source, Item::Empty { line }),
+            Line::Malformed { line, reason } => self.item(source, Item::Malformed { line, reason }),
+            Line::Text { line, text } if input::looks_like_evtx_record(text) => {
+                let item = match serde_json::from_str::<serde_json::Value>(text) {
+                    Ok(v @ serde_json::Value::Object(_)) => Item::Event {
+                        line,
+                        raw: text,
+                        event: input::normalise(v),
+                    },
+                    Ok(_) => Item::Malformed {
+                        line,
+                        reason: "not a JSON object".into(),
+                    },
+                    Err(e) => Item::Malformed {
+                        line,
+                        reason: format!("invalid JSON: {e}"),
+                    },
+                };
+                self.item(source, item);
+            }
+            Line::Text { line, text } => match self.engine.fill_json(&mut self.record, text) {
+                Ok(()) => self.record_event(source, line, text),
+                Err(e) => self.item(
+                    source,
+                    Item::Malformed {
+                        line,
+                        reason: e.message().to_string(),
+                    },
+                ),
+            },
+        }
+    }
+
+    fn record_event(&mut self, source: &str, line: usize, raw: &str) {
+        if self.error.is_some() {
+            return;
+        }
+        self.stats.events += 1;
+        self.engine
+            .matches_record(&mut self.cache, &self.record, &mut self.matches);
+        if self.matches.is_empty() {
+            return;
+        }
+        self.stats.matched_events += 1;
+        self.stats.matches += self.matches.len() as u64;
+        if let Err(e) = self.print(source, line, raw) {
+            self.error = Some(e);
+        }
     }
 
     fn item(&mut self, source: &str, item: Item<'_>) {

@@ -911,7 +911,7 @@ fn apply(m: Modifier, v: Val, before: &[Modifier], target: Target, limits: &Limi
             };
             match v {
                 Val::Time(part, CmpOp::Eq, n) => Val::Time(part, op, n),
-                Val::Num(_, n) => Val::Cmp(op, n),
+                Val::Num(_, n) if n.is_finite() => Val::Cmp(op, n),
                 Val::Str(s) => match s
                     .original
                     .as_deref()

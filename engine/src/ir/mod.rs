@@ -211,7 +211,7 @@ impl std::ops::Not for Expr {
 }
 
 /// A test of one field of an event.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Pred {
     /// What the test looks at.
     pub target: Target,
@@ -308,6 +308,11 @@ pub struct ReFlags {
 }
 
 /// What a predicate tests.
+///
+/// `Eq` and `Hash` compare numbers by their bits, so that the planner can
+/// share one predicate between every rule that uses it. Rule numbers are
+/// always finite (lowering refuses NaN and infinities), so this agrees with
+/// numeric equality.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Test {
     /// The field is absent or JSON null (`Field: null`).
@@ -356,6 +361,28 @@ pub enum Test {
         /// The rule's number.
         value: i64,
     },
+}
+
+impl Eq for Test {}
+
+impl std::hash::Hash for Test {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        std::mem::discriminant(self).hash(h);
+        match self {
+            Test::Null => {}
+            Test::Exists(b) => b.hash(h),
+            Test::Str { pattern, case } => (pattern, case).hash(h),
+            Test::Regex { pattern, flags } => (pattern, flags).hash(h),
+            Test::Cmp { op, value } => (op, value.to_bits()).hash(h),
+            Test::Cidr(net) => net.hash(h),
+            Test::FieldRef {
+                other,
+                position,
+                case,
+            } => (other, position, case).hash(h),
+            Test::TimePart { part, op, value } => (part, op, value).hash(h),
+        }
+    }
 }
 
 /// Renders an expression with field names, for `sigmata debug ir` and tests.

@@ -1,0 +1,411 @@
+//! Lazy predicates: the tests no scan decides (regexes, globs,
+//! case-sensitive and one-character literals, null, exists, numbers,
+//! networks, timestamps, field references, keywords). They are compiled
+//! once and evaluated only when a candidate rule's program reaches them, at
+//! most once per event.
+
+use memchr::memmem;
+use regex_automata::meta::Regex;
+
+use crate::config::Config;
+use crate::error::{Error, ErrorKind};
+use crate::fold;
+use crate::ir::{
+    Case, CmpOp, FieldId, Pattern, Position, ReFlags, Shape, Target, Test, TimePart, Token,
+};
+use crate::record::{Kind, Record, ValueRef};
+
+/// A compiled lazy predicate.
+#[derive(Debug)]
+pub(crate) struct LazyPred {
+    target: Target,
+    test: LazyTest,
+}
+
+#[derive(Debug)]
+enum LazyTest {
+    Null,
+    Exists(bool),
+    Str(StrTest),
+    /// A regex with two cheap necessary conditions checked first: the
+    /// shortest text it can match (SigmaHQ's `.{1000,}`-style length tests
+    /// and 64-hex-digit patterns skip nearly every command line this way),
+    /// and literals one of which every match contains, searched
+    /// case-insensitively on the raw text (the backtick of PowerShell token
+    /// obfuscation patterns).
+    Regex(Box<Regex>, usize, Option<aho_corasick::AhoCorasick>),
+    Cmp(CmpOp, f64),
+    Cidr(ipnet::IpNet),
+    FieldRef {
+        other: FieldId,
+        position: Position,
+        case: Case,
+    },
+    Time(TimePart, CmpOp, i64),
+}
+
+/// A wildcard pattern compiled for one of its common shapes.
+#[derive(Debug)]
+pub(crate) struct StrTest {
+    matcher: StrMatch,
+    fold: bool,
+    /// For a case-insensitive substring test of an ASCII needle: an
+    /// ASCII-case-insensitive searcher to run on raw ASCII text, which
+    /// then needs no folding (aho-corasick's single-pattern prefilter
+    /// makes this a memchr-speed search).
+    ascii_ci: Option<aho_corasick::AhoCorasick>,
+    /// The folded needle has a non-ASCII character, so ASCII text can
+    /// never match it.
+    needle_non_ascii: bool,
+}
+
+#[derive(Debug)]
+enum StrMatch {
+    Exact(Box<str>),
+    Prefix(Box<str>),
+    Suffix(Box<str>),
+    Contains(Box<memmem::Finder<'static>>),
+    Any,
+    Glob(Pattern),
+}
+
+impl StrTest {
+    pub(crate) fn new(pattern: &Pattern, case: Case) -> StrTest {
+        let fold = case == Case::Insensitive;
+        let folded;
+        let pattern = if fold {
+            folded = Pattern::new(pattern.tokens().iter().map(|t| match t {
+                Token::Lit(s) => Token::Lit(fold::fold_str(s).into_owned()),
+                t => t.clone(),
+            }));
+            &folded
+        } else {
+            pattern
+        };
+        let needle_non_ascii = pattern
+            .tokens()
+            .iter()
+            .any(|t| matches!(t, Token::Lit(s) if !s.is_ascii()));
+        let ascii_ci = match pattern.shape() {
+            Shape::Contains(s) if fold && s.is_ascii() => aho_corasick::AhoCorasick::builder()
+                .ascii_case_insensitive(true)
+                .build([s])
+                .ok(),
+            _ => None,
+        };
+        let matcher = match pattern.shape() {
+            Shape::Exact(s) => StrMatch::Exact(s.into()),
+            Shape::Prefix(s) => StrMatch::Prefix(s.into()),
+            Shape::Suffix(s) => StrMatch::Suffix(s.into()),
+            Shape::Contains(s) => {
+                StrMatch::Contains(Box::new(memmem::Finder::new(s.as_bytes()).into_owned()))
+            }
+            Shape::Any => StrMatch::Any,
+            Shape::Glob => StrMatch::Glob(pattern.clone()),
+        };
+        StrTest {
+            matcher,
+            fold,
+            ascii_ci,
+            needle_non_ascii,
+        }
+    }
+
+    /// The case-insensitive test on raw ASCII text, without folding it
+    /// (folding ASCII is `to_ascii_lowercase`, and the needle is folded).
+    /// `None` for globs, which need the folded text.
+    fn matches_ascii(&self, raw: &str) -> Option<bool> {
+        if self.needle_non_ascii {
+            return Some(matches!(self.matcher, StrMatch::Any));
+        }
+        let ci = |a: &str, b: &str| a.eq_ignore_ascii_case(b);
+        Some(match &self.matcher {
+            StrMatch::Exact(s) => ci(raw, s),
+            StrMatch::Prefix(s) => raw.len() >= s.len() && ci(&raw[..s.len()], s),
+            StrMatch::Suffix(s) => raw.len() >= s.len() && ci(&raw[raw.len() - s.len()..], s),
+            StrMatch::Contains(_) => self.ascii_ci.as_ref()?.is_match(raw),
+            StrMatch::Any => true,
+            StrMatch::Glob(_) => return None,
+        })
+    }
+
+    fn matches(&self, text: &str) -> bool {
+        match &self.matcher {
+            StrMatch::Exact(s) => text == &**s,
+            StrMatch::Prefix(s) => text.starts_with(&**s),
+            StrMatch::Suffix(s) => text.ends_with(&**s),
+            StrMatch::Contains(f) => f.find(text.as_bytes()).is_some(),
+            StrMatch::Any => true,
+            StrMatch::Glob(p) => p.matches(text),
+        }
+    }
+}
+
+pub(crate) fn compile_regex(
+    pattern: &str,
+    flags: ReFlags,
+    config: &Config,
+) -> Result<Regex, Error> {
+    let syntax = regex_automata::util::syntax::Config::new()
+        .case_insensitive(flags.ignore_case)
+        .multi_line(flags.multi_line)
+        .dot_matches_new_line(flags.dot_all);
+    let meta = regex_automata::meta::Config::new()
+        .nfa_size_limit(Some(config.regex_size_limit))
+        .hybrid_cache_capacity(config.regex_cache_capacity);
+    Regex::builder().syntax(syntax).configure(meta).build(pattern).map_err(|e| {
+        if let Some(limit) = e.size_limit() {
+            Error::limit_exceeded(
+                "regex_size_limit",
+                limit,
+                format!("the regular expression {pattern:?} compiles to more than the limit of {limit} bytes"),
+            )
+        } else {
+            Error::new(ErrorKind::Regex, format!("invalid regular expression {pattern:?}: {e}"))
+        }
+    })
+}
+
+/// Folded texts of the fields lazy predicates have read during one event,
+/// so that a field tested by twenty lazy predicates is folded once.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Folds {
+    generation: u32,
+    /// Per target (field index; the last slot is the keywords): the
+    /// generation it was folded in, and its range in `ranges`.
+    targets: Vec<(u32, u32, u32)>,
+    ranges: Vec<(u32, u32)>,
+    buf: String,
+    pub scratch: String,
+    pub scratch2: String,
+}
+
+impl Folds {
+    pub(crate) fn new(fields: usize) -> Folds {
+        Folds {
+            targets: vec![(0, 0, 0); fields + 1],
+            ..Folds::default()
+        }
+    }
+
+    /// Starts a new event.
+    pub(crate) fn begin(&mut self, generation: u32) {
+        if generation < self.generation {
+            self.targets.iter_mut().for_each(|t| t.0 = 0);
+        }
+        self.generation = generation;
+        self.ranges.clear();
+        self.buf.clear();
+    }
+
+    /// The folded texts of a target's values (`None` for values without text).
+    fn get(&mut self, record: &Record, target: Target) -> impl Iterator<Item = &str> {
+        let (slot, values) = match target {
+            Target::Field(id) => (id.index(), record.values(id)),
+            Target::Keywords => (self.targets.len() - 1, record.keywords()),
+        };
+        if slot >= self.targets.len() {
+            self.targets.resize(slot + 1, (0, 0, 0));
+        }
+        if self.targets[slot].0 != self.generation {
+            let start = self.ranges.len() as u32;
+            for v in values.iter().filter(|v| has_text(v)) {
+                let from = self.buf.len();
+                fold::fold_append(record.text(v), &mut self.buf);
+                self.ranges.push((from as u32, self.buf.len() as u32));
+            }
+            self.targets[slot] = (self.generation, start, self.ranges.len() as u32);
+        }
+        let (_, a, b) = self.targets[slot];
+        let buf = &self.buf;
+        self.ranges[a as usize..b as usize]
+            .iter()
+            .map(move |(s, e)| &buf[*s as usize..*e as usize])
+    }
+}
+
+/// A case-insensitive substring keyword search over every value of the
+/// event in one pass over their (contiguous, ASCII) text; a match counts
+/// only if it lies within one value. `None` when the fast path does not
+/// apply.
+fn keyword_contains(t: &StrTest, record: &Record) -> Option<bool> {
+    let (region, values) = record.keyword_region()?;
+    if !region.is_ascii() {
+        return None;
+    }
+    let ac = t.ascii_ci.as_ref()?;
+    let base = values.first()?.start as usize;
+    let within = |start: usize, end: usize| {
+        // The value holding `start`: the last one starting at or before it.
+        let i = values.partition_point(|v| v.start as usize <= base + start);
+        i > 0 && has_text(&values[i - 1]) && base + end <= values[i - 1].end as usize
+    };
+    Some(
+        ac.find_overlapping_iter(region)
+            .any(|m| within(m.start(), m.end())),
+    )
+}
+
+fn has_text(v: &ValueRef) -> bool {
+    matches!(v.kind, Kind::Str | Kind::Number | Kind::Bool)
+}
+
+impl LazyPred {
+    pub(crate) fn compile(target: Target, test: &Test, config: &Config) -> Result<LazyPred, Error> {
+        let test = match test {
+            Test::Null => LazyTest::Null,
+            Test::Exists(b) => LazyTest::Exists(*b),
+            Test::Str { pattern, case } => LazyTest::Str(StrTest::new(pattern, *case)),
+            Test::Regex { pattern, flags } => {
+                let min = regex_syntax::ParserBuilder::new()
+                    .case_insensitive(flags.ignore_case)
+                    .multi_line(flags.multi_line)
+                    .dot_matches_new_line(flags.dot_all)
+                    .build()
+                    .parse(pattern)
+                    .ok()
+                    .and_then(|h| h.properties().minimum_len())
+                    .unwrap_or(0);
+                // The literals are folded. A match's literal, folded, occurs in
+                // the folded text; for ASCII text that is its lowercase, so an
+                // ASCII-case-insensitive search of the raw text is exact. Other
+                // text is searched folded (see `eval`).
+                let literals = crate::plan::regex_literals(pattern, *flags);
+                let prefilter = (!literals.is_empty())
+                    .then(|| {
+                        aho_corasick::AhoCorasick::builder()
+                            .ascii_case_insensitive(true)
+                            .build(&literals)
+                            .ok()
+                    })
+                    .flatten();
+                LazyTest::Regex(
+                    Box::new(compile_regex(pattern, *flags, config)?),
+                    min,
+                    prefilter,
+                )
+            }
+            Test::Cmp { op, value } => LazyTest::Cmp(*op, *value),
+            Test::Cidr(net) => LazyTest::Cidr(*net),
+            Test::FieldRef {
+                other,
+                position,
+                case,
+            } => LazyTest::FieldRef {
+                other: *other,
+                position: *position,
+                case: *case,
+            },
+            Test::TimePart { part, op, value } => LazyTest::Time(*part, *op, *value),
+        };
+        Ok(LazyPred { target, test })
+    }
+
+    /// Evaluates the predicate on a record. Folded texts come from (and
+    /// go to) `folds`, so evaluation does not allocate once it has grown.
+    pub(crate) fn eval(&self, record: &Record, folds: &mut Folds) -> bool {
+        let (values, present) = match self.target {
+            Target::Field(id) => (record.values(id), record.is_present(id)),
+            Target::Keywords => (record.keywords(), true),
+        };
+        let texts = || {
+            values
+                .iter()
+                .filter(|v| has_text(v))
+                .map(|v| record.text(v))
+        };
+        match &self.test {
+            LazyTest::Null => !present || values.iter().any(|v| v.kind == Kind::Null),
+            LazyTest::Exists(want) => present == *want,
+            LazyTest::Str(t)
+                if t.fold && self.target == Target::Keywords && t.ascii_ci.is_some() =>
+            {
+                keyword_contains(t, record)
+                    .unwrap_or_else(|| folds.get(record, self.target).any(|text| t.matches(text)))
+            }
+            LazyTest::Str(t) if t.fold => {
+                // Raw ASCII values take the fast path; the others are folded once.
+                let mut fast = Some(false);
+                for text in texts() {
+                    match (text.is_ascii(), fast) {
+                        (true, Some(false)) => fast = t.matches_ascii(text),
+                        (false, _) => fast = None,
+                        _ => {}
+                    }
+                }
+                match fast {
+                    Some(hit) => hit,
+                    None => folds.get(record, self.target).any(|text| t.matches(text)),
+                }
+            }
+            LazyTest::Str(t) => texts().any(|text| t.matches(text)),
+            LazyTest::Regex(re, min, prefilter) => {
+                let candidate = |text: &str| text.len() >= *min;
+                match prefilter {
+                    None => texts().any(|text| candidate(text) && re.is_match(text)),
+                    Some(p)
+                        if values
+                            .iter()
+                            .all(|v| !has_text(v) || record.text(v).is_ascii()) =>
+                    {
+                        texts().any(|text| candidate(text) && p.is_match(text) && re.is_match(text))
+                    }
+                    Some(p) => {
+                        let folded: Vec<bool> = folds
+                            .get(record, self.target)
+                            .map(|f| p.is_match(f))
+                            .collect();
+                        texts()
+                            .zip(folded)
+                            .any(|(text, lit)| lit && candidate(text) && re.is_match(text))
+                    }
+                }
+            }
+            LazyTest::Cmp(op, n) => values
+                .iter()
+                .any(|v| record.value(v).as_number().is_some_and(|x| op.apply(x, *n))),
+            LazyTest::Cidr(net) => values
+                .iter()
+                .any(|v| record.value(v).as_ip().is_some_and(|ip| net.contains(&ip))),
+            LazyTest::Time(part, op, n) => values.iter().any(|v| {
+                record
+                    .value(v)
+                    .time_part(*part)
+                    .is_some_and(|x| op.apply(x, *n))
+            }),
+            LazyTest::FieldRef {
+                other,
+                position,
+                case,
+            } => {
+                let theirs = record.values(*other);
+                let load = |s: &str, buf: &mut String| {
+                    if *case == Case::Insensitive {
+                        fold::fold_into(s, buf);
+                    } else {
+                        buf.clear();
+                        buf.push_str(s);
+                    }
+                };
+                let Folds {
+                    scratch, scratch2, ..
+                } = folds;
+                texts().any(|mine| {
+                    load(mine, scratch);
+                    theirs.iter().filter(|v| has_text(v)).any(|v| {
+                        load(record.text(v), scratch2);
+                        let (a, b) = (scratch.as_str(), scratch2.as_str());
+                        match position {
+                            Position::Exact => a == b,
+                            Position::Prefix => a.starts_with(b),
+                            Position::Suffix => a.ends_with(b),
+                            Position::Contains => {
+                                memmem::find(a.as_bytes(), b.as_bytes()).is_some()
+                            }
+                        }
+                    })
+                })
+            }
+        }
+    }
+}

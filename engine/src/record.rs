@@ -1,0 +1,290 @@
+//! [`Record`]: an event already broken into the fields an engine reads.
+//!
+//! The engine evaluates records. An [`Event`](crate::Event) is copied into
+//! the [`Cache`](crate::Cache)'s own record field by field; a caller that
+//! already has field values (an agent's process struct, a JSON reader that
+//! extracts only the referenced fields) fills a record directly and skips
+//! that copy. Records are reused: [`Record::clear`] keeps every allocation.
+
+use crate::event::Value;
+use crate::ir::FieldId;
+
+/// What kind of value a record holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// JSON `null`.
+    Null,
+    /// A string.
+    Str,
+    /// A number (its text as written).
+    Number,
+    /// A boolean (`true`/`false`).
+    Bool,
+    /// A nested object: present, but not matched by value tests.
+    Object,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct Slot {
+    generation: u32,
+    start: u32,
+    end: u32,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ValueRef {
+    pub kind: Kind,
+    pub(crate) start: u32,
+    pub(crate) end: u32,
+}
+
+/// A pre-parsed event: values by [`FieldId`], plus (when the engine has
+/// keyword rules) every scalar value of the event.
+///
+/// ```
+/// use sigmata::{Builder, Record, Value};
+/// let rule = "title: t\nlogsource: {category: process_creation}\ndetection:\n  sel: {Image|endswith: '\\whoami.exe'}\n  condition: sel\n";
+/// let (engine, _) = Builder::new().add_source("t.yml", rule).build();
+/// let image = engine.fields().get("Image").unwrap();
+/// let mut record = Record::new();
+/// record.push(image, Value::Str(r"C:\Windows\System32\whoami.exe"));
+/// let mut cache = engine.create_cache();
+/// let mut out = sigmata::MatchSet::new();
+/// engine.matches_record(&mut cache, &record, &mut out);
+/// assert_eq!(out.len(), 1);
+/// ```
+#[derive(Clone, Debug)]
+pub struct Record {
+    generation: u32,
+    slots: Vec<Slot>,
+    values: Vec<ValueRef>,
+    keywords: Vec<ValueRef>,
+    /// True while every keyword value's text directly follows the previous
+    /// one's, so that keyword searches can scan them in one pass.
+    keywords_contiguous: bool,
+    text: String,
+    /// Scratch of the JSON reader, kept here so that it is reused.
+    json_scratch: (Vec<u32>, Vec<u64>),
+}
+
+impl Default for Record {
+    fn default() -> Record {
+        Record::new()
+    }
+}
+
+impl Record {
+    /// An empty record.
+    pub fn new() -> Record {
+        Record {
+            generation: 1,
+            slots: Vec::new(),
+            values: Vec::new(),
+            keywords: Vec::new(),
+            keywords_contiguous: true,
+            text: String::new(),
+            json_scratch: (Vec::new(), Vec::new()),
+        }
+    }
+
+    /// Forgets every value, keeping the allocations.
+    pub fn clear(&mut self) {
+        self.generation = self.generation.wrapping_add(1);
+        if self.generation == 0 {
+            // Stamps from 2^32 events ago could look current: reset them.
+            self.slots.iter_mut().for_each(|s| s.generation = 0);
+            self.generation = 1;
+        }
+        self.values.clear();
+        self.keywords.clear();
+        self.keywords_contiguous = true;
+        self.text.clear();
+    }
+
+    fn slot_mut(&mut self, field: FieldId) -> &mut Slot {
+        let i = field.index();
+        if i >= self.slots.len() {
+            self.slots.resize(i + 1, Slot::default());
+        }
+        &mut self.slots[i]
+    }
+
+    fn store(&mut self, value: Value<'_>) -> ValueRef {
+        let start = self.text.len() as u32;
+        let kind = match value {
+            Value::Null => Kind::Null,
+            Value::Object => Kind::Object,
+            Value::Str(_) => Kind::Str,
+            Value::Bool(_) => Kind::Bool,
+            Value::Int(_) | Value::UInt(_) | Value::Float(_) => Kind::Number,
+        };
+        value.write_text(&mut self.text);
+        ValueRef {
+            kind,
+            start,
+            end: self.text.len() as u32,
+        }
+    }
+
+    /// Marks `field` present. A field that is present with no value (an
+    /// empty JSON array) is neither null nor matched by any value test.
+    pub fn set_present(&mut self, field: FieldId) {
+        let generation = self.generation;
+        let end = self.values.len() as u32;
+        let slot = self.slot_mut(field);
+        if slot.generation != generation {
+            *slot = Slot {
+                generation,
+                start: end,
+                end,
+            };
+        }
+    }
+
+    pub(crate) fn take_json_scratch(&mut self) -> (Vec<u32>, Vec<u64>) {
+        std::mem::take(&mut self.json_scratch)
+    }
+
+    pub(crate) fn put_json_scratch(&mut self, best: Vec<u32>, seen: Vec<u64>) {
+        self.json_scratch = (best, seen);
+    }
+
+    /// Removes `field` and its values (they stay in the buffers, unused).
+    pub(crate) fn forget(&mut self, field: FieldId) {
+        if let Some(s) = self.slots.get_mut(field.index()) {
+            s.generation = 0;
+        }
+    }
+
+    /// Adds a value to `field` (a field may have several, like a JSON array).
+    pub fn push(&mut self, field: FieldId, value: Value<'_>) {
+        let v = self.store(value);
+        let generation = self.generation;
+        let end = self.values.len() as u32;
+        let slot = *self.slot_mut(field);
+        if slot.generation != generation {
+            *self.slot_mut(field) = Slot {
+                generation,
+                start: end,
+                end: end + 1,
+            };
+        } else if slot.end == end {
+            self.slot_mut(field).end += 1;
+        } else {
+            // Values of one field arrived with another field's in between
+            // (rare): move this field's values to the end to keep them together.
+            self.values
+                .extend_from_within(slot.start as usize..slot.end as usize);
+            let n = slot.end - slot.start;
+            *self.slot_mut(field) = Slot {
+                generation,
+                start: end,
+                end: end + n + 1,
+            };
+        }
+        self.values.push(v);
+    }
+
+    /// Adds a scalar value to the event's keyword values (every value of
+    /// the event, searched by field-less Sigma keywords).
+    pub fn push_keyword(&mut self, value: Value<'_>) {
+        let v = self.store(value);
+        if self.keywords.last().is_some_and(|last| last.end != v.start) {
+            self.keywords_contiguous = false;
+        }
+        self.keywords.push(v);
+    }
+
+    /// The text of every keyword value as one slice, with the values'
+    /// boundaries, when they are stored back to back (they are when filled
+    /// by [`Engine::fill`](crate::Engine::fill)).
+    pub(crate) fn keyword_region(&self) -> Option<(&str, &[ValueRef])> {
+        let (first, last) = (self.keywords.first()?, self.keywords.last()?);
+        self.keywords_contiguous.then(|| {
+            (
+                &self.text[first.start as usize..last.end as usize],
+                &self.keywords[..],
+            )
+        })
+    }
+
+    /// True if the event has the field.
+    pub fn is_present(&self, field: FieldId) -> bool {
+        self.slots
+            .get(field.index())
+            .is_some_and(|s| s.generation == self.generation)
+    }
+
+    pub(crate) fn values(&self, field: FieldId) -> &[ValueRef] {
+        match self.slots.get(field.index()) {
+            Some(s) if s.generation == self.generation => {
+                &self.values[s.start as usize..s.end as usize]
+            }
+            _ => &[],
+        }
+    }
+
+    pub(crate) fn keywords(&self) -> &[ValueRef] {
+        &self.keywords
+    }
+
+    pub(crate) fn text(&self, v: &ValueRef) -> &str {
+        &self.text[v.start as usize..v.end as usize]
+    }
+
+    /// The value as the [`Value`] it was stored from (numbers keep their text).
+    pub(crate) fn value(&self, v: &ValueRef) -> Value<'_> {
+        let t = self.text(v);
+        match v.kind {
+            Kind::Null => Value::Null,
+            Kind::Object => Value::Object,
+            Kind::Bool => Value::Bool(t == "true"),
+            Kind::Str => Value::Str(t),
+            Kind::Number => match (t.parse::<i64>(), t.parse::<u64>()) {
+                (Ok(i), _) => Value::Int(i),
+                (_, Ok(u)) => Value::UInt(u),
+                _ => Value::Float(t.parse().unwrap_or(f64::NAN)),
+            },
+        }
+    }
+}
+
+/// A record is an event too, so the reference evaluator can read it.
+impl crate::event::Event for Record {
+    fn field(&self, id: FieldId, _name: &str, visit: &mut dyn FnMut(Value<'_>)) -> bool {
+        self.values(id).iter().for_each(|v| visit(self.value(v)));
+        self.is_present(id)
+    }
+
+    fn values(&self, visit: &mut dyn FnMut(Value<'_>)) {
+        self.keywords.iter().for_each(|v| visit(self.value(v)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ir::FieldTable;
+
+    #[test]
+    fn values_stay_grouped_by_field() {
+        let mut t = FieldTable::new();
+        let (a, b) = (t.intern("a"), t.intern("b"));
+        let mut r = Record::new();
+        r.push(a, Value::Str("1"));
+        r.push(b, Value::Int(2));
+        r.push(a, Value::Str("3"));
+        let texts = |f| {
+            r.values(f)
+                .iter()
+                .map(|v| r.text(v).to_string())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(texts(a), ["1", "3"]);
+        assert_eq!(texts(b), ["2"]);
+        r.clear();
+        assert!(!r.is_present(a));
+        r.set_present(a);
+        assert!(r.is_present(a) && r.values(a).is_empty());
+    }
+}
