@@ -14,10 +14,7 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
         if p.is_dir() {
             collect(&p, out);
         } else if matches!(p.extension().and_then(|e| e.to_str()), Some("yml" | "yaml"))
-            && !p
-                .file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.ends_with(".tests.yml"))
+            && !p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.ends_with(".tests.yml"))
         {
             out.push(p);
         }
@@ -25,8 +22,7 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
 }
 
 fn main() {
-    let manifest =
-        PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     let rules = manifest.join("..").join("rules");
     println!("cargo:rerun-if-changed={}", rules.display());
     let mut files = Vec::new();
@@ -37,15 +33,9 @@ fn main() {
     for f in &files {
         println!("cargo:rerun-if-changed={}", f.display());
         let rel = f.strip_prefix(manifest.join("..")).unwrap_or(f);
-        let _ = writeln!(
-            code,
-            "    ({:?}, include_str!({:?})),",
-            rel.display().to_string(),
-            f.display().to_string()
-        );
+        let _ = writeln!(code, "    ({:?}, include_str!({:?})),", rel.display().to_string(), f.display().to_string());
     }
     code.push_str("];\n");
-    let out = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"))
-        .join("embedded_rules.rs");
+    let out = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("embedded_rules.rs");
     std::fs::write(out, code).expect("OUT_DIR is writable");
 }

@@ -72,12 +72,7 @@ pub fn to_json(y: &Yaml) -> Json {
         Yaml::Float(f) => serde_json::Number::from_f64(*f).map_or(Json::Null, Json::Number),
         Yaml::Str(s) => Json::String(s.clone()),
         Yaml::Seq(items) => Json::Array(items.iter().map(to_json).collect()),
-        Yaml::Map(entries) => Json::Object(
-            entries
-                .iter()
-                .map(|(k, v)| (k.clone(), to_json(v)))
-                .collect(),
-        ),
+        Yaml::Map(entries) => Json::Object(entries.iter().map(|(k, v)| (k.clone(), to_json(v))).collect()),
     }
 }
 
@@ -101,14 +96,12 @@ pub fn load_cases() -> Vec<Case> {
     let mut cases = Vec::new();
     for file in files {
         let text = std::fs::read_to_string(&file).expect("case file is readable");
-        let docs =
-            sigmata::yaml::parse(&text).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        let docs = sigmata::yaml::parse(&text).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
         let Some(Yaml::Seq(items)) = docs.first().map(|d| &d.value) else {
             panic!("{}: a case file is a YAML list of cases", file.display())
         };
         for item in items {
-            let name = string_field(item, "name")
-                .unwrap_or_else(|| panic!("{}: a case has no name", file.display()));
+            let name = string_field(item, "name").unwrap_or_else(|| panic!("{}: a case has no name", file.display()));
             let events = |key: &str| match item.get(key) {
                 None => Vec::new(),
                 Some(Yaml::Seq(evs)) => evs.iter().map(to_json).collect(),
@@ -119,10 +112,7 @@ pub fn load_cases() -> Vec<Case> {
                     .iter()
                     .map(|(k, v)| {
                         let vals = match v {
-                            Yaml::Seq(xs) => xs
-                                .iter()
-                                .filter_map(|x| x.as_str().map(str::to_string))
-                                .collect(),
+                            Yaml::Seq(xs) => xs.iter().filter_map(|x| x.as_str().map(str::to_string)).collect(),
                             Yaml::Str(s) => vec![s.clone()],
                             _ => panic!("{name}: placeholder values must be strings"),
                         };
@@ -137,8 +127,7 @@ pub fn load_cases() -> Vec<Case> {
                 no_matches: events("no_match"),
                 error: string_field(item, "error"),
                 error_kind: string_field(item, "error_kind"),
-                error_line: string_field(item, "error_line")
-                    .map(|l| l.parse().expect("error_line is a number")),
+                error_line: string_field(item, "error_line").map(|l| l.parse().expect("error_line is a number")),
                 placeholders,
                 file: file.clone(),
                 name,
@@ -169,10 +158,7 @@ pub fn load_cases() -> Vec<Case> {
 pub fn configs() -> Vec<(&'static str, Config)> {
     vec![
         ("default", Config::new().logsource(None)),
-        (
-            "small-regex-cache",
-            Config::new().logsource(None).regex_cache_capacity(1 << 12),
-        ),
+        ("small-regex-cache", Config::new().logsource(None).regex_cache_capacity(1 << 12)),
     ]
 }
 
@@ -183,9 +169,7 @@ pub fn build(case: &Case, config: Config) -> (Engine, sigmata::LoadReport) {
         placeholders.insert(k.clone(), v.clone());
     }
     let mut b = Builder::new();
-    b.config(config)
-        .placeholders(placeholders)
-        .add_source(&format!("{}.yml", case.name), &case.rule);
+    b.config(config).placeholders(placeholders).add_source(&format!("{}.yml", case.name), &case.rule);
     b.build()
 }
 
@@ -197,31 +181,21 @@ pub fn check(case: &Case) -> Vec<String> {
         let (engine, report) = build(case, config);
         if let Some(want) = &case.error {
             match report.errors.first() {
-                None => failures.push(format!(
-                    "[{config_name}] expected a load error containing {want:?}, but the rule loaded"
-                )),
+                None => failures
+                    .push(format!("[{config_name}] expected a load error containing {want:?}, but the rule loaded")),
                 Some(e) => {
                     if !e.to_string().contains(want.as_str()) {
-                        failures.push(format!(
-                            "[{config_name}] error {:?} does not contain {want:?}",
-                            e.to_string()
-                        ));
+                        failures.push(format!("[{config_name}] error {:?} does not contain {want:?}", e.to_string()));
                     }
                     if let Some(kind) = &case.error_kind
                         && e.kind().as_str() != kind
                     {
-                        failures.push(format!(
-                            "[{config_name}] error kind {} is not {kind}",
-                            e.kind().as_str()
-                        ));
+                        failures.push(format!("[{config_name}] error kind {} is not {kind}", e.kind().as_str()));
                     }
                     if let Some(line) = case.error_line
                         && e.line() != Some(line)
                     {
-                        failures.push(format!(
-                            "[{config_name}] error line {:?} is not {line}: {e}",
-                            e.line()
-                        ));
+                        failures.push(format!("[{config_name}] error line {:?} is not {line}: {e}", e.line()));
                     }
                 }
             }
@@ -238,28 +212,20 @@ pub fn check(case: &Case) -> Vec<String> {
         let mut cache = engine.create_cache();
         let mut set = sigmata::MatchSet::new();
         // Every event twice, so that the second pass reads the value cache.
-        for (events, want) in [
-            (&case.matches, true),
-            (&case.no_matches, false),
-            (&case.matches, true),
-            (&case.no_matches, false),
-        ] {
+        for (events, want) in
+            [(&case.matches, true), (&case.no_matches, false), (&case.matches, true), (&case.no_matches, false)]
+        {
             for event in events.iter() {
                 engine.matches_with(&mut cache, event, &mut set);
                 for (id, lr) in engine.rules() {
                     let got = set.contains(id);
                     let oracle = sigmata::reference::eval(&lr.ir.expr, engine.fields(), event);
                     if got != want {
-                        failures.push(format!(
-                            "[{config_name}] engine says {got} for rule '{}' on {event}",
-                            lr.rule.title
-                        ));
+                        failures
+                            .push(format!("[{config_name}] engine says {got} for rule '{}' on {event}", lr.rule.title));
                     }
                     if oracle != want {
-                        failures.push(format!(
-                            "[reference] says {oracle} for rule '{}' on {event}",
-                            lr.rule.title
-                        ));
+                        failures.push(format!("[reference] says {oracle} for rule '{}' on {event}", lr.rule.title));
                     }
                 }
             }

@@ -16,10 +16,7 @@ use sigmata_benches::*;
 fn verified(name: &str, engine: &sigmata::Engine, events: &[serde_json::Value]) -> usize {
     let got = count_matches(engine, events);
     let want = count_reference_matches(engine, events);
-    assert_eq!(
-        got, want,
-        "{name}: engine and reference disagree on the match count"
-    );
+    assert_eq!(got, want, "{name}: engine and reference disagree on the match count");
     eprintln!(
         "{name}: {} rules, {} events, {got} matches (verified against the reference)",
         engine.len(),
@@ -29,18 +26,10 @@ fn verified(name: &str, engine: &sigmata::Engine, events: &[serde_json::Value]) 
 }
 
 fn benches(c: &mut Criterion) {
-    let mut cases = vec![(
-        "own/sample",
-        own_pack(),
-        read_corpus(&root().join("corpora/sample.jsonl")),
-    )];
+    let mut cases = vec![("own/sample", own_pack(), read_corpus(&root().join("corpora/sample.jsonl")))];
     match (sigmahq_pack(), shared()) {
         (Some(pack), Some(shared)) => {
-            cases.push((
-                "sigmahq/sysmon_1",
-                pack,
-                read_corpus(&shared.join("corpora/sysmon_1.jsonl")),
-            ));
+            cases.push(("sigmahq/sysmon_1", pack, read_corpus(&shared.join("corpora/sysmon_1.jsonl"))));
         }
         _ => eprintln!("../shared is absent: SigmaHQ benchmarks skipped"),
     }

@@ -41,16 +41,43 @@ fn main() {
     if args.iter().any(|a| a == "--daac") {
         config = config.automaton(sigmata::AutomatonKind::DoubleArray);
     }
+    if let Some(path) = args.iter().position(|a| a == "--learn").and_then(|i| args.get(i + 1)) {
+        // Experiment: a frequency model learned from another corpus.
+        let evs = read_corpus(std::path::Path::new(path));
+        let fields = [
+            "CommandLine",
+            "ParentCommandLine",
+            "Image",
+            "ParentImage",
+            "OriginalFileName",
+            "Description",
+            "Product",
+            "Company",
+            "Hashes",
+            "User",
+            "IntegrityLevel",
+            "CurrentDirectory",
+            "FileVersion",
+            "ParentUser",
+            "LogonId",
+        ];
+        let model = sigmata::freq::FrequencyModel::learn(
+            &fields,
+            evs.iter().map(|e| {
+                fields.iter().filter_map(|f| e.get(*f).and_then(|v| v.as_str()).map(|v| (*f, v))).collect::<Vec<_>>()
+            }),
+        );
+        config = config.frequency_model(Some(std::sync::Arc::new(model)));
+    }
+    if args.iter().any(|a| a == "--no-model") {
+        config = config.frequency_model(None);
+    }
     if args.iter().any(|a| a == "--nfa") {
         config = config.automaton(sigmata::AutomatonKind::ContiguousNfa);
     }
     let t = Instant::now();
     let engine = build_with(&pack, config);
-    eprintln!(
-        "compile: {} rules in {:.0} ms",
-        engine.len(),
-        t.elapsed().as_secs_f64() * 1e3
-    );
+    eprintln!("compile: {} rules in {:.0} ms", engine.len(), t.elapsed().as_secs_f64() * 1e3);
     let stats = engine.plan_stats();
     eprintln!("plan: {stats:#?}");
     let events = read_corpus(&corpus);
@@ -102,17 +129,51 @@ fn main() {
         println!("fill_json only: {:.0} ns/event", secs / n * 1e9);
         return;
     }
+    if args.iter().any(|a| a == "--regexes") {
+        // Cost of each regex of the pack over every value of its field.
+        let mut seen = std::collections::HashSet::new();
+        let mut rows = Vec::new();
+        for (_, lr) in engine.rules() {
+            lr.ir.expr.for_each_pred(&mut |p| {
+                if let (sigmata::ir::Target::Field(f), sigmata::ir::Test::Regex { pattern, flags }) =
+                    (p.target, &p.test)
+                {
+                    if !seen.insert(pattern.clone()) {
+                        return;
+                    }
+                    let name = engine.fields().name(f).to_string();
+                    let syntax = regex_automata::util::syntax::Config::new().case_insensitive(flags.ignore_case);
+                    let re = regex_automata::meta::Regex::builder().syntax(syntax).build(pattern).unwrap();
+                    let vals: Vec<&str> = events.iter().filter_map(|e| e.get(&name).and_then(|v| v.as_str())).collect();
+                    let t = Instant::now();
+                    let mut hits = 0;
+                    for v in &vals {
+                        if re.is_match(*v) {
+                            hits += 1;
+                        }
+                    }
+                    rows.push((
+                        t.elapsed().as_secs_f64() / vals.len().max(1) as f64 * 1e9,
+                        name,
+                        pattern.clone(),
+                        hits,
+                    ));
+                }
+            });
+        }
+        rows.sort_by(|a, b| b.0.total_cmp(&a.0));
+        for (ns, f, p, h) in rows.iter().take(15) {
+            println!("{ns:8.0} ns/value {f} {h} hits {p}");
+        }
+        return;
+    }
     if args.iter().any(|a| a == "--fields") {
         // Per-field matcher cost: every value of the corpus, folded first.
         let mut out = engine.create_cache();
         for (field, name) in engine.fields().iter() {
             let values: Vec<String> = events
                 .iter()
-                .filter_map(|e| {
-                    e.get(name)
-                        .and_then(|v| v.as_str())
-                        .map(|s| sigmata::fold::fold_str(s).into_owned())
-                })
+                .filter_map(|e| e.get(name).and_then(|v| v.as_str()).map(|s| sigmata::fold::fold_str(s).into_owned()))
                 .collect();
             if values.is_empty() {
                 continue;

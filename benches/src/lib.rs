@@ -42,18 +42,13 @@ pub fn own_pack() -> Pack {
 /// SigmaHQ's rules (core, emerging threats, threat hunting).
 pub fn sigmahq_pack() -> Option<Pack> {
     let s = shared()?.join("sigma");
-    Some(read_pack(&[
-        s.join("rules"),
-        s.join("rules-emerging-threats"),
-        s.join("rules-threat-hunting"),
-    ]))
+    Some(read_pack(&[s.join("rules"), s.join("rules-emerging-threats"), s.join("rules-threat-hunting")]))
 }
 
 /// The configuration the benches use: Windows process_creation events.
 pub fn windows_config() -> Config {
     let logsource =
-        sigmata_cli::rules::parse_logsource("category=process_creation,product=windows")
-            .expect("valid logsource");
+        sigmata_cli::rules::parse_logsource("category=process_creation,product=windows").expect("valid logsource");
     Config::new().logsource(Some(logsource))
 }
 
@@ -98,11 +93,6 @@ pub fn count_matches(engine: &Engine, events: &[serde_json::Value]) -> usize {
 pub fn count_reference_matches(engine: &Engine, events: &[serde_json::Value]) -> usize {
     events
         .iter()
-        .map(|e| {
-            engine
-                .rules()
-                .filter(|(_, r)| sigmata::reference::eval(&r.ir.expr, engine.fields(), e))
-                .count()
-        })
+        .map(|e| engine.rules().filter(|(_, r)| sigmata::reference::eval(&r.ir.expr, engine.fields(), e)).count())
         .sum()
 }

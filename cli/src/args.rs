@@ -183,11 +183,7 @@ pub struct DebugArgs {
     #[arg(required = true)]
     pub rules: Vec<PathBuf>,
     /// The logsource to plan for (`plan` only; see `scan --logsource`).
-    #[arg(
-        long,
-        value_name = "KEY=VALUE,...",
-        default_value = "category=process_creation"
-    )]
+    #[arg(long, value_name = "KEY=VALUE,...", default_value = "category=process_creation")]
     pub logsource: String,
 }
 

@@ -13,11 +13,7 @@ use serde_json::{Map, Value};
 pub enum Item<'a> {
     /// An event: its 1-based line, the JSON text as read, and the event
     /// normalised for evaluation (evtx-dump records flattened).
-    Event {
-        line: usize,
-        raw: &'a str,
-        event: Value,
-    },
+    Event { line: usize, raw: &'a str, event: Value },
     /// A line (or, for `.json` files, a record) that could not be read.
     Malformed { line: usize, reason: String },
     /// A blank line.
@@ -73,10 +69,7 @@ pub fn read_raw_lines(reader: &mut dyn BufRead, mut f: impl FnMut(Line<'_>)) -> 
         let text = match std::str::from_utf8(bytes) {
             Ok(t) => t,
             Err(e) => {
-                f(Line::Malformed {
-                    line,
-                    reason: format!("invalid UTF-8 at byte {}", e.valid_up_to()),
-                });
+                f(Line::Malformed { line, reason: format!("invalid UTF-8 at byte {}", e.valid_up_to()) });
                 continue;
             }
         };
@@ -92,9 +85,7 @@ pub fn read_raw_lines(reader: &mut dyn BufRead, mut f: impl FnMut(Line<'_>)) -> 
 /// True if a JSON text starts like an `evtx_dump` record (`{"Event": …`),
 /// which must be flattened by [`normalise`] before evaluation.
 pub fn looks_like_evtx_record(text: &str) -> bool {
-    text.trim_start()
-        .strip_prefix('{')
-        .is_some_and(|rest| rest.trim_start().starts_with("\"Event\""))
+    text.trim_start().strip_prefix('{').is_some_and(|rest| rest.trim_start().starts_with("\"Event\""))
 }
 
 /// Reads JSONL from `reader`, calling `f` for each line parsed into a
@@ -109,19 +100,9 @@ pub fn read_lines(reader: &mut dyn BufRead, mut f: impl FnMut(Item<'_>)) -> io::
 
 fn parse_record(line: usize, raw: &str) -> Item<'_> {
     match serde_json::from_str::<Value>(raw) {
-        Ok(v @ Value::Object(_)) => Item::Event {
-            line,
-            raw,
-            event: normalise(v),
-        },
-        Ok(other) => Item::Malformed {
-            line,
-            reason: format!("not a JSON object (found {})", json_type(&other)),
-        },
-        Err(e) => Item::Malformed {
-            line,
-            reason: format!("invalid JSON: {e}"),
-        },
+        Ok(v @ Value::Object(_)) => Item::Event { line, raw, event: normalise(v) },
+        Ok(other) => Item::Malformed { line, reason: format!("not a JSON object (found {})", json_type(&other)) },
+        Err(e) => Item::Malformed { line, reason: format!("invalid JSON: {e}") },
     }
 }
 
@@ -129,8 +110,7 @@ fn parse_record(line: usize, raw: &str) -> Item<'_> {
 /// (JSON cannot be resynchronised); it is reported as one malformed record.
 pub fn read_stream(text: &str, mut f: impl FnMut(Item<'_>)) {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let mut stream =
-        serde_json::Deserializer::from_str(text).into_iter::<&serde_json::value::RawValue>();
+    let mut stream = serde_json::Deserializer::from_str(text).into_iter::<&serde_json::value::RawValue>();
     let mut counted = 0usize;
     let mut line = 1usize;
     loop {
@@ -140,10 +120,7 @@ pub fn read_stream(text: &str, mut f: impl FnMut(Item<'_>)) {
             Some(Ok(raw)) => {
                 // The record starts at its first non-blank byte.
                 let skipped = text[start..].len() - text[start..].trim_start().len();
-                line += text[counted..start + skipped]
-                    .bytes()
-                    .filter(|b| *b == b'\n')
-                    .count();
+                line += text[counted..start + skipped].bytes().filter(|b| *b == b'\n').count();
                 counted = start + skipped;
                 f(parse_record(line, raw.get()));
             }
@@ -245,17 +222,7 @@ mod tests {
             })
         })
         .unwrap();
-        assert_eq!(
-            seen,
-            [
-                "1:event",
-                "2:empty",
-                "3:bad:not",
-                "4:bad:invalid",
-                "5:bad:invalid",
-                "6:event"
-            ]
-        );
+        assert_eq!(seen, ["1:event", "2:empty", "3:bad:not", "4:bad:invalid", "5:bad:invalid", "6:event"]);
     }
 
     #[test]

@@ -20,16 +20,12 @@ pub struct Failure {
 impl Failure {
     /// A usage error (bad flag value, missing file).
     pub fn usage(message: impl Into<String>) -> Failure {
-        Failure {
-            message: message.into(),
-        }
+        Failure { message: message.into() }
     }
 
     /// An I/O error.
     pub fn io(message: impl Into<String>) -> Failure {
-        Failure {
-            message: message.into(),
-        }
+        Failure { message: message.into() }
     }
 }
 

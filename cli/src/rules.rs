@@ -28,20 +28,14 @@ pub fn rule_files(path: &Path) -> Result<Vec<PathBuf>, Failure> {
         return Ok(vec![path.to_path_buf()]);
     }
     if !path.is_dir() {
-        return Err(Failure::usage(format!(
-            "rule path {} does not exist",
-            path.display()
-        )));
+        return Err(Failure::usage(format!("rule path {} does not exist", path.display())));
     }
     let mut files = Vec::new();
     for entry in walkdir::WalkDir::new(path).sort_by_file_name() {
         let entry = entry.map_err(|e| Failure::io(format!("reading {}: {e}", path.display())))?;
         let p = entry.path();
         let is_yaml = matches!(p.extension().and_then(|e| e.to_str()), Some("yml" | "yaml"));
-        let is_sidecar = p
-            .file_name()
-            .and_then(|n| n.to_str())
-            .is_some_and(|n| n.ends_with(".tests.yml"));
+        let is_sidecar = p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.ends_with(".tests.yml"));
         if entry.file_type().is_file() && is_yaml && !is_sidecar {
             files.push(p.to_path_buf());
         }
@@ -53,9 +47,8 @@ pub fn rule_files(path: &Path) -> Result<Vec<PathBuf>, Failure> {
 pub fn parse_logsource(text: &str) -> Result<LogSource, Failure> {
     let mut l = LogSource::default();
     for pair in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let (k, v) = pair
-            .split_once('=')
-            .ok_or_else(|| Failure::usage(format!("--logsource: '{pair}' is not key=value")))?;
+        let (k, v) =
+            pair.split_once('=').ok_or_else(|| Failure::usage(format!("--logsource: '{pair}' is not key=value")))?;
         let slot = match k.trim() {
             "category" => &mut l.category,
             "product" => &mut l.product,
@@ -74,17 +67,13 @@ pub fn parse_logsource(text: &str) -> Result<LogSource, Failure> {
 /// Builds an engine from the rule options.
 pub fn load(args: &RuleArgs) -> Result<Loaded, Failure> {
     let mut builder = Builder::new();
-    let config = Config::new().logsource(if args.all_logsources {
-        None
-    } else {
-        Some(parse_logsource(&args.logsource)?)
-    });
+    let config =
+        Config::new().logsource(if args.all_logsources { None } else { Some(parse_logsource(&args.logsource)?) });
     builder.config(config);
     if let Some(p) = &args.placeholders {
-        let text = std::fs::read_to_string(p)
-            .map_err(|e| Failure::usage(format!("{}: {e}", p.display())))?;
-        let placeholders = Placeholders::from_yaml(&text)
-            .map_err(|e| Failure::usage(format!("{}: {e}", p.display())))?;
+        let text = std::fs::read_to_string(p).map_err(|e| Failure::usage(format!("{}: {e}", p.display())))?;
+        let placeholders =
+            Placeholders::from_yaml(&text).map_err(|e| Failure::usage(format!("{}: {e}", p.display())))?;
         builder.placeholders(placeholders);
     }
     let mut files = 0;
@@ -96,16 +85,11 @@ pub fn load(args: &RuleArgs) -> Result<Loaded, Failure> {
     }
     for root in &args.rules {
         for f in rule_files(root)? {
-            let bytes =
-                std::fs::read(&f).map_err(|e| Failure::io(format!("{}: {e}", f.display())))?;
+            let bytes = std::fs::read(&f).map_err(|e| Failure::io(format!("{}: {e}", f.display())))?;
             builder.add_source_bytes(&f.display().to_string(), &bytes);
             files += 1;
         }
     }
     let (engine, report) = builder.build();
-    Ok(Loaded {
-        engine,
-        report,
-        files,
-    })
+    Ok(Loaded { engine, report, files })
 }

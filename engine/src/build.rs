@@ -108,11 +108,7 @@ impl Builder {
     /// Adds the text of one rule file. `origin` names it in errors and
     /// matches (normally its path).
     pub fn add_source(&mut self, origin: &str, text: &str) -> &mut Builder {
-        self.sources.push(Source {
-            origin: origin.into(),
-            text: text.into(),
-            invalid_utf8: None,
-        });
+        self.sources.push(Source { origin: origin.into(), text: text.into(), invalid_utf8: None });
         self
     }
 
@@ -122,11 +118,7 @@ impl Builder {
         match std::str::from_utf8(bytes) {
             Ok(text) => self.add_source(origin, text),
             Err(e) => {
-                self.sources.push(Source {
-                    origin: origin.into(),
-                    text: "".into(),
-                    invalid_utf8: Some(e),
-                });
+                self.sources.push(Source { origin: origin.into(), text: "".into(), invalid_utf8: Some(e) });
                 self
             }
         }
@@ -173,18 +165,12 @@ impl Builder {
 
         let mut loaded = Vec::new();
         for (rule, si) in rules {
-            let applied: Vec<&(Filter, Expr, usize)> = lowered_filters
-                .iter()
-                .filter(|(f, _, _)| filter_applies(f, &rule))
-                .collect();
+            let applied: Vec<&(Filter, Expr, usize)> =
+                lowered_filters.iter().filter(|(f, _, _)| filter_applies(f, &rule)).collect();
             let exprs: Vec<Expr> = applied.iter().map(|(_, e, _)| e.clone()).collect();
             match ir::lower_rule(&rule, &exprs, &mut fields, &self.placeholders, &self.config) {
                 Ok(ir) => {
-                    let applicable = self
-                        .config
-                        .logsource
-                        .as_ref()
-                        .is_none_or(|l| l.covers(&rule.logsource));
+                    let applicable = self.config.logsource.as_ref().is_none_or(|l| l.covers(&rule.logsource));
                     if applicable {
                         let filters = applied.iter().map(|(f, _, _)| f.title.clone()).collect();
                         loaded.push(LoadedRule { rule, ir, filters });
@@ -198,13 +184,7 @@ impl Builder {
                     }
                 }
                 Err(mut e) => {
-                    self.finish_error(
-                        &mut e,
-                        si,
-                        &rule.origin,
-                        rule.id.as_deref(),
-                        Some(&rule.title),
-                    );
+                    self.finish_error(&mut e, si, &rule.origin, rule.id.as_deref(), Some(&rule.title));
                     report.errors.push(e);
                 }
             }
@@ -214,12 +194,8 @@ impl Builder {
             if let FilterTargets::Rules(names) = &f.targets {
                 for name in names {
                     let known = loaded.iter().any(|r| {
-                        r.rule.id.as_deref() == Some(name.as_str())
-                            || r.rule.name.as_deref() == Some(name.as_str())
-                    }) || report
-                        .not_applicable
-                        .iter()
-                        .any(|r| r.id.as_deref() == Some(name.as_str()));
+                        r.rule.id.as_deref() == Some(name.as_str()) || r.rule.name.as_deref() == Some(name.as_str())
+                    }) || report.not_applicable.iter().any(|r| r.id.as_deref() == Some(name.as_str()));
                     if !known {
                         let mut w = Error::new(
                             ErrorKind::Document,
@@ -236,18 +212,8 @@ impl Builder {
 
         let (engine, compile_errors) = Engine::compile(loaded, fields, &self.config);
         for (rule, mut e) in compile_errors {
-            let si = self
-                .sources
-                .iter()
-                .position(|s| s.origin == rule.origin.path)
-                .unwrap_or(0);
-            self.finish_error(
-                &mut e,
-                si,
-                &rule.origin,
-                rule.id.as_deref(),
-                Some(&rule.title),
-            );
+            let si = self.sources.iter().position(|s| s.origin == rule.origin.path).unwrap_or(0);
+            self.finish_error(&mut e, si, &rule.origin, rule.id.as_deref(), Some(&rule.title));
             report.errors.push(e);
         }
         report.rules_loaded = engine.len();
@@ -258,11 +224,7 @@ impl Builder {
         let whole_file = |mut e: Error| {
             e.set_origin(&src.origin);
             if let crate::error::Anchor::Line { line, column } = e.anchor().clone() {
-                let snippet = src
-                    .text
-                    .lines()
-                    .nth(line.saturating_sub(1))
-                    .map(|s| s.trim_end().to_string());
+                let snippet = src.text.lines().nth(line.saturating_sub(1)).map(|s| s.trim_end().to_string());
                 e.set_position(line, Some(column), 1, snippet);
             }
             e
@@ -270,10 +232,7 @@ impl Builder {
         if let Some(e) = src.invalid_utf8 {
             report.errors.push(whole_file(Error::new(
                 ErrorKind::Yaml,
-                format!(
-                    "the file is not valid UTF-8 (first bad byte at offset {})",
-                    e.valid_up_to()
-                ),
+                format!("the file is not valid UTF-8 (first bad byte at offset {})", e.valid_up_to()),
             )));
             return Vec::new();
         }
@@ -281,11 +240,7 @@ impl Builder {
             report.errors.push(whole_file(Error::limit_exceeded(
                 "max_rule_bytes",
                 self.config.max_rule_bytes,
-                format!(
-                    "the file has {} bytes, more than the limit of {}",
-                    src.text.len(),
-                    self.config.max_rule_bytes
-                ),
+                format!("the file has {} bytes, more than the limit of {}", src.text.len(), self.config.max_rule_bytes),
             )));
             return Vec::new();
         }
@@ -307,16 +262,8 @@ impl Builder {
             match rule::parse(&d.value, origin.clone()) {
                 Ok(doc) => out.push(doc),
                 Err(mut e) => {
-                    let id = d
-                        .value
-                        .get("id")
-                        .and_then(|v| v.as_str())
-                        .map(str::to_string);
-                    let title = d
-                        .value
-                        .get("title")
-                        .and_then(|v| v.as_str())
-                        .map(str::to_string);
+                    let id = d.value.get("id").and_then(|v| v.as_str()).map(str::to_string);
+                    let title = d.value.get("title").and_then(|v| v.as_str()).map(str::to_string);
                     e.set_origin(&src.origin);
                     e.set_rule(id.as_deref(), title.as_deref());
                     locate(&mut e, &src.text, &origin);
@@ -327,14 +274,7 @@ impl Builder {
         out
     }
 
-    fn finish_error(
-        &self,
-        e: &mut Error,
-        source: usize,
-        origin: &Origin,
-        id: Option<&str>,
-        title: Option<&str>,
-    ) {
+    fn finish_error(&self, e: &mut Error, source: usize, origin: &Origin, id: Option<&str>, title: Option<&str>) {
         e.set_origin(&origin.path);
         e.set_rule(id, title);
         if let Some(src) = self.sources.get(source) {
@@ -355,8 +295,8 @@ fn filter_applies(f: &Filter, r: &Rule) -> bool {
     f.logsource.covers(&r.logsource)
         && match &f.targets {
             FilterTargets::Any => true,
-            FilterTargets::Rules(names) => names.iter().any(|n| {
-                r.id.as_deref() == Some(n.as_str()) || r.name.as_deref() == Some(n.as_str())
-            }),
+            FilterTargets::Rules(names) => {
+                names.iter().any(|n| r.id.as_deref() == Some(n.as_str()) || r.name.as_deref() == Some(n.as_str()))
+            }
         }
 }

@@ -34,10 +34,7 @@ pub struct Span {
 
 impl Span {
     fn to(self, other: Span) -> Span {
-        Span {
-            start: self.start.min(other.start),
-            end: self.end.max(other.end),
-        }
+        Span { start: self.start.min(other.start), end: self.end.max(other.end) }
     }
 }
 
@@ -143,17 +140,11 @@ fn lex(text: &str) -> Result<Vec<(Tok, Span)>> {
                 return Err(cond_err(
                     ErrorKind::Unsupported,
                     "the pipe aggregation syntax ('| count() …') was removed in Sigma 2.0; write a correlation rule instead",
-                    Span {
-                        start: i,
-                        end: chars.len(),
-                    },
+                    Span { start: i, end: chars.len() },
                 ));
             }
             _ => {
-                while i < chars.len()
-                    && !chars[i].is_whitespace()
-                    && !matches!(chars[i], '(' | ')' | '|')
-                {
+                while i < chars.len() && !chars[i].is_whitespace() && !matches!(chars[i], '(' | ')' | '|') {
                     i += 1;
                 }
                 let word: String = chars[start..i].iter().collect();
@@ -206,20 +197,13 @@ fn prec(op: Op) -> u8 {
 pub fn parse(text: &str, max_depth: usize) -> std::result::Result<Ast, Error> {
     let toks = lex(text)?;
     if toks.is_empty() {
-        return Err(cond_err(
-            ErrorKind::Condition,
-            "the condition is empty",
-            Span { start: 0, end: 1 },
-        ));
+        return Err(cond_err(ErrorKind::Condition, "the condition is empty", Span { start: 0, end: 1 }));
     }
     let mut operands: Vec<Ast> = Vec::new();
     let mut ops: Vec<(Op, Span)> = Vec::new();
     let mut expect_operand = true;
     let mut i = 0;
-    let end_span = Span {
-        start: text.chars().count(),
-        end: text.chars().count() + 1,
-    };
+    let end_span = Span { start: text.chars().count(), end: text.chars().count() + 1 };
     while i < toks.len() {
         let (tok, span) = &toks[i];
         let span = *span;
@@ -253,10 +237,7 @@ pub fn parse(text: &str, max_depth: usize) -> std::result::Result<Ast, Error> {
                             Some((other, ospan)) => {
                                 return Err(cond_err(
                                     ErrorKind::Condition,
-                                    format!(
-                                        "expected a pattern or 'them' after 'of', found {}",
-                                        describe(other)
-                                    ),
+                                    format!("expected a pattern or 'them' after 'of', found {}", describe(other)),
                                     *ospan,
                                 ));
                             }
@@ -268,18 +249,10 @@ pub fn parse(text: &str, max_depth: usize) -> std::result::Result<Ast, Error> {
                                 ));
                             }
                         };
-                        operands.push(Ast {
-                            kind: AstKind::Of { quantifier, target },
-                            span: span.to(tspan),
-                            depth: 1,
-                        });
+                        operands.push(Ast { kind: AstKind::Of { quantifier, target }, span: span.to(tspan), depth: 1 });
                         i += 2;
                     } else {
-                        operands.push(Ast {
-                            kind: AstKind::Ident(w.clone()),
-                            span,
-                            depth: 1,
-                        });
+                        operands.push(Ast { kind: AstKind::Ident(w.clone()), span, depth: 1 });
                     }
                     expect_operand = false;
                 }
@@ -298,10 +271,7 @@ pub fn parse(text: &str, max_depth: usize) -> std::result::Result<Ast, Error> {
                     };
                     return Err(cond_err(
                         ErrorKind::Condition,
-                        format!(
-                            "expected an identifier, '(' or 'not' {what}, found {}",
-                            describe(other)
-                        ),
+                        format!("expected an identifier, '(' or 'not' {what}, found {}", describe(other)),
                         span,
                     ));
                 }
@@ -333,11 +303,7 @@ pub fn parse(text: &str, max_depth: usize) -> std::result::Result<Ast, Error> {
                             }
                             Some((op, ospan)) => reduce(&mut operands, op, ospan, max_depth)?,
                             None => {
-                                return Err(cond_err(
-                                    ErrorKind::Condition,
-                                    "')' has no matching '('",
-                                    span,
-                                ));
+                                return Err(cond_err(ErrorKind::Condition, "')' has no matching '('", span));
                             }
                         }
                     }
@@ -361,10 +327,7 @@ pub fn parse(text: &str, max_depth: usize) -> std::result::Result<Ast, Error> {
         let last = &toks[toks.len() - 1];
         return Err(cond_err(
             ErrorKind::Condition,
-            format!(
-                "the condition ends after {}; an identifier or '(' is missing",
-                describe(&last.0)
-            ),
+            format!("the condition ends after {}; an identifier or '(' is missing", describe(&last.0)),
             end_span,
         ));
     }
@@ -375,9 +338,7 @@ pub fn parse(text: &str, max_depth: usize) -> std::result::Result<Ast, Error> {
         reduce(&mut operands, op, span, max_depth)?;
     }
     // OK: a well-formed operator sequence leaves exactly one operand.
-    let ast = operands
-        .pop()
-        .ok_or_else(|| cond_err(ErrorKind::Condition, "the condition is empty", end_span))?;
+    let ast = operands.pop().ok_or_else(|| cond_err(ErrorKind::Condition, "the condition is empty", end_span))?;
     check_depth(&ast, max_depth)?;
     Ok(ast)
 }
@@ -387,10 +348,7 @@ fn check_depth(ast: &Ast, max_depth: usize) -> Result<()> {
         let mut e = Error::limit_exceeded(
             "max_condition_depth",
             max_depth,
-            format!(
-                "the condition nests {} levels deep, more than the limit of {max_depth}",
-                ast.depth
-            ),
+            format!("the condition nests {} levels deep, more than the limit of {max_depth}", ast.depth),
         );
         e = e.at(crate::error::Anchor::Condition {
             section: "detection",
@@ -407,44 +365,24 @@ fn reduce(operands: &mut Vec<Ast>, op: Op, span: Span, max_depth: usize) -> Resu
     let ast = match op {
         Op::Not => {
             let Some(x) = operands.pop() else {
-                return Err(cond_err(
-                    ErrorKind::Condition,
-                    "'not' has nothing to negate",
-                    span,
-                ));
+                return Err(cond_err(ErrorKind::Condition, "'not' has nothing to negate", span));
             };
-            Ast {
-                span: span.to(x.span),
-                depth: x.depth + 1,
-                kind: AstKind::Not(Box::new(x)),
-            }
+            Ast { span: span.to(x.span), depth: x.depth + 1, kind: AstKind::Not(Box::new(x)) }
         }
         Op::And | Op::Or => {
             let (Some(b), Some(a)) = (operands.pop(), operands.pop()) else {
-                return Err(cond_err(
-                    ErrorKind::Condition,
-                    "an operator is missing an operand",
-                    span,
-                ));
+                return Err(cond_err(ErrorKind::Condition, "an operator is missing an operand", span));
             };
             let span = a.span.to(b.span);
             let mut children = Vec::new();
             for x in [a, b] {
                 match (op, x.kind) {
                     (Op::And, AstKind::And(xs)) | (Op::Or, AstKind::Or(xs)) => children.extend(xs),
-                    (_, kind) => children.push(Ast {
-                        kind,
-                        span: x.span,
-                        depth: x.depth,
-                    }),
+                    (_, kind) => children.push(Ast { kind, span: x.span, depth: x.depth }),
                 }
             }
             let depth = children.iter().map(|c| c.depth).max().unwrap_or(0) + 1;
-            let kind = if op == Op::And {
-                AstKind::And(children)
-            } else {
-                AstKind::Or(children)
-            };
+            let kind = if op == Op::And { AstKind::And(children) } else { AstKind::Or(children) };
             Ast { kind, span, depth }
         }
         Op::LParen => unreachable!("parentheses are never reduced"),
@@ -487,11 +425,7 @@ mod tests {
         match &a.kind {
             AstKind::Ident(s) => s.clone(),
             AstKind::Of { quantifier, target } => {
-                let q = if *quantifier == Quantifier::One {
-                    "1"
-                } else {
-                    "all"
-                };
+                let q = if *quantifier == Quantifier::One { "1" } else { "all" };
                 let t = match target {
                     Target::Them => "them".to_string(),
                     Target::Pattern(p) => p.clone(),
@@ -499,10 +433,7 @@ mod tests {
                 format!("({q} of {t})")
             }
             AstKind::Not(x) => format!("(not {})", show(x)),
-            AstKind::And(xs) => format!(
-                "({})",
-                xs.iter().map(show).collect::<Vec<_>>().join(" and ")
-            ),
+            AstKind::And(xs) => format!("({})", xs.iter().map(show).collect::<Vec<_>>().join(" and ")),
             AstKind::Or(xs) => {
                 format!("({})", xs.iter().map(show).collect::<Vec<_>>().join(" or "))
             }
@@ -521,10 +452,7 @@ mod tests {
         assert_eq!(p("not not a"), "(not (not a))");
         assert_eq!(p("a and (b or c)"), "(a and (b or c))");
         assert_eq!(p("a and b and c"), "(a and b and c)");
-        assert_eq!(
-            p("1 of sel* and not all of filter_*"),
-            "((1 of sel*) and (not (all of filter_*)))"
-        );
+        assert_eq!(p("1 of sel* and not all of filter_*"), "((1 of sel*) and (not (all of filter_*)))");
         assert_eq!(p("NOT a AND b OR c"), "(((not a) and b) or c)");
         assert_eq!(p("any of them"), "(1 of them)");
     }

@@ -25,6 +25,7 @@ pub struct Config {
     pub(crate) automaton: AutomatonKind,
     pub(crate) value_cache_entries: usize,
     pub(crate) value_cache_bytes: usize,
+    pub(crate) frequency_model: Option<std::sync::Arc<crate::freq::FrequencyModel>>,
 }
 
 impl Default for Config {
@@ -36,13 +37,11 @@ impl Default for Config {
             max_condition_depth: 64,
             regex_size_limit: 10 << 20,
             regex_cache_capacity: 2 << 20,
-            logsource: Some(LogSource {
-                category: Some("process_creation".into()),
-                ..LogSource::default()
-            }),
+            logsource: Some(LogSource { category: Some("process_creation".into()), ..LogSource::default() }),
             automaton: AutomatonKind::Auto,
             value_cache_entries: 4_096,
             value_cache_bytes: 1 << 20,
+            frequency_model: Some(crate::freq::FrequencyModel::builtin()),
         }
     }
 }
@@ -111,6 +110,14 @@ impl Config {
     pub fn value_cache(mut self, entries: usize, bytes: usize) -> Config {
         self.value_cache_entries = entries;
         self.value_cache_bytes = bytes;
+        self
+    }
+
+    /// How often literals occur in field values, which steers the choice of
+    /// witnesses (default: the built-in model; `None`: length heuristics).
+    /// Never changes what matches.
+    pub fn frequency_model(mut self, model: Option<std::sync::Arc<crate::freq::FrequencyModel>>) -> Config {
+        self.frequency_model = model;
         self
     }
 

@@ -22,16 +22,17 @@ use crate::event::Event;
 use crate::fold;
 use crate::ir::{FieldId, FieldTable, RuleIr, Target};
 use crate::lazy::{Folds, LazyPred};
-use crate::matcher::{FieldMatcher, ValueCache};
+use crate::matcher::{FieldMatcher, Memo, ValueCache};
 use crate::plan::{self, ACCEPT, Op, PredId, REJECT};
 use crate::record::{Kind, Record};
 use crate::rule::Rule;
 
 /// Values shorter than this are scanned directly rather than looked up in
-/// the value cache: a lookup costs a hash and two or three memory accesses
-/// to tables larger than the core's caches, about what scanning 64 bytes
-/// with a double-array automaton costs (measured; see `benches/RESULTS.md`).
-const CACHE_MIN_LEN: usize = 64;
+/// the value cache (a hash, a probe and a comparison cost about what
+/// scanning 16 bytes does). Measured on the SigmaHQ Windows pack over the
+/// real Sysmon events: caching from 16 bytes up gave 5.2 us per event,
+/// from 64 bytes up 7.2 us (see benches/RESULTS.md).
+const CACHE_MIN_LEN: usize = 16;
 
 /// Identifies a rule inside one [`Engine`] (its index).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -124,6 +125,13 @@ struct Inner {
     group_rule: Vec<u32>,
     /// The literal matcher of each field that has literals.
     matchers: Vec<(FieldId, FieldMatcher)>,
+    /// For each field id, the index of its matcher in `matchers` (or `u32::MAX`).
+    matcher_of: Vec<u32>,
+    /// For each predicate: the field whose value its (regex) result is
+    /// memoised by, if any.
+    memo_field: Vec<Option<FieldId>>,
+    /// For each field id, the index of its memo key cache (or `u32::MAX`).
+    memo_of: Vec<u32>,
     needs_keywords: bool,
     #[cfg(feature = "json")]
     json: crate::json::Extractor,
@@ -160,6 +168,11 @@ pub struct Cache {
     folds: Folds,
     record: Record,
     values: Vec<ValueCache>,
+    /// Per memoised field: value → entry id, for `memo`.
+    memo_keys: Vec<ValueCache>,
+    /// Per field id: (generation, entry id of this event's value).
+    memo_ids: Vec<(u32, u64)>,
+    memo: Memo,
 }
 
 /// Per-event marks, reset by bumping `generation`: a stamp equal to the
@@ -264,17 +277,11 @@ impl Engine {
             }
         });
         let exprs: Vec<&crate::ir::Expr> = rules.iter().map(|r| &r.ir.expr).collect();
-        let plan = plan::plan(&exprs, &fields);
+        let plan = plan::plan(&exprs, &fields, config.frequency_model.as_deref());
         let lazy = plan
             .preds
             .iter()
-            .map(|p| {
-                if p.lazy {
-                    LazyPred::compile(p.pred.target, &p.pred.test, config).ok()
-                } else {
-                    None
-                }
-            })
+            .map(|p| if p.lazy { LazyPred::compile(p.pred.target, &p.pred.test, config).ok() } else { None })
             .collect();
         let mut pred_group_lists: Vec<Vec<u32>> = vec![Vec::new(); plan.preds.len()];
         let mut group_rule = Vec::new();
@@ -303,7 +310,7 @@ impl Engine {
             group_refs.extend(list);
             pred_groups.push((start, group_refs.len() as u32));
         }
-        let matchers = plan
+        let matchers: Vec<(FieldId, FieldMatcher)> = plan
             .literals
             .iter()
             .enumerate()
@@ -316,6 +323,29 @@ impl Engine {
         let needs_keywords = plan.preds.iter().any(|p| p.pred.target == Target::Keywords);
         #[cfg(feature = "json")]
         let json = crate::json::Extractor::new(&fields);
+        // Regexes cost 0.1-2 us per command line and lazy string tests fold
+        // the value first (measured, see benches/RESULTS.md), while streams
+        // repeat values: their results are memoised per field value.
+        let memo_field: Vec<Option<FieldId>> = plan
+            .preds
+            .iter()
+            .map(|p| match (p.lazy, p.pred.target, &p.pred.test) {
+                (true, Target::Field(f), crate::ir::Test::Regex { .. } | crate::ir::Test::Str { .. }) => Some(f),
+                _ => None,
+            })
+            .collect();
+        let mut memo_of = vec![u32::MAX; fields.len()];
+        let mut memo_count = 0;
+        for f in memo_field.iter().flatten() {
+            if memo_of[f.index()] == u32::MAX {
+                memo_of[f.index()] = memo_count;
+                memo_count += 1;
+            }
+        }
+        let mut matcher_of = vec![u32::MAX; fields.len()];
+        for (mi, (id, _)) in matchers.iter().enumerate() {
+            matcher_of[id.index()] = mi as u32;
+        }
         let inner = Inner {
             starts: plan.rules.iter().map(|r| r.start).collect(),
             ops: plan.ops.clone(),
@@ -328,6 +358,9 @@ impl Engine {
             group_refs,
             group_rule,
             matchers,
+            matcher_of,
+            memo_field,
+            memo_of,
             needs_keywords,
             #[cfg(feature = "json")]
             json,
@@ -335,12 +368,7 @@ impl Engine {
             value_cache_bytes: config.value_cache_bytes,
             plan,
         };
-        (
-            Engine {
-                inner: Arc::new(inner),
-            },
-            errors,
-        )
+        (Engine { inner: Arc::new(inner) }, errors)
     }
 
     /// Number of rules in the engine.
@@ -365,11 +393,7 @@ impl Engine {
 
     /// Every rule, in id order.
     pub fn rules(&self) -> impl Iterator<Item = (RuleId, &LoadedRule)> {
-        self.inner
-            .rules
-            .iter()
-            .enumerate()
-            .map(|(i, r)| (RuleId(i as u32), r))
+        self.inner.rules.iter().enumerate().map(|(i, r)| (RuleId(i as u32), r))
     }
 
     /// The field table the rules' IR refers to.
@@ -402,11 +426,12 @@ impl Engine {
             folded: String::new(),
             folds: Folds::new(i.fields.len()),
             record: Record::new(),
-            values: i
-                .matchers
-                .iter()
+            values: i.matchers.iter().map(|_| ValueCache::new(i.value_cache_entries, i.value_cache_bytes)).collect(),
+            memo_keys: (0..i.memo_of.iter().filter(|m| **m != u32::MAX).count())
                 .map(|_| ValueCache::new(i.value_cache_entries, i.value_cache_bytes))
                 .collect(),
+            memo_ids: vec![(0, u64::MAX); i.fields.len()],
+            memo: Memo::new(if i.value_cache_entries > 0 { 16 * i.value_cache_entries } else { 1 }),
         }
     }
 
@@ -456,11 +481,7 @@ impl Engine {
     /// ```
     #[cfg(feature = "json")]
     pub fn fill_json(&self, record: &mut Record, json: &str) -> Result<(), crate::json::JsonError> {
-        match self
-            .inner
-            .json
-            .fill(record, json, self.inner.needs_keywords)
-        {
+        match self.inner.json.fill(record, json, self.inner.needs_keywords) {
             Err(e) if e.message() == crate::json::DUPLICATE => {
                 // Rare: a repeated key that matters. Read it as serde_json does.
                 let value: serde_json::Value = serde_json::from_str(json)
@@ -507,16 +528,16 @@ impl Engine {
     /// Step 1 and 2: scan every field with literals and count witness groups.
     fn scan(&self, cache: &mut Cache, record: &Record) {
         let inner = &*self.inner;
-        let Cache {
-            fired,
-            folded,
-            values,
-            state,
-            counters,
-            ..
-        } = cache;
-        for (mi, (field, matcher)) in inner.matchers.iter().enumerate() {
-            for v in record.values(*field) {
+        let Cache { fired, folded, values, state, counters, .. } = cache;
+        for entry in record.entries() {
+            // A dense table indexed by field id: the record is read in
+            // order, the engine's tables are small and stay cached.
+            let mi = match inner.matcher_of.get(entry.field.index()) {
+                Some(&mi) if mi != u32::MAX => mi as usize,
+                _ => continue,
+            };
+            let matcher = &inner.matchers[mi].1;
+            for v in record.entry_values(entry) {
                 if matches!(v.kind, Kind::Null | Kind::Object) {
                     continue;
                 }
@@ -526,7 +547,7 @@ impl Engine {
                     let vc = &mut values[mi];
                     let h = ValueCache::hash(text);
                     counters.scans += 1;
-                    if let Some(hit) = vc.get(h, text) {
+                    if let Some((hit, _)) = vc.get(h, text) {
                         counters.cache_hits += 1;
                         fired.extend_from_slice(hit);
                     } else {
@@ -549,6 +570,35 @@ impl Engine {
         }
     }
 
+    /// The value-cache id of the single value that predicate `p`'s result
+    /// can be memoised by, this event; `None` if it is not memoised.
+    fn memo_id(&self, p: usize, cache: &mut Cache, record: &Record) -> Option<u64> {
+        let inner = &*self.inner;
+        if inner.value_cache_entries == 0 {
+            return None;
+        }
+        let field = inner.memo_field[p]?;
+        let generation = cache.state.generation;
+        let slot = &mut cache.memo_ids[field.index()];
+        if slot.0 == generation {
+            return (slot.1 != u64::MAX).then_some(slot.1);
+        }
+        let id = match record.values(field) {
+            [v] if matches!(v.kind, Kind::Str | Kind::Number | Kind::Bool) => {
+                let text = record.text(v);
+                let keys = &mut cache.memo_keys[inner.memo_of[field.index()] as usize];
+                let h = ValueCache::hash(text);
+                match keys.get(h, text) {
+                    Some((_, id)) => Some(id),
+                    None => keys.insert(h, text, &[]),
+                }
+            }
+            _ => None,
+        };
+        cache.memo_ids[field.index()] = (generation, id.unwrap_or(u64::MAX));
+        id
+    }
+
     /// Step 3: runs a rule program.
     fn run(&self, start: u32, cache: &mut Cache, record: &Record) -> bool {
         let inner = &*self.inner;
@@ -562,10 +612,21 @@ impl Engine {
             } else if cache.state.stamp[p] == generation {
                 cache.lazy_true[p]
             } else {
-                cache.counters.lazy += 1;
-                let v = inner.lazy[p]
-                    .as_ref()
-                    .is_some_and(|l| l.eval(record, &mut cache.folds));
+                let v = match self.memo_id(p, cache, record) {
+                    Some(id) => match cache.memo.get(id, op.pred) {
+                        Some(v) => v,
+                        None => {
+                            cache.counters.lazy += 1;
+                            let v = inner.lazy[p].as_ref().is_some_and(|l| l.eval(record, &mut cache.folds));
+                            cache.memo.put(id, op.pred, v);
+                            v
+                        }
+                    },
+                    None => {
+                        cache.counters.lazy += 1;
+                        inner.lazy[p].as_ref().is_some_and(|l| l.eval(record, &mut cache.folds))
+                    }
+                };
                 cache.state.stamp[p] = generation;
                 cache.lazy_true[p] = v;
                 v
@@ -597,13 +658,7 @@ impl Engine {
             fields: i
                 .matchers
                 .iter()
-                .map(|(id, m)| {
-                    (
-                        i.fields.name(*id).to_string(),
-                        i.plan.literals[id.index()].len(),
-                        m.describe(),
-                    )
-                })
+                .map(|(id, m)| (i.fields.name(*id).to_string(), i.plan.literals[id.index()].len(), m.describe()))
                 .collect(),
         }
     }
@@ -615,12 +670,7 @@ impl Engine {
         i.plan.rules[id.index()]
             .groups
             .iter()
-            .map(|g| {
-                g.iter()
-                    .map(|p| i.plan.preds[p.index()].pred.display(&i.fields))
-                    .collect::<Vec<_>>()
-                    .join(" | ")
-            })
+            .map(|g| g.iter().map(|p| i.plan.preds[p.index()].pred.display(&i.fields)).collect::<Vec<_>>().join(" | "))
             .collect()
     }
 }
@@ -631,10 +681,7 @@ mod tests {
 
     #[test]
     fn engine_is_send_sync_clone_unwind_safe() {
-        fn assert_traits<
-            T: Send + Sync + Clone + std::panic::UnwindSafe + std::panic::RefUnwindSafe,
-        >() {
-        }
+        fn assert_traits<T: Send + Sync + Clone + std::panic::UnwindSafe + std::panic::RefUnwindSafe>() {}
         assert_traits::<Engine>();
         fn assert_send<T: Send + Clone>() {}
         assert_send::<Cache>();

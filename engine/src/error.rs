@@ -73,12 +73,7 @@ pub(crate) enum Anchor {
     Path(Vec<String>, Option<String>),
     /// A character column (0-based) inside condition number `index` of the
     /// section `section` (`detection` for rules, `filter` for filters).
-    Condition {
-        section: &'static str,
-        index: usize,
-        column: usize,
-        width: usize,
-    },
+    Condition { section: &'static str, index: usize, column: usize, width: usize },
     /// An exact line and column already known (YAML syntax errors).
     Line { line: usize, column: usize },
 }
@@ -135,11 +130,7 @@ impl Error {
         }
     }
 
-    pub(crate) fn limit_exceeded(
-        name: &'static str,
-        limit: usize,
-        message: impl Into<String>,
-    ) -> Error {
+    pub(crate) fn limit_exceeded(name: &'static str, limit: usize, message: impl Into<String>) -> Error {
         let mut e = Error::new(ErrorKind::Limit, message);
         e.inner.limit = Some(LimitExceeded { name, limit });
         e
@@ -185,10 +176,7 @@ impl Error {
 
     /// Says which condition of which section a condition error is about.
     pub(crate) fn in_condition(mut self, section: &'static str, which: usize) -> Error {
-        if let Anchor::Condition {
-            section: s, index, ..
-        } = &mut self.inner.anchor
-        {
+        if let Anchor::Condition { section: s, index, .. } = &mut self.inner.anchor {
             *s = section;
             *index = which;
         }
@@ -219,13 +207,7 @@ impl Error {
         }
     }
 
-    pub(crate) fn set_position(
-        &mut self,
-        line: usize,
-        column: Option<usize>,
-        width: usize,
-        snippet: Option<String>,
-    ) {
+    pub(crate) fn set_position(&mut self, line: usize, column: Option<usize>, width: usize, snippet: Option<String>) {
         self.inner.line = Some(line);
         self.inner.column = column;
         self.inner.width = width.max(1);
@@ -306,11 +288,8 @@ impl fmt::Display for Error {
             let gutter = line.to_string().len();
             write!(f, "\n{:gutter$} |\n{line} | {snippet}", "")?;
             if let Some(col) = i.column {
-                let pad: String = snippet
-                    .chars()
-                    .take(col.saturating_sub(1))
-                    .map(|c| if c == '\t' { '\t' } else { ' ' })
-                    .collect();
+                let pad: String =
+                    snippet.chars().take(col.saturating_sub(1)).map(|c| if c == '\t' { '\t' } else { ' ' }).collect();
                 write!(f, "\n{:gutter$} | {pad}{}", "", "^".repeat(i.width))?;
             }
         }

@@ -107,10 +107,7 @@ pub(crate) fn parse_number(s: &str) -> Option<f64> {
     if let Some(hex) = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
         return u64::from_str_radix(hex, 16).ok().map(|u| u as f64);
     }
-    if !t
-        .bytes()
-        .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'+' | b'e' | b'E'))
-    {
+    if !t.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'+' | b'e' | b'E')) {
         return None;
     }
     t.parse::<f64>().ok().filter(|f| f.is_finite())
@@ -163,12 +160,7 @@ mod json {
             if let Some(v) = o.get(rest) {
                 return Some(v);
             }
-            for (i, _) in rest
-                .match_indices('.')
-                .collect::<Vec<_>>()
-                .into_iter()
-                .rev()
-            {
+            for (i, _) in rest.match_indices('.').collect::<Vec<_>>().into_iter().rev() {
                 if let Some(J::Object(inner)) = o.get(&rest[..i]) {
                     stack.push((inner, &rest[i + 1..]));
                 }
@@ -282,10 +274,7 @@ mod tests {
         });
         assert_eq!(values_of(&e, "a.b"), Some(vec!["flat".into()]));
         assert_eq!(values_of(&e, "x.y.z"), Some(vec!["1".into()]));
-        assert_eq!(
-            values_of(&e, "x.y.w"),
-            Some(vec!["true".into(), "s".into()])
-        );
+        assert_eq!(values_of(&e, "x.y.w"), Some(vec!["true".into(), "s".into()]));
         assert_eq!(values_of(&e, "n"), Some(vec!["Null".into()]));
         assert_eq!(values_of(&e, "missing"), None);
         assert_eq!(values_of(&e, "x.missing"), None);
@@ -299,10 +288,7 @@ mod tests {
         assert_eq!(v.time_part(Minute), Some(33));
         assert_eq!(v.time_part(Week), Some(43));
         let z = Value::Str("2024-12-30T23:59:00+05:00");
-        assert_eq!(
-            (z.time_part(Year), z.time_part(Week), z.time_part(Hour)),
-            (Some(2024), Some(1), Some(23))
-        );
+        assert_eq!((z.time_part(Year), z.time_part(Week), z.time_part(Hour)), (Some(2024), Some(1), Some(23)));
         assert_eq!(Value::Str("2025-01-05").time_part(Day), Some(5));
         assert_eq!(Value::Str("yesterday").time_part(Day), None);
     }

@@ -33,9 +33,7 @@ fn build_table() -> HashMap<char, char> {
     // Every character that takes part in case mapping; the orbits of these
     // characters cover every character with a non-trivial simple fold.
     // OK: this fixed pattern always parses to a Unicode class (tested below).
-    let hir = regex_syntax::Parser::new()
-        .parse(r"\p{Changes_When_Casemapped}")
-        .expect("valid property");
+    let hir = regex_syntax::Parser::new().parse(r"\p{Changes_When_Casemapped}").expect("valid property");
     let HirKind::Class(Class::Unicode(cased)) = hir.kind() else {
         return map;
     };
@@ -46,11 +44,7 @@ fn build_table() -> HashMap<char, char> {
             }
             let mut orbit = ClassUnicode::new([ClassUnicodeRange::new(c, c)]);
             orbit.case_fold_simple();
-            let members: Vec<char> = orbit
-                .ranges()
-                .iter()
-                .flat_map(|r| r.start()..=r.end())
-                .collect();
+            let members: Vec<char> = orbit.ranges().iter().flat_map(|r| r.start()..=r.end()).collect();
             let canonical = members
                 .iter()
                 .find(|m| m.is_ascii())
@@ -71,21 +65,13 @@ fn build_table() -> HashMap<char, char> {
 /// The canonical member of `c`'s simple case-folding orbit.
 #[inline]
 pub fn fold_char(c: char) -> char {
-    if c.is_ascii() {
-        c.to_ascii_lowercase()
-    } else {
-        table().get(&c).copied().unwrap_or(c)
-    }
+    if c.is_ascii() { c.to_ascii_lowercase() } else { table().get(&c).copied().unwrap_or(c) }
 }
 
 /// Folds a string character by character. Borrows when nothing changes.
 pub fn fold_str(s: &str) -> Cow<'_, str> {
     if s.is_ascii() {
-        if s.bytes().any(|b| b.is_ascii_uppercase()) {
-            Cow::Owned(s.to_ascii_lowercase())
-        } else {
-            Cow::Borrowed(s)
-        }
+        if s.bytes().any(|b| b.is_ascii_uppercase()) { Cow::Owned(s.to_ascii_lowercase()) } else { Cow::Borrowed(s) }
     } else if s.chars().all(|c| fold_char(c) == c) {
         Cow::Borrowed(s)
     } else {
@@ -118,8 +104,7 @@ pub fn fold_append(s: &str, out: &mut String) {
 
 /// True if `s` has at least one character whose fold is not itself.
 pub fn has_case(s: &str) -> bool {
-    s.chars()
-        .any(|c| fold_char(c) != c || c.to_uppercase().next() != Some(c))
+    s.chars().any(|c| fold_char(c) != c || c.to_uppercase().next() != Some(c))
 }
 
 #[cfg(test)]
@@ -154,15 +139,10 @@ mod tests {
                 .unwrap()
         };
         // A sample across scripts; the full table is derived from the same data.
-        for c in [
-            'A', 'k', '\u{212A}', 'ſ', 'Ä', 'Ж', 'Ω', 'ǅ', 'ß', 'ẞ', 'İ', 'ı', 'Ⅻ', 'Ⓐ', '𐐀',
-        ] {
+        for c in ['A', 'k', '\u{212A}', 'ſ', 'Ä', 'Ж', 'Ω', 'ǅ', 'ß', 'ẞ', 'İ', 'ı', 'Ⅻ', 'Ⓐ', '𐐀'] {
             let r = re(c);
             let folded = fold_char(c).to_string();
-            assert!(
-                r.is_match(&folded),
-                "{c:?} should match its fold {folded:?}"
-            );
+            assert!(r.is_match(&folded), "{c:?} should match its fold {folded:?}");
         }
     }
 }

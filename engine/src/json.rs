@@ -68,9 +68,7 @@ pub(crate) struct Extractor {
 
 impl Extractor {
     pub(crate) fn new(fields: &FieldTable) -> Extractor {
-        let mut ex = Extractor {
-            nodes: vec![HashMap::default()],
-        };
+        let mut ex = Extractor { nodes: vec![HashMap::default()] };
         for (id, name) in fields.iter() {
             // The lookup order of `event::json::lookup` is a depth-first
             // search that, at each level, tries the whole remaining name and
@@ -104,41 +102,20 @@ impl Extractor {
 
     /// Fills `record` from a JSON object. `keywords`: also collect every
     /// scalar value.
-    pub(crate) fn fill(
-        &self,
-        record: &mut Record,
-        json: &str,
-        keywords: bool,
-    ) -> Result<(), JsonError> {
+    pub(crate) fn fill(&self, record: &mut Record, json: &str, keywords: bool) -> Result<(), JsonError> {
         record.clear();
         let (mut best, mut seen) = record.take_json_scratch();
         best.clear();
         seen.clear();
         let mut de = serde_json::Deserializer::from_str(json);
-        let mut ctx = Ctx {
-            ex: self,
-            record,
-            keywords,
-            best: &mut best,
-            seen: &mut seen,
-            duplicate: false,
-        };
-        let result = ObjectSeed {
-            ctx: &mut ctx,
-            node: Some(0),
-        }
-        .deserialize(&mut de)
-        .and_then(|()| de.end());
+        let mut ctx = Ctx { ex: self, record, keywords, best: &mut best, seen: &mut seen, duplicate: false };
+        let result = ObjectSeed { ctx: &mut ctx, node: Some(0) }.deserialize(&mut de).and_then(|()| de.end());
         let duplicate = ctx.duplicate;
         record.put_json_scratch(best, seen);
         if duplicate {
-            return Err(JsonError {
-                message: DUPLICATE.to_string(),
-            });
+            return Err(JsonError { message: DUPLICATE.to_string() });
         }
-        result.map_err(|e| JsonError {
-            message: describe(&e),
-        })
+        result.map_err(|e| JsonError { message: describe(&e) })
     }
 }
 
@@ -238,11 +215,7 @@ impl<'de> Visitor<'de> for ObjectSeed<'_, '_> {
                 map.next_value::<IgnoredAny>()?;
                 continue;
             }
-            map.next_value_seed(ValueSeed {
-                ctx,
-                field: target,
-                child: entry.child,
-            })?;
+            map.next_value_seed(ValueSeed { ctx, field: target, child: entry.child })?;
         }
         ctx.seen.truncate(mark);
         Ok(())
@@ -272,14 +245,8 @@ impl Visitor<'_> for KeySeed<'_> {
 
     fn visit_str<E: de::Error>(self, key: &str) -> Result<(Entry, u64), E> {
         use std::hash::BuildHasher;
-        let entry = self
-            .node
-            .and_then(|n| self.ex.nodes[n].get(key).copied())
-            .unwrap_or_default();
-        Ok((
-            entry,
-            foldhash::fast::FixedState::with_seed(7).hash_one(key),
-        ))
+        let entry = self.node.and_then(|n| self.ex.nodes[n].get(key).copied()).unwrap_or_default();
+        Ok((entry, foldhash::fast::FixedState::with_seed(7).hash_one(key)))
     }
 }
 
@@ -357,14 +324,7 @@ impl<'de> Visitor<'de> for ValueSeed<'_, '_> {
         }
         // Elements are values of the same field; dotted names do not
         // descend into arrays.
-        while seq
-            .next_element_seed(ValueSeed {
-                ctx,
-                field,
-                child: None,
-            })?
-            .is_some()
-        {}
+        while seq.next_element_seed(ValueSeed { ctx, field, child: None })?.is_some() {}
         Ok(())
     }
 
@@ -401,11 +361,7 @@ mod tests {
             let present = value.field(id, name, &mut |v| want.push(format!("{v:?}")));
             let mut got = Vec::new();
             fast.field(id, name, &mut |v| got.push(format!("{v:?}")));
-            assert_eq!(
-                (fast.is_present(id), got),
-                (present, want),
-                "field {name} of {json}"
-            );
+            assert_eq!((fast.is_present(id), got), (present, want), "field {name} of {json}");
         }
         // Keyword order follows serde_json's map order, which depends on a
         // cargo feature; it never matters for matching.
@@ -427,18 +383,12 @@ mod tests {
             &["Image", "n", "f", "b", "z", "arr", "missing"],
             r#"{"Image":"C:\\x\u0041.exe","n":-3,"f":1.5,"b":true,"z":null,"arr":[1,["a",{"k":2}],[]],"x":{"y":1}}"#,
         );
-        same(
-            &["a.b.c", "a.b", "a"],
-            r#"{"a":{"b":{"c":1},"b.c":2},"a.b":{"c":3},"a.b.c":4}"#,
-        );
+        same(&["a.b.c", "a.b", "a"], r#"{"a":{"b":{"c":1},"b.c":2},"a.b":{"c":3},"a.b.c":4}"#);
         same(&["a.b.c"], r#"{"a":{"b.c":2},"a.b":{"c":3}}"#);
         same(&["a.b.c"], r#"{"a.b":{"c":3},"a":{"b.c":2}}"#);
         same_with(&["k"], r#"{"k":1,"k":2}"#, false);
         same(&["k"], r#"{"j":{"k":3},"k":[4],"l":{"m":[{"k":1}]}}"#);
-        same(
-            &["big"],
-            r#"{"big":18446744073709551615,"neg":-9223372036854775808}"#,
-        );
+        same(&["big"], r#"{"big":18446744073709551615,"neg":-9223372036854775808}"#);
         same(&["e"], r#"{"e":[]}"#);
     }
 
@@ -448,9 +398,7 @@ mod tests {
         t.intern("a.b");
         let ex = Extractor::new(&t);
         let mut r = Record::new();
-        let e = ex
-            .fill(&mut r, r#"{"a":{"b":1},"a":{"c":2}}"#, false)
-            .unwrap_err();
+        let e = ex.fill(&mut r, r#"{"a":{"b":1},"a":{"c":2}}"#, false).unwrap_err();
         assert_eq!(e.message(), DUPLICATE);
         let e = ex.fill(&mut r, r#"{"x":1,"x":2}"#, true).unwrap_err();
         assert_eq!(e.message(), DUPLICATE);

@@ -10,9 +10,7 @@ use regex_automata::meta::Regex;
 use crate::config::Config;
 use crate::error::{Error, ErrorKind};
 use crate::fold;
-use crate::ir::{
-    Case, CmpOp, FieldId, Pattern, Position, ReFlags, Shape, Target, Test, TimePart, Token,
-};
+use crate::ir::{Case, CmpOp, FieldId, Pattern, Position, ReFlags, Shape, Target, Test, TimePart, Token};
 use crate::record::{Kind, Record, ValueRef};
 
 /// A compiled lazy predicate.
@@ -82,33 +80,27 @@ impl StrTest {
         } else {
             pattern
         };
-        let needle_non_ascii = pattern
-            .tokens()
-            .iter()
-            .any(|t| matches!(t, Token::Lit(s) if !s.is_ascii()));
+        let needle_non_ascii = pattern.tokens().iter().any(|t| matches!(t, Token::Lit(s) if !s.is_ascii()));
         let ascii_ci = match pattern.shape() {
-            Shape::Contains(s) if fold && s.is_ascii() => aho_corasick::AhoCorasick::builder()
-                .ascii_case_insensitive(true)
-                .build([s])
-                .ok(),
+            Shape::Contains(s) if fold && s.is_ascii() => {
+                aho_corasick::AhoCorasick::builder().ascii_case_insensitive(true).build([s]).ok()
+            }
             _ => None,
         };
         let matcher = match pattern.shape() {
             Shape::Exact(s) => StrMatch::Exact(s.into()),
             Shape::Prefix(s) => StrMatch::Prefix(s.into()),
             Shape::Suffix(s) => StrMatch::Suffix(s.into()),
-            Shape::Contains(s) => {
-                StrMatch::Contains(Box::new(memmem::Finder::new(s.as_bytes()).into_owned()))
-            }
+            Shape::Contains(s) => StrMatch::Contains(Box::new(memmem::Finder::new(s.as_bytes()).into_owned())),
             Shape::Any => StrMatch::Any,
             Shape::Glob => StrMatch::Glob(pattern.clone()),
         };
-        StrTest {
-            matcher,
-            fold,
-            ascii_ci,
-            needle_non_ascii,
-        }
+        StrTest { matcher, fold, ascii_ci, needle_non_ascii }
+    }
+
+    /// True for whole-value, prefix and suffix tests.
+    fn anchored(&self) -> bool {
+        matches!(self.matcher, StrMatch::Exact(_) | StrMatch::Prefix(_) | StrMatch::Suffix(_))
     }
 
     /// The case-insensitive test on raw ASCII text, without folding it
@@ -141,16 +133,17 @@ impl StrTest {
     }
 }
 
-pub(crate) fn compile_regex(
-    pattern: &str,
-    flags: ReFlags,
-    config: &Config,
-) -> Result<Regex, Error> {
+pub(crate) fn compile_regex(pattern: &str, flags: ReFlags, config: &Config) -> Result<Regex, Error> {
     let syntax = regex_automata::util::syntax::Config::new()
         .case_insensitive(flags.ignore_case)
         .multi_line(flags.multi_line)
         .dot_matches_new_line(flags.dot_all);
+    // No bounded backtracker: it clears a visited set of (NFA states ×
+    // haystack) bits per search, which for SigmaHQ's Unicode-class regexes
+    // over command lines cost more than the search (measured: memset was 7 %
+    // of evaluation). The lazy DFA and PikeVM keep the linear-time bound.
     let meta = regex_automata::meta::Config::new()
+        .backtrack(false)
         .nfa_size_limit(Some(config.regex_size_limit))
         .hybrid_cache_capacity(config.regex_cache_capacity);
     Regex::builder().syntax(syntax).configure(meta).build(pattern).map_err(|e| {
@@ -182,10 +175,7 @@ pub(crate) struct Folds {
 
 impl Folds {
     pub(crate) fn new(fields: usize) -> Folds {
-        Folds {
-            targets: vec![(0, 0, 0); fields + 1],
-            ..Folds::default()
-        }
+        Folds { targets: vec![(0, 0, 0); fields + 1], ..Folds::default() }
     }
 
     /// Starts a new event.
@@ -218,9 +208,7 @@ impl Folds {
         }
         let (_, a, b) = self.targets[slot];
         let buf = &self.buf;
-        self.ranges[a as usize..b as usize]
-            .iter()
-            .map(move |(s, e)| &buf[*s as usize..*e as usize])
+        self.ranges[a as usize..b as usize].iter().map(move |(s, e)| &buf[*s as usize..*e as usize])
     }
 }
 
@@ -228,11 +216,13 @@ impl Folds {
 /// event in one pass over their (contiguous, ASCII) text; a match counts
 /// only if it lies within one value. `None` when the fast path does not
 /// apply.
-fn keyword_contains(t: &StrTest, record: &Record) -> Option<bool> {
+///
+/// The raw text is searched ASCII-case-insensitively, which is exact for
+/// ASCII values; the few non-ASCII values (`Microsoft® Windows®`) are then
+/// folded and searched one by one, since folding can turn a non-ASCII
+/// character into an ASCII one (the Kelvin sign into `k`).
+fn keyword_contains(t: &StrTest, record: &Record, scratch: &mut String) -> Option<bool> {
     let (region, values) = record.keyword_region()?;
-    if !region.is_ascii() {
-        return None;
-    }
     let ac = t.ascii_ci.as_ref()?;
     let base = values.first()?.start as usize;
     let within = |start: usize, end: usize| {
@@ -240,10 +230,22 @@ fn keyword_contains(t: &StrTest, record: &Record) -> Option<bool> {
         let i = values.partition_point(|v| v.start as usize <= base + start);
         i > 0 && has_text(&values[i - 1]) && base + end <= values[i - 1].end as usize
     };
-    Some(
-        ac.find_overlapping_iter(region)
-            .any(|m| within(m.start(), m.end())),
-    )
+    // Leftmost searches (which use aho-corasick's memchr prefilter), resumed
+    // one byte after any match that straddles two values.
+    let mut at = 0;
+    while let Some(m) = ac.find(aho_corasick::Input::new(region).span(at..region.len())) {
+        if within(m.start(), m.end()) {
+            return Some(true);
+        }
+        at = m.start() + 1;
+    }
+    if region.is_ascii() {
+        return Some(false);
+    }
+    Some(values.iter().filter(|v| has_text(v)).map(|v| record.text(v)).filter(|text| !text.is_ascii()).any(|text| {
+        fold::fold_into(text, scratch);
+        t.matches(scratch)
+    }))
 }
 
 fn has_text(v: &ValueRef) -> bool {
@@ -272,30 +274,15 @@ impl LazyPred {
                 // text is searched folded (see `eval`).
                 let literals = crate::plan::regex_literals(pattern, *flags);
                 let prefilter = (!literals.is_empty())
-                    .then(|| {
-                        aho_corasick::AhoCorasick::builder()
-                            .ascii_case_insensitive(true)
-                            .build(&literals)
-                            .ok()
-                    })
+                    .then(|| aho_corasick::AhoCorasick::builder().ascii_case_insensitive(true).build(&literals).ok())
                     .flatten();
-                LazyTest::Regex(
-                    Box::new(compile_regex(pattern, *flags, config)?),
-                    min,
-                    prefilter,
-                )
+                LazyTest::Regex(Box::new(compile_regex(pattern, *flags, config)?), min, prefilter)
             }
             Test::Cmp { op, value } => LazyTest::Cmp(*op, *value),
             Test::Cidr(net) => LazyTest::Cidr(*net),
-            Test::FieldRef {
-                other,
-                position,
-                case,
-            } => LazyTest::FieldRef {
-                other: *other,
-                position: *position,
-                case: *case,
-            },
+            Test::FieldRef { other, position, case } => {
+                LazyTest::FieldRef { other: *other, position: *position, case: *case }
+            }
             Test::TimePart { part, op, value } => LazyTest::Time(*part, *op, *value),
         };
         Ok(LazyPred { target, test })
@@ -308,23 +295,17 @@ impl LazyPred {
             Target::Field(id) => (record.values(id), record.is_present(id)),
             Target::Keywords => (record.keywords(), true),
         };
-        let texts = || {
-            values
-                .iter()
-                .filter(|v| has_text(v))
-                .map(|v| record.text(v))
-        };
+        let texts = || values.iter().filter(|v| has_text(v)).map(|v| record.text(v));
         match &self.test {
             LazyTest::Null => !present || values.iter().any(|v| v.kind == Kind::Null),
             LazyTest::Exists(want) => present == *want,
-            LazyTest::Str(t)
-                if t.fold && self.target == Target::Keywords && t.ascii_ci.is_some() =>
-            {
-                keyword_contains(t, record)
+            LazyTest::Str(t) if t.fold && self.target == Target::Keywords && t.ascii_ci.is_some() => {
+                keyword_contains(t, record, &mut folds.scratch)
                     .unwrap_or_else(|| folds.get(record, self.target).any(|text| t.matches(text)))
             }
-            LazyTest::Str(t) if t.fold => {
-                // Raw ASCII values take the fast path; the others are folded once.
+            LazyTest::Str(t) if t.fold && t.anchored() => {
+                // Whole-value, prefix and suffix tests compare raw ASCII
+                // values in place; other values are folded once per event.
                 let mut fast = Some(false);
                 for text in texts() {
                     match (text.is_ascii(), fast) {
@@ -338,46 +319,30 @@ impl LazyPred {
                     None => folds.get(record, self.target).any(|text| t.matches(text)),
                 }
             }
+            // Substring tests search the field's folded text, folded once per
+            // event for every lazy test of the field: measured faster than an
+            // ASCII-case-insensitive search of the raw text per test.
+            LazyTest::Str(t) if t.fold => folds.get(record, self.target).any(|text| t.matches(text)),
             LazyTest::Str(t) => texts().any(|text| t.matches(text)),
             LazyTest::Regex(re, min, prefilter) => {
                 let candidate = |text: &str| text.len() >= *min;
                 match prefilter {
                     None => texts().any(|text| candidate(text) && re.is_match(text)),
-                    Some(p)
-                        if values
-                            .iter()
-                            .all(|v| !has_text(v) || record.text(v).is_ascii()) =>
-                    {
+                    Some(p) if values.iter().all(|v| !has_text(v) || record.text(v).is_ascii()) => {
                         texts().any(|text| candidate(text) && p.is_match(text) && re.is_match(text))
                     }
                     Some(p) => {
-                        let folded: Vec<bool> = folds
-                            .get(record, self.target)
-                            .map(|f| p.is_match(f))
-                            .collect();
-                        texts()
-                            .zip(folded)
-                            .any(|(text, lit)| lit && candidate(text) && re.is_match(text))
+                        let folded: Vec<bool> = folds.get(record, self.target).map(|f| p.is_match(f)).collect();
+                        texts().zip(folded).any(|(text, lit)| lit && candidate(text) && re.is_match(text))
                     }
                 }
             }
-            LazyTest::Cmp(op, n) => values
-                .iter()
-                .any(|v| record.value(v).as_number().is_some_and(|x| op.apply(x, *n))),
-            LazyTest::Cidr(net) => values
-                .iter()
-                .any(|v| record.value(v).as_ip().is_some_and(|ip| net.contains(&ip))),
-            LazyTest::Time(part, op, n) => values.iter().any(|v| {
-                record
-                    .value(v)
-                    .time_part(*part)
-                    .is_some_and(|x| op.apply(x, *n))
-            }),
-            LazyTest::FieldRef {
-                other,
-                position,
-                case,
-            } => {
+            LazyTest::Cmp(op, n) => values.iter().any(|v| record.value(v).as_number().is_some_and(|x| op.apply(x, *n))),
+            LazyTest::Cidr(net) => values.iter().any(|v| record.value(v).as_ip().is_some_and(|ip| net.contains(&ip))),
+            LazyTest::Time(part, op, n) => {
+                values.iter().any(|v| record.value(v).time_part(*part).is_some_and(|x| op.apply(x, *n)))
+            }
+            LazyTest::FieldRef { other, position, case } => {
                 let theirs = record.values(*other);
                 let load = |s: &str, buf: &mut String| {
                     if *case == Case::Insensitive {
@@ -387,9 +352,7 @@ impl LazyPred {
                         buf.push_str(s);
                     }
                 };
-                let Folds {
-                    scratch, scratch2, ..
-                } = folds;
+                let Folds { scratch, scratch2, .. } = folds;
                 texts().any(|mine| {
                     load(mine, scratch);
                     theirs.iter().filter(|v| has_text(v)).any(|v| {
@@ -399,9 +362,7 @@ impl LazyPred {
                             Position::Exact => a == b,
                             Position::Prefix => a.starts_with(b),
                             Position::Suffix => a.ends_with(b),
-                            Position::Contains => {
-                                memmem::find(a.as_bytes(), b.as_bytes()).is_some()
-                            }
+                            Position::Contains => memmem::find(a.as_bytes(), b.as_bytes()).is_some(),
                         }
                     })
                 })

@@ -53,6 +53,7 @@ mod engine;
 mod error;
 pub mod event;
 pub mod fold;
+pub mod freq;
 pub mod ir;
 #[cfg(feature = "json")]
 mod json;

@@ -108,30 +108,17 @@ impl FieldMatcher {
         if literals.is_empty() {
             return None;
         }
-        let all_exact = literals
-            .iter()
-            .all(|l| l.prefix.is_empty() && l.suffix.is_empty() && l.anywhere.is_empty());
+        let all_exact = literals.iter().all(|l| l.prefix.is_empty() && l.suffix.is_empty() && l.anywhere.is_empty());
         if all_exact && kind == AutomatonKind::Auto {
-            let map = literals
-                .iter()
-                .map(|l| (l.text.as_str().into(), l.exact.clone().into()))
-                .collect();
+            let map = literals.iter().map(|l| (l.text.as_str().into(), l.exact.clone().into())).collect();
             return Some(FieldMatcher::Exact(map));
         }
         if matches!(kind, AutomatonKind::DoubleArray | AutomatonKind::Auto) {
             let da = daachorse::DoubleArrayAhoCorasickBuilder::new()
                 .match_kind(daachorse::MatchKind::Standard)
-                .build_with_values(
-                    literals
-                        .iter()
-                        .enumerate()
-                        .map(|(i, l)| (l.text.as_bytes(), i as u32)),
-                )
+                .build_with_values(literals.iter().enumerate().map(|(i, l)| (l.text.as_bytes(), i as u32)))
                 .ok()?;
-            return Some(FieldMatcher::DoubleArray {
-                da: Daac(da),
-                hits: literals.iter().map(Hits::from).collect(),
-            });
+            return Some(FieldMatcher::DoubleArray { da: Daac(da), hits: literals.iter().map(Hits::from).collect() });
         }
         let ac_kind = match kind {
             AutomatonKind::Dfa => AhoCorasickKind::DFA,
@@ -149,13 +136,8 @@ impl FieldMatcher {
                 .kind(Some(k))
                 .build(literals.iter().map(|l| l.text.as_bytes()))
         };
-        let ac = build(ac_kind)
-            .or_else(|_| build(AhoCorasickKind::NoncontiguousNFA))
-            .ok()?;
-        Some(FieldMatcher::Automaton {
-            ac,
-            hits: literals.iter().map(Hits::from).collect(),
-        })
+        let ac = build(ac_kind).or_else(|_| build(AhoCorasickKind::NoncontiguousNFA)).ok()?;
+        Some(FieldMatcher::Automaton { ac, hits: literals.iter().map(Hits::from).collect() })
     }
 
     /// Appends the predicates `folded` (a folded field value) satisfies.
@@ -188,19 +170,10 @@ impl FieldMatcher {
         match self {
             FieldMatcher::Exact(map) => format!("exact map, {} values", map.len()),
             FieldMatcher::Automaton { ac, hits } => {
-                format!(
-                    "{:?}, {} literals, {} KiB",
-                    ac.kind(),
-                    hits.len(),
-                    ac.memory_usage() / 1024
-                )
+                format!("{:?}, {} literals, {} KiB", ac.kind(), hits.len(), ac.memory_usage() / 1024)
             }
             FieldMatcher::DoubleArray { da, hits } => {
-                format!(
-                    "double array, {} literals, {} KiB",
-                    hits.len(),
-                    da.0.heap_bytes() / 1024
-                )
+                format!("double array, {} literals, {} KiB", hits.len(), da.0.heap_bytes() / 1024)
             }
         }
     }
@@ -221,6 +194,8 @@ pub(crate) struct ValueCache {
     results: Vec<PredId>,
     len: usize,
     max_key_bytes: usize,
+    /// Bumped when the cache empties, so entry ids are never reused.
+    epoch: u32,
 }
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -242,18 +217,18 @@ impl ValueCache {
             results: Vec::new(),
             len: 0,
             max_key_bytes,
+            epoch: 0,
         }
     }
 
     pub(crate) fn hash(value: &str) -> u64 {
         use std::hash::BuildHasher;
-        foldhash::fast::FixedState::with_seed(0x5167_6d61_7461).hash_one(value.as_bytes())
-            | (1 << 63)
+        foldhash::fast::FixedState::with_seed(0x5167_6d61_7461).hash_one(value.as_bytes()) | (1 << 63)
     }
 
-    /// The cached result for `value`, if any.
+    /// The cached result for `value`, if any, with the entry's id.
     #[inline]
-    pub(crate) fn get(&self, hash: u64, value: &str) -> Option<&[PredId]> {
+    pub(crate) fn get(&self, hash: u64, value: &str) -> Option<(&[PredId], u64)> {
         let mask = self.table.len() - 1;
         let mut i = hash as usize & mask;
         loop {
@@ -261,52 +236,79 @@ impl ValueCache {
             if e.hash == 0 {
                 return None;
             }
-            if e.hash == hash && &self.keys[e.key.0 as usize..e.key.1 as usize] == value.as_bytes()
-            {
-                return Some(&self.results[e.result.0 as usize..e.result.1 as usize]);
+            if e.hash == hash && &self.keys[e.key.0 as usize..e.key.1 as usize] == value.as_bytes() {
+                return Some((&self.results[e.result.0 as usize..e.result.1 as usize], self.id(i)));
             }
             i = (i + 1) & mask;
         }
     }
 
-    /// Stores a result (the caller checked that `value` is not cached).
-    pub(crate) fn insert(&mut self, hash: u64, value: &str, result: &[PredId]) {
+    /// An id unique to one entry over the cache's whole life: its slot and
+    /// the number of times the cache was emptied (ids of `Memo`).
+    fn id(&self, slot: usize) -> u64 {
+        (u64::from(self.epoch) << 32) | slot as u64
+    }
+
+    /// Stores a result (the caller checked that `value` is not cached) and
+    /// returns the new entry's id, or `None` for a value too big to cache.
+    pub(crate) fn insert(&mut self, hash: u64, value: &str, result: &[PredId]) -> Option<u64> {
         if value.len() > self.max_key_bytes / 16 {
-            return; // a huge value would evict everything else for one entry
+            return None; // a huge value would evict everything else for one entry
         }
-        if 2 * (self.len + 1) > self.table.len()
-            || self.keys.len() + value.len() > self.max_key_bytes
-        {
+        if 2 * (self.len + 1) > self.table.len() || self.keys.len() + value.len() > self.max_key_bytes {
             self.clear();
         }
-        let key = (
-            self.keys.len() as u32,
-            (self.keys.len() + value.len()) as u32,
-        );
+        let key = (self.keys.len() as u32, (self.keys.len() + value.len()) as u32);
         self.keys.extend_from_slice(value.as_bytes());
-        let res = (
-            self.results.len() as u32,
-            (self.results.len() + result.len()) as u32,
-        );
+        let res = (self.results.len() as u32, (self.results.len() + result.len()) as u32);
         self.results.extend_from_slice(result);
         let mask = self.table.len() - 1;
         let mut i = hash as usize & mask;
         while self.table[i].hash != 0 {
             i = (i + 1) & mask;
         }
-        self.table[i] = Entry {
-            hash,
-            key,
-            result: res,
-        };
+        self.table[i] = Entry { hash, key, result: res };
         self.len += 1;
+        Some(self.id(i))
     }
 
     fn clear(&mut self) {
+        self.epoch = self.epoch.wrapping_add(1);
         self.table.iter_mut().for_each(|e| *e = Entry::default());
         self.keys.clear();
         self.results.clear();
         self.len = 0;
+    }
+}
+
+/// Memoised results of lazy predicates by (value-cache entry id, predicate):
+/// a direct-mapped table that simply overwrites on collision. Keys are
+/// compared in full, so a hit is always the result for that very value.
+#[derive(Clone, Debug)]
+pub(crate) struct Memo {
+    slots: Vec<(u64, u32, bool)>,
+}
+
+impl Memo {
+    pub(crate) fn new(entries: usize) -> Memo {
+        Memo { slots: vec![(u64::MAX, u32::MAX, false); entries.max(1).next_power_of_two()] }
+    }
+
+    fn slot(&self, id: u64, pred: u32) -> usize {
+        let h = (id ^ (u64::from(pred) << 40)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        (h >> 32) as usize & (self.slots.len() - 1)
+    }
+
+    #[inline]
+    pub(crate) fn get(&self, id: u64, pred: u32) -> Option<bool> {
+        let (i, p, v) = self.slots[self.slot(id, pred)];
+        (i == id && p == pred).then_some(v)
+    }
+
+    #[inline]
+    pub(crate) fn put(&mut self, id: u64, pred: u32, value: bool) {
+        let s = self.slot(id, pred);
+        self.slots[s] = (id, pred, value);
     }
 }
 
@@ -315,10 +317,7 @@ mod tests {
     use super::*;
 
     fn lit(text: &str, f: impl FnOnce(&mut Literal)) -> Literal {
-        let mut l = Literal {
-            text: text.into(),
-            ..Literal::default()
-        };
+        let mut l = Literal { text: text.into(), ..Literal::default() };
         f(&mut l);
         l
     }
@@ -358,7 +357,7 @@ mod tests {
         let mut c = ValueCache::new(4, 1 << 10);
         let h = ValueCache::hash("a");
         c.insert(h, "a", &[PredId(7)]);
-        assert_eq!(c.get(h, "a"), Some(&[PredId(7)][..]));
+        assert_eq!(c.get(h, "a").map(|(r, _)| r), Some(&[PredId(7)][..]));
         assert_eq!(c.get(h, "b"), None, "same hash, other key");
         for i in 0..100 {
             let k = format!("k{i}");

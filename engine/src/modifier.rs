@@ -118,11 +118,7 @@ impl Modifier {
     /// The canonical name of the modifier.
     pub fn name(self) -> &'static str {
         // OK: every variant has at least one entry in NAMES (tested below).
-        NAMES
-            .iter()
-            .find(|(_, m)| *m == self)
-            .map(|(n, _)| *n)
-            .unwrap_or("?")
+        NAMES.iter().find(|(_, m)| *m == self).map(|(n, _)| *n).unwrap_or("?")
     }
 
     /// The known name closest to a misspelt one, for "did you mean" hints.
@@ -141,31 +137,20 @@ impl Modifier {
 
     /// True for the regex flag modifiers (`i`, `m`, `s`).
     pub fn is_regex_flag(self) -> bool {
-        matches!(
-            self,
-            Modifier::ReIgnoreCase | Modifier::ReMultiline | Modifier::ReDotAll
-        )
+        matches!(self, Modifier::ReIgnoreCase | Modifier::ReMultiline | Modifier::ReDotAll)
     }
 
     /// True for the time-part modifiers of Sigma 2.1.
     pub fn is_time_part(self) -> bool {
         matches!(
             self,
-            Modifier::Minute
-                | Modifier::Hour
-                | Modifier::Day
-                | Modifier::Week
-                | Modifier::Month
-                | Modifier::Year
+            Modifier::Minute | Modifier::Hour | Modifier::Day | Modifier::Week | Modifier::Month | Modifier::Year
         )
     }
 
     /// True for the numeric comparisons.
     pub fn is_comparison(self) -> bool {
-        matches!(
-            self,
-            Modifier::Lt | Modifier::Lte | Modifier::Gt | Modifier::Gte
-        )
+        matches!(self, Modifier::Lt | Modifier::Lte | Modifier::Gt | Modifier::Gte)
     }
 }
 

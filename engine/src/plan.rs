@@ -54,9 +54,7 @@ use std::collections::HashMap;
 use regex_syntax::hir::literal::{ExtractKind, Extractor};
 
 use crate::fold;
-use crate::ir::{
-    Case, Expr, ExprKind, FieldId, FieldTable, Pattern, Pred, ReFlags, Shape, Target, Test, Token,
-};
+use crate::ir::{Case, Expr, ExprKind, FieldId, FieldTable, Pattern, Pred, ReFlags, Shape, Target, Test, Token};
 
 /// Literal tests shorter than this many bytes are lazy predicates when made
 /// of common characters: a single `-` or `\` would be reported at almost
@@ -80,8 +78,9 @@ impl PredId {
 }
 
 /// Where a literal must occur for its predicate to hold.
+#[allow(missing_docs)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub(crate) enum At {
+pub enum At {
     Exact,
     Prefix,
     Suffix,
@@ -140,16 +139,18 @@ pub(crate) struct Plan {
 }
 
 #[derive(Default)]
-struct Planner {
+struct Planner<'a> {
     plan: Plan,
+    fields: Option<&'a FieldTable>,
+    model: Option<&'a crate::freq::FrequencyModel>,
     pred_ids: HashMap<Pred, PredId>,
     /// (field, folded text) → index into `plan.literals[field]`.
     literal_ids: HashMap<(FieldId, String), usize>,
 }
 
 /// Plans a pack: `exprs[i]` is the condition of rule `i`.
-pub(crate) fn plan(exprs: &[&Expr], fields: &FieldTable) -> Plan {
-    let mut p = Planner::default();
+pub(crate) fn plan(exprs: &[&Expr], fields: &FieldTable, model: Option<&crate::freq::FrequencyModel>) -> Plan {
+    let mut p = Planner { fields: Some(fields), model, ..Planner::default() };
     p.plan.literals = vec![Vec::new(); fields.len()];
     // Every predicate and every witness group first ...
     let mut all_groups = Vec::with_capacity(exprs.len());
@@ -212,7 +213,7 @@ const TARGET_CANDIDATE_RATE: f64 = 1e-4;
 /// ... or it has this many.
 const MAX_GROUPS: usize = 3;
 
-impl Planner {
+impl Planner<'_> {
     fn intern(&mut self, pred: &Pred) -> PredId {
         if let Some(id) = self.pred_ids.get(pred) {
             return *id;
@@ -220,10 +221,7 @@ impl Planner {
         // OK: the number of distinct predicates is bounded by the size of
         // the rule files, far below 2^32.
         let id = PredId(u32::try_from(self.plan.preds.len()).unwrap_or(u32::MAX));
-        self.plan.preds.push(PlanPred {
-            pred: pred.clone(),
-            lazy: true,
-        });
+        self.plan.preds.push(PlanPred { pred: pred.clone(), lazy: true });
         self.pred_ids.insert(pred.clone(), id);
         id
     }
@@ -247,16 +245,10 @@ impl Planner {
         };
         pp.lazy = false;
         let list = &mut self.plan.literals[field.index()];
-        let li = *self
-            .literal_ids
-            .entry((field, text.clone()))
-            .or_insert_with(|| {
-                list.push(Literal {
-                    text,
-                    ..Literal::default()
-                });
-                list.len() - 1
-            });
+        let li = *self.literal_ids.entry((field, text.clone())).or_insert_with(|| {
+            list.push(Literal { text, ..Literal::default() });
+            list.len() - 1
+        });
         let lit = &mut list[li];
         match at {
             At::Exact => lit.exact.push(id),
@@ -278,12 +270,7 @@ impl Planner {
             ExprKind::Pred(p) => {
                 let id = self.intern(p);
                 let lazy = self.plan.preds[id.index()].lazy;
-                self.plan.ops.push(Op {
-                    pred: id.0,
-                    lazy,
-                    t,
-                    f,
-                });
+                self.plan.ops.push(Op { pred: id.0, lazy, t, f });
                 // OK: programs are bounded by rule sizes, far below 2^32 - 2.
                 u32::try_from(self.plan.ops.len() - 1).unwrap_or(REJECT)
             }
@@ -299,21 +286,14 @@ impl Planner {
             ExprKind::True | ExprKind::False | ExprKind::Not(_) => Vec::new(),
             ExprKind::Pred(p) => {
                 let atoms = self.atoms(p);
-                if atoms.is_empty() {
-                    Vec::new()
-                } else {
-                    vec![atoms]
-                }
+                if atoms.is_empty() { Vec::new() } else { vec![atoms] }
             }
             ExprKind::And(xs) => xs.iter().flat_map(|x| self.groups(x)).collect(),
             ExprKind::Or(xs) => {
                 let mut union = Vec::new();
                 for x in xs {
                     let gs = self.groups(x);
-                    let Some(best) = gs
-                        .into_iter()
-                        .min_by(|a, b| self.rate(a).total_cmp(&self.rate(b)))
-                    else {
+                    let Some(best) = gs.into_iter().min_by(|a, b| self.rate(a).total_cmp(&self.rate(b))) else {
                         return Vec::new();
                     };
                     union.extend(best);
@@ -329,8 +309,7 @@ impl Planner {
     /// groups is sound; more groups mean fewer candidates but more atoms to
     /// scan.
     fn select(&self, groups: Vec<Vec<PredId>>) -> Vec<Vec<PredId>> {
-        let mut scored: Vec<(f64, Vec<PredId>)> =
-            groups.into_iter().map(|g| (self.rate(&g), g)).collect();
+        let mut scored: Vec<(f64, Vec<PredId>)> = groups.into_iter().map(|g| (self.rate(&g), g)).collect();
         scored.sort_by(|a, b| a.0.total_cmp(&b.0));
         let mut rate = 1.0;
         let mut out = Vec::new();
@@ -348,12 +327,16 @@ impl Planner {
     fn rate(&self, group: &[PredId]) -> f64 {
         let sum: f64 = group
             .iter()
-            .map(
-                |id| match scanned_literal(&self.plan.preds[id.index()].pred) {
-                    Some((_, text, at)) => atom_rate(&text, at),
-                    None => 1.0,
-                },
-            )
+            .map(|id| match scanned_literal(&self.plan.preds[id.index()].pred) {
+                Some((field, text, at)) => {
+                    let measured = match (self.model, self.fields) {
+                        (Some(m), Some(f)) => m.estimate(f.name(field), &text, at),
+                        _ => None,
+                    };
+                    measured.unwrap_or_else(|| atom_rate(&text, at))
+                }
+                None => 1.0,
+            })
             .sum();
         sum.min(1.0)
     }
@@ -367,11 +350,7 @@ impl Planner {
         let substrings: Vec<String> = match &p.test {
             Test::Str { pattern, case } => {
                 if let Some((_, text, _)) = scanned_literal(p) {
-                    return if witness_eligible(&text) {
-                        vec![self.intern(p)]
-                    } else {
-                        Vec::new()
-                    };
+                    return if witness_eligible(&text) { vec![self.intern(p)] } else { Vec::new() };
                 }
                 // A glob or a case-sensitive test: its longest literal run.
                 let _ = case;
@@ -380,10 +359,7 @@ impl Planner {
             Test::Regex { pattern, flags } => regex_literals(pattern, *flags),
             _ => Vec::new(),
         };
-        let substrings: Vec<String> = substrings
-            .into_iter()
-            .map(|s| fold::fold_str(&s).into_owned())
-            .collect();
+        let substrings: Vec<String> = substrings.into_iter().map(|s| fold::fold_str(&s).into_owned()).collect();
         // The set is one alternative: a single unusable member (too short,
         // too common) voids it. Dropping only that member would lose every
         // match that contains just it.
@@ -412,11 +388,7 @@ pub(crate) fn scanned_literal(p: &Pred) -> Option<(FieldId, String, At)> {
     let Target::Field(field) = p.target else {
         return None;
     };
-    let Test::Str {
-        pattern,
-        case: Case::Insensitive,
-    } = &p.test
-    else {
+    let Test::Str { pattern, case: Case::Insensitive } = &p.test else {
         return None;
     };
     let (text, at) = match pattern.shape() {
@@ -498,7 +470,8 @@ const COMMON: &[&str] = &[
     "http",
 ];
 
-/// Estimated chance that an atom fires on a Windows process event: longer
+/// Without a frequency model for the field: the estimated chance that an
+/// atom fires on a Windows process event: longer
 /// literals are rarer, whole-value and anchored tests rarer than substrings,
 /// and anything containing a [`COMMON`] substring frequent. A heuristic: it
 /// only decides how few candidates the planner aims for, never what matches.
@@ -549,10 +522,7 @@ pub(crate) fn regex_literals(pattern: &str, flags: ReFlags) -> Vec<String> {
         let seq = Extractor::new().kind(kind).extract(&hir);
         let Some(lits) = seq.literals() else { continue };
         // Literals cut in the middle of a character cannot be folded.
-        let strings: Option<Vec<String>> = lits
-            .iter()
-            .map(|l| String::from_utf8(l.as_bytes().to_vec()).ok())
-            .collect();
+        let strings: Option<Vec<String>> = lits.iter().map(|l| String::from_utf8(l.as_bytes().to_vec()).ok()).collect();
         if let Some(strings) = strings {
             candidates.push(strings);
         }
@@ -606,15 +576,11 @@ struct Req {
 
 fn req(hir: &regex_syntax::hir::Hir) -> Option<Req> {
     use regex_syntax::hir::{Class, HirKind};
-    let small =
-        |set: Vec<String>| (!set.is_empty() && set.len() <= MAX_REGEX_LITERALS).then_some(set);
+    let small = |set: Vec<String>| (!set.is_empty() && set.len() <= MAX_REGEX_LITERALS).then_some(set);
     match hir.kind() {
         HirKind::Literal(lit) => {
             let s = String::from_utf8(lit.0.to_vec()).ok()?;
-            Some(Req {
-                set: vec![fold::fold_str(&s).into_owned()],
-                exact: true,
-            })
+            Some(Req { set: vec![fold::fold_str(&s).into_owned()], exact: true })
         }
         HirKind::Class(Class::Unicode(c)) => {
             let mut chars: Vec<String> = Vec::new();
@@ -641,10 +607,7 @@ fn req(hir: &regex_syntax::hir::Hir) -> Option<Req> {
             }
             let inner = req(&r.sub)?;
             // One repetition's strings are exact only if it repeats exactly once.
-            Some(Req {
-                exact: inner.exact && r.min == 1 && r.max == Some(1),
-                set: inner.set,
-            })
+            Some(Req { exact: inner.exact && r.min == 1 && r.max == Some(1), set: inner.set })
         }
         HirKind::Alternation(alts) => {
             let mut set = Vec::new();
@@ -656,10 +619,7 @@ fn req(hir: &regex_syntax::hir::Hir) -> Option<Req> {
             }
             set.sort();
             set.dedup();
-            Some(Req {
-                set: small(set)?,
-                exact,
-            })
+            Some(Req { set: small(set)?, exact })
         }
         HirKind::Concat(parts) => {
             let mut best: Option<Req> = None;
@@ -677,20 +637,12 @@ fn req(hir: &regex_syntax::hir::Hir) -> Option<Req> {
                         run = match run.take() {
                             None => Some(r.set),
                             Some(prev) => {
-                                let glued: Vec<String> = prev
-                                    .iter()
-                                    .flat_map(|a| r.set.iter().map(move |b| format!("{a}{b}")))
-                                    .collect();
+                                let glued: Vec<String> =
+                                    prev.iter().flat_map(|a| r.set.iter().map(move |b| format!("{a}{b}"))).collect();
                                 if glued.len() <= MAX_REGEX_LITERALS {
                                     Some(glued)
                                 } else {
-                                    consider(
-                                        Req {
-                                            set: prev,
-                                            exact: false,
-                                        },
-                                        &mut best,
-                                    );
+                                    consider(Req { set: prev, exact: false }, &mut best);
                                     Some(r.set)
                                 }
                             }
@@ -698,22 +650,10 @@ fn req(hir: &regex_syntax::hir::Hir) -> Option<Req> {
                     }
                     other => {
                         if let Some(prev) = run.take() {
-                            consider(
-                                Req {
-                                    set: prev,
-                                    exact: false,
-                                },
-                                &mut best,
-                            );
+                            consider(Req { set: prev, exact: false }, &mut best);
                         }
                         if let Some(r) = other {
-                            consider(
-                                Req {
-                                    set: r.set,
-                                    exact: false,
-                                },
-                                &mut best,
-                            );
+                            consider(Req { set: r.set, exact: false }, &mut best);
                         }
                     }
                 }
@@ -721,13 +661,7 @@ fn req(hir: &regex_syntax::hir::Hir) -> Option<Req> {
             if let Some(prev) = run.take() {
                 // The whole concatenation was exact only if no part broke the run.
                 let whole = best.is_none();
-                consider(
-                    Req {
-                        set: prev,
-                        exact: whole,
-                    },
-                    &mut best,
-                );
+                consider(Req { set: prev, exact: whole }, &mut best);
             }
             best
         }
@@ -746,18 +680,12 @@ mod tests {
         alt.sort();
         assert_eq!(alt, ["barbaz", "foo"]);
         assert!(regex_literals(r".{1000,}", none).is_empty());
-        assert!(
-            regex_literals(r"a?b?", none).is_empty(),
-            "a regex that can match empty has no witness"
-        );
+        assert!(regex_literals(r"a?b?", none).is_empty(), "a regex that can match empty has no witness");
         let ci = regex_literals(r"(?i)invoke-", none);
         assert_eq!(ci, ["invoke-"]);
         assert_eq!(regex_literals(r"\w+`(?:\w+|-|.)`[\w+|\s]", none), ["`"]);
         assert_eq!(regex_literals(r"\d{2}(?:abc|abd)\d", none), ["abc", "abd"]);
         assert_eq!(regex_literals(r"\d+foo\d+", none), ["foo"]);
-        assert!(
-            regex_literals(r"(?:a|\d)+", none).is_empty(),
-            "a branch with no literal requires nothing"
-        );
+        assert!(regex_literals(r"(?:a|\d)+", none).is_empty(), "a branch with no literal requires nothing");
     }
 }

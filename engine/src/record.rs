@@ -24,9 +24,10 @@ pub enum Kind {
     Object,
 }
 
-#[derive(Clone, Copy, Debug, Default)]
-struct Slot {
-    generation: u32,
+/// One present field: its values are `values[start..end]`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Entry {
+    pub field: FieldId,
     start: u32,
     end: u32,
 }
@@ -41,6 +42,10 @@ pub(crate) struct ValueRef {
 /// A pre-parsed event: values by [`FieldId`], plus (when the engine has
 /// keyword rules) every scalar value of the event.
 ///
+/// The layout is compact and sparse: a list of the fields present (not an
+/// array over every field the pack knows), their values, and one text
+/// buffer, so that evaluating a record touches a few sequential cache lines.
+///
 /// ```
 /// use sigmata::{Builder, Record, Value};
 /// let rule = "title: t\nlogsource: {category: process_creation}\ndetection:\n  sel: {Image|endswith: '\\whoami.exe'}\n  condition: sel\n";
@@ -53,10 +58,11 @@ pub(crate) struct ValueRef {
 /// engine.matches_record(&mut cache, &record, &mut out);
 /// assert_eq!(out.len(), 1);
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct Record {
-    generation: u32,
-    slots: Vec<Slot>,
+    entries: Vec<Entry>,
+    /// Bit per field id: present in `entries`.
+    present: Vec<u64>,
     values: Vec<ValueRef>,
     keywords: Vec<ValueRef>,
     /// True while every keyword value's text directly follows the previous
@@ -67,46 +73,24 @@ pub struct Record {
     json_scratch: (Vec<u32>, Vec<u64>),
 }
 
-impl Default for Record {
-    fn default() -> Record {
-        Record::new()
-    }
-}
-
 impl Record {
     /// An empty record.
     pub fn new() -> Record {
-        Record {
-            generation: 1,
-            slots: Vec::new(),
-            values: Vec::new(),
-            keywords: Vec::new(),
-            keywords_contiguous: true,
-            text: String::new(),
-            json_scratch: (Vec::new(), Vec::new()),
-        }
+        Record { keywords_contiguous: true, ..Record::default() }
     }
 
     /// Forgets every value, keeping the allocations.
     pub fn clear(&mut self) {
-        self.generation = self.generation.wrapping_add(1);
-        if self.generation == 0 {
-            // Stamps from 2^32 events ago could look current: reset them.
-            self.slots.iter_mut().for_each(|s| s.generation = 0);
-            self.generation = 1;
+        for e in &self.entries {
+            if let Some(w) = self.present.get_mut(e.field.index() / 64) {
+                *w = 0;
+            }
         }
+        self.entries.clear();
         self.values.clear();
         self.keywords.clear();
         self.keywords_contiguous = true;
         self.text.clear();
-    }
-
-    fn slot_mut(&mut self, field: FieldId) -> &mut Slot {
-        let i = field.index();
-        if i >= self.slots.len() {
-            self.slots.resize(i + 1, Slot::default());
-        }
-        &mut self.slots[i]
     }
 
     fn store(&mut self, value: Value<'_>) -> ValueRef {
@@ -119,25 +103,33 @@ impl Record {
             Value::Int(_) | Value::UInt(_) | Value::Float(_) => Kind::Number,
         };
         value.write_text(&mut self.text);
-        ValueRef {
-            kind,
-            start,
-            end: self.text.len() as u32,
+        ValueRef { kind, start, end: self.text.len() as u32 }
+    }
+
+    fn entry(&self, field: FieldId) -> Option<usize> {
+        if !self.is_present(field) {
+            return None;
         }
+        // Most lookups are for the field pushed last, or one of a couple of
+        // dozen: a backwards linear search is the fastest here.
+        self.entries.iter().rposition(|e| e.field == field)
+    }
+
+    fn mark(&mut self, field: FieldId) {
+        let (w, b) = (field.index() / 64, field.index() % 64);
+        if w >= self.present.len() {
+            self.present.resize(w + 1, 0);
+        }
+        self.present[w] |= 1 << b;
     }
 
     /// Marks `field` present. A field that is present with no value (an
     /// empty JSON array) is neither null nor matched by any value test.
     pub fn set_present(&mut self, field: FieldId) {
-        let generation = self.generation;
-        let end = self.values.len() as u32;
-        let slot = self.slot_mut(field);
-        if slot.generation != generation {
-            *slot = Slot {
-                generation,
-                start: end,
-                end,
-            };
+        if !self.is_present(field) {
+            let end = self.values.len() as u32;
+            self.entries.push(Entry { field, start: end, end });
+            self.mark(field);
         }
     }
 
@@ -149,38 +141,32 @@ impl Record {
         self.json_scratch = (best, seen);
     }
 
-    /// Removes `field` and its values (they stay in the buffers, unused).
+    /// Removes `field` and its values (their text stays in the buffer, unused).
     pub(crate) fn forget(&mut self, field: FieldId) {
-        if let Some(s) = self.slots.get_mut(field.index()) {
-            s.generation = 0;
+        if let Some(i) = self.entry(field) {
+            self.entries.remove(i);
+            self.present[field.index() / 64] &= !(1 << (field.index() % 64));
         }
     }
 
     /// Adds a value to `field` (a field may have several, like a JSON array).
     pub fn push(&mut self, field: FieldId, value: Value<'_>) {
         let v = self.store(value);
-        let generation = self.generation;
         let end = self.values.len() as u32;
-        let slot = *self.slot_mut(field);
-        if slot.generation != generation {
-            *self.slot_mut(field) = Slot {
-                generation,
-                start: end,
-                end: end + 1,
-            };
-        } else if slot.end == end {
-            self.slot_mut(field).end += 1;
-        } else {
-            // Values of one field arrived with another field's in between
-            // (rare): move this field's values to the end to keep them together.
-            self.values
-                .extend_from_within(slot.start as usize..slot.end as usize);
-            let n = slot.end - slot.start;
-            *self.slot_mut(field) = Slot {
-                generation,
-                start: end,
-                end: end + n + 1,
-            };
+        match self.entry(field) {
+            None => {
+                self.entries.push(Entry { field, start: end, end: end + 1 });
+                self.mark(field);
+            }
+            Some(i) if self.entries[i].end == end => self.entries[i].end += 1,
+            Some(i) => {
+                // Values of one field arrived with another field's in between
+                // (rare): move this field's values to the end to keep them together.
+                let e = self.entries[i];
+                self.values.extend_from_within(e.start as usize..e.end as usize);
+                let n = e.end - e.start;
+                self.entries[i] = Entry { field, start: end, end: end + n + 1 };
+            }
         }
         self.values.push(v);
     }
@@ -200,27 +186,27 @@ impl Record {
     /// by [`Engine::fill`](crate::Engine::fill)).
     pub(crate) fn keyword_region(&self) -> Option<(&str, &[ValueRef])> {
         let (first, last) = (self.keywords.first()?, self.keywords.last()?);
-        self.keywords_contiguous.then(|| {
-            (
-                &self.text[first.start as usize..last.end as usize],
-                &self.keywords[..],
-            )
-        })
+        self.keywords_contiguous.then(|| (&self.text[first.start as usize..last.end as usize], &self.keywords[..]))
     }
 
     /// True if the event has the field.
     pub fn is_present(&self, field: FieldId) -> bool {
-        self.slots
-            .get(field.index())
-            .is_some_and(|s| s.generation == self.generation)
+        self.present.get(field.index() / 64).is_some_and(|w| w & (1 << (field.index() % 64)) != 0)
+    }
+
+    /// The present fields, in the order they were first added.
+    pub(crate) fn entries(&self) -> &[Entry] {
+        &self.entries
+    }
+
+    pub(crate) fn entry_values(&self, e: &Entry) -> &[ValueRef] {
+        &self.values[e.start as usize..e.end as usize]
     }
 
     pub(crate) fn values(&self, field: FieldId) -> &[ValueRef] {
-        match self.slots.get(field.index()) {
-            Some(s) if s.generation == self.generation => {
-                &self.values[s.start as usize..s.end as usize]
-            }
-            _ => &[],
+        match self.entry(field) {
+            Some(i) => self.entry_values(&self.entries[i]),
+            None => &[],
         }
     }
 
@@ -274,12 +260,7 @@ mod tests {
         r.push(a, Value::Str("1"));
         r.push(b, Value::Int(2));
         r.push(a, Value::Str("3"));
-        let texts = |f| {
-            r.values(f)
-                .iter()
-                .map(|v| r.text(v).to_string())
-                .collect::<Vec<_>>()
-        };
+        let texts = |f| r.values(f).iter().map(|v| r.text(v).to_string()).collect::<Vec<_>>();
         assert_eq!(texts(a), ["1", "3"]);
         assert_eq!(texts(b), ["2"]);
         r.clear();

@@ -15,9 +15,7 @@ use std::collections::HashMap;
 use regex_automata::meta::Regex;
 
 use crate::event::{Event, Value};
-use crate::ir::{
-    Case, Expr, ExprKind, FieldTable, Pattern, Position, Pred, ReFlags, Target, Test, Token,
-};
+use crate::ir::{Case, Expr, ExprKind, FieldTable, Pattern, Position, Pred, ReFlags, Target, Test, Token};
 
 /// Evaluates a rule's expression against an event.
 pub fn eval(expr: &Expr, fields: &FieldTable, event: &dyn Event) -> bool {
@@ -48,11 +46,7 @@ pub fn pred(p: &Pred, fields: &FieldTable, event: &dyn Event) -> bool {
             !present || null
         }
         Test::Exists(want) => event.field(id, name, &mut |_| {}) == *want,
-        Test::FieldRef {
-            other,
-            position,
-            case,
-        } => {
+        Test::FieldRef { other, position, case } => {
             let mut others = Vec::new();
             event.field(*other, fields.name(*other), &mut |v| {
                 let mut s = String::new();
@@ -92,14 +86,10 @@ fn value_test(test: &Test, v: Value<'_>) -> bool {
     let has_text = v.write_text(&mut text);
     match test {
         Test::Str { pattern, case } => has_text && glob_regex(pattern, *case, &text),
-        Test::Regex { pattern, flags } => {
-            has_text && with_regex(pattern, *flags, |re| re.is_match(&text))
-        }
+        Test::Regex { pattern, flags } => has_text && with_regex(pattern, *flags, |re| re.is_match(&text)),
         Test::Cmp { op, value } => v.as_number().is_some_and(|n| op.apply(n, *value)),
         Test::Cidr(net) => v.as_ip().is_some_and(|ip| net.contains(&ip)),
-        Test::TimePart { part, op, value } => {
-            v.time_part(*part).is_some_and(|p| op.apply(p, *value))
-        }
+        Test::TimePart { part, op, value } => v.time_part(*part).is_some_and(|p| op.apply(p, *value)),
         // Null, Exists and FieldRef look at the whole field; they are handled
         // in `pred`. As keyword tests they cannot occur (lowering refuses them).
         Test::Null | Test::Exists(_) | Test::FieldRef { .. } => false,
@@ -119,11 +109,7 @@ fn glob_regex(pattern: &Pattern, case: Case, text: &str) -> bool {
         }
     }
     src.push('$');
-    let flags = ReFlags {
-        ignore_case: case == Case::Insensitive,
-        multi_line: false,
-        dot_all: true,
-    };
+    let flags = ReFlags { ignore_case: case == Case::Insensitive, multi_line: false, dot_all: true };
     with_regex(&src, flags, |re| re.is_match(text))
 }
 

@@ -90,24 +90,13 @@ pub fn parse(text: &str) -> std::result::Result<Vec<Document>, Error> {
         let value = serde_yaml::Value::deserialize(de).map_err(|e| yaml_error(e, text))?;
         let value = convert(value).map_err(|e| {
             let (first, _) = ranges.get(index).copied().unwrap_or((1, 1));
-            e.at(Anchor::Line {
-                line: first,
-                column: 1,
-            })
+            e.at(Anchor::Line { line: first, column: 1 })
         })?;
         if value == Yaml::Null {
             continue;
         }
-        let (first_line, last_line) = ranges
-            .get(index)
-            .copied()
-            .unwrap_or((1, text.lines().count().max(1)));
-        docs.push(Document {
-            value,
-            index,
-            first_line,
-            last_line,
-        });
+        let (first_line, last_line) = ranges.get(index).copied().unwrap_or((1, text.lines().count().max(1)));
+        docs.push(Document { value, index, first_line, last_line });
     }
     Ok(docs)
 }
@@ -120,10 +109,7 @@ fn yaml_error(e: serde_yaml::Error, text: &str) -> Error {
     // serde_yaml reports a duplicate key at the start of its mapping; point
     // at the second occurrence of the key instead, which is what is wrong.
     const DUPLICATE: &str = "duplicate entry with key ";
-    if let Some(key) = message
-        .find(DUPLICATE)
-        .map(|i| message[i + DUPLICATE.len()..].trim_matches('"'))
-    {
+    if let Some(key) = message.find(DUPLICATE).map(|i| message[i + DUPLICATE.len()..].trim_matches('"')) {
         let lines: Vec<&str> = text.lines().collect();
         if let Some((first, _)) = find_key(&lines, line, lines.len(), key)
             && let Some((second, col)) = find_key(&lines, first + 1, lines.len(), key)
@@ -223,12 +209,7 @@ pub(crate) fn locate(text: &str, first: usize, last: usize, anchor: &Anchor) -> 
     let lines: Vec<&str> = text.lines().collect();
     let line_at = |n: usize| lines.get(n.wrapping_sub(1)).copied();
     let position = |line: usize, column: Option<usize>, width: usize| {
-        line_at(line).map(|s| Position {
-            line,
-            column,
-            width,
-            snippet: s.trim_end().to_string(),
-        })
+        line_at(line).map(|s| Position { line, column, width, snippet: s.trim_end().to_string() })
     };
     match anchor {
         Anchor::Document => position(first, None, 1),
@@ -260,19 +241,13 @@ pub(crate) fn locate(text: &str, first: usize, last: usize, anchor: &Anchor) -> 
                 None => position(first, None, 1),
             }
         }
-        Anchor::Condition {
-            section,
-            index,
-            column,
-            width,
-        } => {
+        Anchor::Condition { section, index, column, width } => {
             let detection = find_key(&lines, first, last, section).map_or(first, |(l, _)| l);
             let (line, key_col) = find_key(&lines, detection, last, "condition")?;
             let key_line = line_at(line)?;
             // Inline condition: `condition: <text>` (possibly quoted).
-            let after_key = key_line[byte_of_col(key_line, key_col)..]
-                .find(':')
-                .map(|i| byte_of_col(key_line, key_col) + i + 1)?;
+            let after_key =
+                key_line[byte_of_col(key_line, key_col)..].find(':').map(|i| byte_of_col(key_line, key_col) + i + 1)?;
             let rest = &key_line[after_key..];
             let trimmed = rest.trim_start();
             if !trimmed.is_empty()
@@ -314,9 +289,7 @@ pub(crate) fn locate(text: &str, first: usize, last: usize, anchor: &Anchor) -> 
 }
 
 fn byte_of_col(line: &str, col: usize) -> usize {
-    line.char_indices()
-        .nth(col.saturating_sub(1))
-        .map_or(line.len(), |(i, _)| i)
+    line.char_indices().nth(col.saturating_sub(1)).map_or(line.len(), |(i, _)| i)
 }
 
 /// Finds the first line in `from..=to` that holds `key` as a mapping key
@@ -360,20 +333,12 @@ mod tests {
     #[test]
     fn mapping_order_and_scalar_keys_are_kept() {
         let docs = parse("z: 1\n4688: x\na: [1, 2.5, true, ~, s]\n").unwrap();
-        let Yaml::Map(entries) = &docs[0].value else {
-            panic!("not a map")
-        };
+        let Yaml::Map(entries) = &docs[0].value else { panic!("not a map") };
         let keys: Vec<&str> = entries.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(keys, ["z", "4688", "a"]);
         assert_eq!(
             docs[0].value.get("a"),
-            Some(&Yaml::Seq(vec![
-                Yaml::Int(1),
-                Yaml::Float(2.5),
-                Yaml::Bool(true),
-                Yaml::Null,
-                Yaml::Str("s".into())
-            ]))
+            Some(&Yaml::Seq(vec![Yaml::Int(1), Yaml::Float(2.5), Yaml::Bool(true), Yaml::Null, Yaml::Str("s".into())]))
         );
     }
 
@@ -388,12 +353,8 @@ mod tests {
 
     #[test]
     fn keys_are_located_along_their_path() {
-        let text =
-            "title: t\ndetection:\n    sel:\n        Image: x\n    other:\n        'Image|re': y\n";
-        let anchor = Anchor::Path(
-            vec!["detection".into(), "other".into(), "Image|re".into()],
-            None,
-        );
+        let text = "title: t\ndetection:\n    sel:\n        Image: x\n    other:\n        'Image|re': y\n";
+        let anchor = Anchor::Path(vec!["detection".into(), "other".into(), "Image|re".into()], None);
         let p = locate(text, 1, 6, &anchor).unwrap();
         assert_eq!((p.line, p.column), (6, Some(9)));
     }

@@ -4,10 +4,7 @@ use sigmata::{Builder, Config, ErrorKind};
 
 #[test]
 fn engine_and_friends_have_the_auto_traits_embedders_need() {
-    fn assert_traits<
-        T: Send + Sync + Clone + std::panic::UnwindSafe + std::panic::RefUnwindSafe,
-    >() {
-    }
+    fn assert_traits<T: Send + Sync + Clone + std::panic::UnwindSafe + std::panic::RefUnwindSafe>() {}
     assert_traits::<sigmata::Engine>();
     assert_traits::<sigmata::Error>();
     fn assert_send<T: Send>() {}
@@ -31,24 +28,12 @@ fn one_bad_rule_never_sinks_the_others() {
     assert_eq!(report.rules_loaded, 1);
     assert_eq!(report.errors.len(), 2);
     assert_eq!(report.not_applicable.len(), 1);
-    let cond = report
-        .errors
-        .iter()
-        .find(|e| e.kind() == ErrorKind::Condition)
-        .expect("condition error");
+    let cond = report.errors.iter().find(|e| e.kind() == ErrorKind::Condition).expect("condition error");
     assert_eq!(cond.origin(), Some("bad.yml"));
     assert_eq!(cond.rule_id(), Some("22222222-2222-4222-8222-222222222222"));
     assert_eq!((cond.line(), cond.column()), (Some(6), Some(28)));
-    assert!(
-        cond.message().contains("undefined identifier 'filter'"),
-        "{}",
-        cond.message()
-    );
-    let yaml = report
-        .errors
-        .iter()
-        .find(|e| e.kind() == ErrorKind::Yaml)
-        .expect("yaml error");
+    assert!(cond.message().contains("undefined identifier 'filter'"), "{}", cond.message());
+    let yaml = report.errors.iter().find(|e| e.kind() == ErrorKind::Yaml).expect("yaml error");
     assert_eq!(yaml.origin(), Some("broken.yml"));
     assert!(yaml.line().is_some());
 }
@@ -58,27 +43,15 @@ fn errors_display_the_source_line_with_a_caret() {
     let text = "title: t\nlogsource: {category: process_creation}\ndetection:\n    sel:\n        CommandLine|re: '(unclosed'\n    condition: sel\n";
     let (_, report) = Builder::new().add_source("re.yml", text).build();
     let shown = report.errors[0].to_string();
-    assert!(
-        shown.starts_with("re.yml:5:26: rule 't': invalid regular expression"),
-        "{shown}"
-    );
-    assert!(
-        shown.contains("5 |         CommandLine|re: '(unclosed'"),
-        "{shown}"
-    );
-    assert!(
-        shown.contains("  |                          ^^^^^^^^^"),
-        "{shown}"
-    );
+    assert!(shown.starts_with("re.yml:5:26: rule 't': invalid regular expression"), "{shown}");
+    assert!(shown.contains("5 |         CommandLine|re: '(unclosed'"), "{shown}");
+    assert!(shown.contains("  |                          ^^^^^^^^^"), "{shown}");
 }
 
 #[test]
 fn logsource_config_decides_what_is_evaluated() {
     let other = "title: reg\nlogsource: {category: registry_set, product: windows}\ndetection:\n    sel: {TargetObject|contains: Run}\n    condition: sel\n";
-    let (engine, report) = Builder::new()
-        .config(Config::new().logsource(None))
-        .add_source("reg.yml", other)
-        .build();
+    let (engine, report) = Builder::new().config(Config::new().logsource(None)).add_source("reg.yml", other).build();
     assert_eq!((engine.len(), report.not_applicable.len()), (1, 0));
 }
 

@@ -23,9 +23,7 @@ fn sigmata() -> Command {
 
 fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let p = dir.join(name);
-    std::fs::File::create(&p)
-        .and_then(|mut f| f.write_all(text.as_bytes()))
-        .expect("temp file is writable");
+    std::fs::File::create(&p).and_then(|mut f| f.write_all(text.as_bytes())).expect("temp file is writable");
     p
 }
 
@@ -41,23 +39,13 @@ fn check_exit_codes_follow_the_load_result() {
     let dir = tempfile::tempdir().unwrap();
     let good = write(dir.path(), "good.yml", RULE);
     sigmata().args(["check", "-r"]).arg(&good).assert().code(0);
-    let bad = write(
-        dir.path(),
-        "bad.yml",
-        &RULE.replace("condition: selection", "condition: selection and"),
-    );
+    let bad = write(dir.path(), "bad.yml", &RULE.replace("condition: selection", "condition: selection and"));
     let out = sigmata().args(["check", "-r"]).arg(&bad).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        text.contains("bad.yml:9:") && text.contains("7d6f3a52-90a4-4f57-8b0a-6f2f7b1c5e01"),
-        "{text}"
-    );
+    assert!(text.contains("bad.yml:9:") && text.contains("7d6f3a52-90a4-4f57-8b0a-6f2f7b1c5e01"), "{text}");
     assert!(text.contains("0 rules loaded, 1 refused"), "{text}");
-    sigmata()
-        .args(["check", "-r", "/no/such/rules"])
-        .assert()
-        .code(2);
+    sigmata().args(["check", "-r", "/no/such/rules"]).assert().code(2);
     sigmata().args(["check", "--frobnicate"]).assert().code(2);
 }
 
@@ -65,21 +53,9 @@ fn check_exit_codes_follow_the_load_result() {
 fn check_json_lists_refused_and_not_applicable_rules() {
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), "a.yml", RULE);
-    write(
-        dir.path(),
-        "b.yml",
-        &RULE.replace("Image|endswith", "Image|endwith"),
-    );
-    write(
-        dir.path(),
-        "c.yml",
-        &RULE.replace("category: process_creation", "category: registry_set"),
-    );
-    let out = sigmata()
-        .args(["check", "--format", "json", "-r"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
+    write(dir.path(), "b.yml", &RULE.replace("Image|endswith", "Image|endwith"));
+    write(dir.path(), "c.yml", &RULE.replace("category: process_creation", "category: registry_set"));
+    let out = sigmata().args(["check", "--format", "json", "-r"]).arg(dir.path()).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(doc["rules_loaded"], 1);
@@ -88,12 +64,7 @@ fn check_json_lists_refused_and_not_applicable_rules() {
     let refused = &doc["refused"][0];
     assert_eq!(refused["kind"], "modifier");
     assert_eq!(refused["line"], 8);
-    assert!(
-        refused["message"]
-            .as_str()
-            .unwrap()
-            .contains("did you mean 'endswith'")
-    );
+    assert!(refused["message"].as_str().unwrap().contains("did you mean 'endswith'"));
 }
 
 #[test]
@@ -112,12 +83,7 @@ fn scan_prints_one_jsonl_object_per_match_and_accounts_for_every_line() {
             "{\"Image\": \"C:\\\\x\\\\WHOAMI.EXE\"}\r\n",
         ),
     );
-    let out = sigmata()
-        .args(["scan", "--stats", "-r"])
-        .arg(&rule)
-        .arg(&events)
-        .output()
-        .unwrap();
+    let out = sigmata().args(["scan", "--stats", "-r"]).arg(&rule).arg(&events).output().unwrap();
     assert_eq!(out.status.code(), Some(0));
     let lines = stdout_lines(&out);
     assert_eq!(lines.len(), 2);
@@ -129,17 +95,8 @@ fn scan_prints_one_jsonl_object_per_match_and_accounts_for_every_line() {
     assert_eq!(lines[0]["event"]["CommandLine"], "whoami /all");
     assert_eq!(lines[1]["line"], 6);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains(&format!("{}:4: skipped: invalid JSON", events.display())),
-        "{stderr}"
-    );
-    assert!(
-        stderr.contains(&format!(
-            "{}:5: skipped: not a JSON object",
-            events.display()
-        )),
-        "{stderr}"
-    );
+    assert!(stderr.contains(&format!("{}:4: skipped: invalid JSON", events.display())), "{stderr}");
+    assert!(stderr.contains(&format!("{}:5: skipped: not a JSON object", events.display())), "{stderr}");
     let stats: Value = serde_json::from_str(stderr.lines().last().unwrap()).unwrap();
     assert_eq!(stats["events"], 3);
     assert_eq!(stats["matched_events"], 2);
@@ -180,23 +137,9 @@ fn scan_reads_stdin_and_exits_one_when_nothing_matched() {
 fn scan_exits_two_on_unreadable_input_and_no_rules() {
     let dir = tempfile::tempdir().unwrap();
     let rule = write(dir.path(), "whoami.yml", RULE);
-    sigmata()
-        .args(["scan", "-r"])
-        .arg(&rule)
-        .arg(dir.path().join("missing.jsonl"))
-        .assert()
-        .code(2);
-    let other = write(
-        dir.path(),
-        "reg.yml",
-        &RULE.replace("process_creation", "registry_set"),
-    );
-    let out = sigmata()
-        .args(["scan", "-r"])
-        .arg(&other)
-        .write_stdin("{}\n")
-        .output()
-        .unwrap();
+    sigmata().args(["scan", "-r"]).arg(&rule).arg(dir.path().join("missing.jsonl")).assert().code(2);
+    let other = write(dir.path(), "reg.yml", &RULE.replace("process_creation", "registry_set"));
+    let out = sigmata().args(["scan", "-r"]).arg(&other).write_stdin("{}\n").output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no rule to evaluate"));
 }
@@ -229,37 +172,19 @@ fn scan_reads_evtx_dump_json_and_flattens_it() {
 }
 "##;
     let events = write(dir.path(), "sample.json", record);
-    let out = sigmata()
-        .args(["scan", "-r"])
-        .arg(&rule)
-        .arg(&events)
-        .output()
-        .unwrap();
+    let out = sigmata().args(["scan", "-r"]).arg(&rule).arg(&events).output().unwrap();
     let lines = stdout_lines(&out);
     assert_eq!(lines.len(), 1);
     assert_eq!(lines[0]["line"], 1);
-    assert_eq!(
-        lines[0]["event"]["Event"]["EventData"]["Image"],
-        "C:\\Windows\\whoami.exe"
-    );
+    assert_eq!(lines[0]["event"]["Event"]["EventData"]["Image"], "C:\\Windows\\whoami.exe");
 }
 
 #[test]
 fn scan_without_rules_uses_the_embedded_pack() {
     let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("../corpora/sample.jsonl");
-    let out = sigmata()
-        .args(["scan", "--stats", "--format", "none"])
-        .arg(&sample)
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stats: Value =
-        serde_json::from_str(String::from_utf8_lossy(&out.stderr).lines().last().unwrap()).unwrap();
+    let out = sigmata().args(["scan", "--stats", "--format", "none"]).arg(&sample).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let stats: Value = serde_json::from_str(String::from_utf8_lossy(&out.stderr).lines().last().unwrap()).unwrap();
     assert!(stats["rules_loaded"].as_u64().unwrap() >= 5, "{stats}");
     assert_eq!(stats["rules_refused"], 0);
     assert!(stats["matches"].as_u64().unwrap() >= 5, "{stats}");
@@ -283,22 +208,11 @@ fn test_command_runs_sigmahq_style_regression_tests() {
         "x.json",
         "{\"Event\": {\"System\": {\"EventID\": 1}, \"EventData\": {\"Image\": \"C:\\\\whoami.exe\"}}}\n{\"Event\": {\"System\": {\"EventID\": 1}, \"EventData\": {\"Image\": \"C:\\\\cmd.exe\"}}}\n",
     );
-    let out = sigmata()
-        .args(["test", "-r"])
-        .arg(root.join("rules"))
-        .output()
-        .unwrap();
+    let out = sigmata().args(["test", "-r"]).arg(root.join("rules")).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        text.contains("FAIL")
-            && text.contains("Needs two: matched 1 of 2 events, expected at least 2"),
-        "{text}"
-    );
-    assert!(
-        text.contains("regression tests: 1 passed, 1 failed"),
-        "{text}"
-    );
+    assert!(text.contains("FAIL") && text.contains("Needs two: matched 1 of 2 events, expected at least 2"), "{text}");
+    assert!(text.contains("regression tests: 1 passed, 1 failed"), "{text}");
 }
 
 #[test]
@@ -307,20 +221,10 @@ fn debug_ir_shows_modifiers_compiled_away() {
     let rule = write(
         dir.path(),
         "r.yml",
-        &RULE.replace(
-            "Image|endswith: '\\whoami.exe'",
-            "CommandLine|contains|windash: ' -x'",
-        ),
+        &RULE.replace("Image|endswith: '\\whoami.exe'", "CommandLine|contains|windash: ' -x'"),
     );
     let out = sigmata().args(["debug", "ir"]).arg(&rule).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        text.contains("CommandLine contains \" -x\"")
-            && text.contains("CommandLine contains \" /x\""),
-        "{text}"
-    );
-    assert!(
-        text.contains("CommandLine contains \" \u{2015}x\""),
-        "{text}"
-    );
+    assert!(text.contains("CommandLine contains \" -x\"") && text.contains("CommandLine contains \" /x\""), "{text}");
+    assert!(text.contains("CommandLine contains \" \u{2015}x\""), "{text}");
 }

@@ -9,9 +9,7 @@ fn shared() -> Option<PathBuf> {
     if p.join("sigma/rules").is_dir() {
         Some(p)
     } else {
-        eprintln!(
-            "../shared is absent: SigmaHQ and real-event checks skipped (run .ci/run where it exists)"
-        );
+        eprintln!("../shared is absent: SigmaHQ and real-event checks skipped (run .ci/run where it exists)");
         None
     }
 }
@@ -19,24 +17,13 @@ fn shared() -> Option<PathBuf> {
 /// Every tenth event keeps `cargo test` (a debug build) quick; `.ci/run`
 /// sets SIGMATA_FULL_CORPUS=1 in a release build to check every event.
 fn sample_every() -> usize {
-    if std::env::var_os("SIGMATA_FULL_CORPUS").is_some() {
-        1
-    } else {
-        10
-    }
+    if std::env::var_os("SIGMATA_FULL_CORPUS").is_some() { 1 } else { 10 }
 }
 
 fn sigmahq_process_creation(shared: &std::path::Path) -> (sigmata::Engine, sigmata::LoadReport) {
     let mut b = sigmata::Builder::new();
-    for dir in [
-        "rules",
-        "rules-emerging-threats",
-        "rules-threat-hunting",
-        "rules-placeholder",
-    ] {
-        for f in sigmata_cli::rules::rule_files(&shared.join("sigma").join(dir))
-            .expect("readable rule folder")
-        {
+    for dir in ["rules", "rules-emerging-threats", "rules-threat-hunting", "rules-placeholder"] {
+        for f in sigmata_cli::rules::rule_files(&shared.join("sigma").join(dir)).expect("readable rule folder") {
             let bytes = std::fs::read(&f).expect("readable rule");
             b.add_source_bytes(&f.display().to_string(), &bytes);
         }
@@ -48,23 +35,13 @@ fn sigmahq_process_creation(shared: &std::path::Path) -> (sigmata::Engine, sigma
 fn every_sigmahq_process_creation_rule_loads_but_the_unconfigured_placeholder() {
     let Some(shared) = shared() else { return };
     let (engine, report) = sigmahq_process_creation(&shared);
-    let refused_pc: Vec<&sigmata::Error> = report
-        .errors
-        .iter()
-        .filter(|e| e.origin().is_some_and(|o| o.contains("process_creation")))
-        .collect();
+    let refused_pc: Vec<&sigmata::Error> =
+        report.errors.iter().filter(|e| e.origin().is_some_and(|o| o.contains("process_creation"))).collect();
     assert_eq!(refused_pc.len(), 1, "{refused_pc:#?}");
     assert_eq!(refused_pc[0].kind(), sigmata::ErrorKind::Placeholder);
     assert_eq!(engine.len() + refused_pc.len(), 1630);
     // Every refusal outside process_creation is an unconfigured placeholder too.
-    assert!(
-        report
-            .errors
-            .iter()
-            .all(|e| e.kind() == sigmata::ErrorKind::Placeholder),
-        "{:#?}",
-        report.errors
-    );
+    assert!(report.errors.iter().all(|e| e.kind() == sigmata::ErrorKind::Placeholder), "{:#?}", report.errors);
 }
 
 /// The compiled engine and the reference evaluator agree on every rule for
@@ -77,21 +54,12 @@ fn engine_agrees_with_reference_on_real_events() {
     let mut set = sigmata::MatchSet::new();
     let mut disagreements = Vec::new();
     let (mut events, mut matches) = (0usize, 0usize);
-    for file in [
-        "sysmon_1.jsonl",
-        "security_4688.jsonl",
-        "linux_sysmon_1.jsonl",
-        "macos_elastic_endpoint_process_start.jsonl",
-    ] {
-        let text =
-            std::fs::read_to_string(shared.join("corpora").join(file)).expect("readable corpus");
-        for (n, line) in text
-            .lines()
-            .enumerate()
-            .filter(|(n, _)| n % sample_every() == 0)
-        {
-            let event: serde_json::Value =
-                serde_json::from_str(line).expect("corpus lines are JSON");
+    for file in
+        ["sysmon_1.jsonl", "security_4688.jsonl", "linux_sysmon_1.jsonl", "macos_elastic_endpoint_process_start.jsonl"]
+    {
+        let text = std::fs::read_to_string(shared.join("corpora").join(file)).expect("readable corpus");
+        for (n, line) in text.lines().enumerate().filter(|(n, _)| n % sample_every() == 0) {
+            let event: serde_json::Value = serde_json::from_str(line).expect("corpus lines are JSON");
             events += 1;
             engine.matches_with(&mut cache, &event, &mut set);
             matches += set.len();
@@ -108,14 +76,6 @@ fn engine_agrees_with_reference_on_real_events() {
             }
         }
     }
-    assert!(
-        disagreements.is_empty(),
-        "{} disagreements:\n{}",
-        disagreements.len(),
-        disagreements.join("\n")
-    );
-    assert!(
-        events * sample_every() > 8_500 && matches * sample_every() > 1_500,
-        "{events} events, {matches} matches"
-    );
+    assert!(disagreements.is_empty(), "{} disagreements:\n{}", disagreements.len(), disagreements.join("\n"));
+    assert!(events * sample_every() > 8_500 && matches * sample_every() > 1_500, "{events} events, {matches} matches");
 }

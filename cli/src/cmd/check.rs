@@ -45,19 +45,11 @@ pub fn run(a: &CheckArgs) -> Result<Outcome, Failure> {
                 r.filters_loaded
             );
             if !r.not_applicable.is_empty() {
-                let top: Vec<String> = by_logsource(r)
-                    .into_iter()
-                    .take(8)
-                    .map(|(l, n)| format!("{l} {n}"))
-                    .collect();
+                let top: Vec<String> = by_logsource(r).into_iter().take(8).map(|(l, n)| format!("{l} {n}")).collect();
                 println!(
                     "  not applicable by logsource: {}{}",
                     top.join(", "),
-                    if by_logsource(r).len() > 8 {
-                        ", …"
-                    } else {
-                        ""
-                    }
+                    if by_logsource(r).len() > 8 { ", …" } else { "" }
                 );
             }
         }
@@ -81,11 +73,7 @@ pub fn run(a: &CheckArgs) -> Result<Outcome, Failure> {
             println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
         }
     }
-    Ok(if r.errors.is_empty() {
-        Outcome::Yes
-    } else {
-        Outcome::No
-    })
+    Ok(if r.errors.is_empty() { Outcome::Yes } else { Outcome::No })
 }
 
 /// The first line of an error (location, rule and reason, without the

@@ -9,16 +9,11 @@ use crate::{Failure, Outcome};
 /// Runs `debug`.
 pub fn run(a: &DebugArgs) -> Result<Outcome, Failure> {
     let mut b = Builder::new();
-    let logsource = if a.stage == Stage::Plan {
-        Some(rules::parse_logsource(&a.logsource)?)
-    } else {
-        None
-    };
+    let logsource = if a.stage == Stage::Plan { Some(rules::parse_logsource(&a.logsource)?) } else { None };
     b.config(Config::new().logsource(logsource));
     for root in &a.rules {
         for f in rules::rule_files(root)? {
-            let bytes =
-                std::fs::read(&f).map_err(|e| Failure::io(format!("{}: {e}", f.display())))?;
+            let bytes = std::fs::read(&f).map_err(|e| Failure::io(format!("{}: {e}", f.display())))?;
             b.add_source_bytes(&f.display().to_string(), &bytes);
         }
     }
@@ -41,11 +36,7 @@ pub fn run(a: &DebugArgs) -> Result<Outcome, Failure> {
             }
             continue;
         }
-        println!(
-            "# {} ({})",
-            lr.rule.title,
-            lr.rule.id.as_deref().unwrap_or("no id")
-        );
+        println!("# {} ({})", lr.rule.title, lr.rule.id.as_deref().unwrap_or("no id"));
         match a.stage {
             Stage::Ast => {
                 for c in &lr.rule.detection.conditions {
@@ -65,11 +56,7 @@ pub fn run(a: &DebugArgs) -> Result<Outcome, Failure> {
             Stage::Plan => {}
         }
     }
-    Ok(if report.errors.is_empty() {
-        Outcome::Yes
-    } else {
-        Outcome::No
-    })
+    Ok(if report.errors.is_empty() { Outcome::Yes } else { Outcome::No })
 }
 
 fn print_plan(engine: &sigmata::Engine) {

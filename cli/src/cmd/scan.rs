@@ -42,11 +42,7 @@ pub fn run(a: &ScanArgs) -> Result<Outcome, Failure> {
             a.rules.logsource
         )));
     }
-    let inputs: Vec<PathBuf> = if a.inputs.is_empty() {
-        vec![PathBuf::from("-")]
-    } else {
-        a.inputs.clone()
-    };
+    let inputs: Vec<PathBuf> = if a.inputs.is_empty() { vec![PathBuf::from("-")] } else { a.inputs.clone() };
     let mut scanner = Scanner {
         engine: &loaded.engine,
         cache: loaded.engine.create_cache(),
@@ -71,10 +67,7 @@ pub fn run(a: &ScanArgs) -> Result<Outcome, Failure> {
             return Err(Failure::io(e.to_string()));
         }
     }
-    scanner
-        .out
-        .flush()
-        .map_err(|e| Failure::io(e.to_string()))?;
+    scanner.out.flush().map_err(|e| Failure::io(e.to_string()))?;
     let s = &scanner.stats;
     if a.stats {
         let elapsed = start.elapsed().as_secs_f64();
@@ -92,15 +85,9 @@ pub fn run(a: &ScanArgs) -> Result<Outcome, Failure> {
         eprintln!("{stats}");
     }
     if unreadable > 0 {
-        return Err(Failure::io(format!(
-            "{unreadable} input(s) could not be read"
-        )));
+        return Err(Failure::io(format!("{unreadable} input(s) could not be read")));
     }
-    Ok(if s.matches > 0 {
-        Outcome::Yes
-    } else {
-        Outcome::No
-    })
+    Ok(if s.matches > 0 { Outcome::Yes } else { Outcome::No })
 }
 
 struct Scanner<'e, W: Write> {
@@ -131,8 +118,7 @@ impl<W: Write> Scanner<'_, W> {
         self.flush_each_line = false;
         match Mode::for_path(path) {
             Mode::Lines => {
-                let mut reader: Box<dyn BufRead> =
-                    Box::new(BufReader::with_capacity(1 << 16, file));
+                let mut reader: Box<dyn BufRead> = Box::new(BufReader::with_capacity(1 << 16, file));
                 input::read_raw_lines(&mut reader, |line| self.line(&label, line))?;
             }
             Mode::Stream => {
@@ -151,31 +137,15 @@ impl<W: Write> Scanner<'_, W> {
             Line::Malformed { line, reason } => self.item(source, Item::Malformed { line, reason }),
             Line::Text { line, text } if input::looks_like_evtx_record(text) => {
                 let item = match serde_json::from_str::<serde_json::Value>(text) {
-                    Ok(v @ serde_json::Value::Object(_)) => Item::Event {
-                        line,
-                        raw: text,
-                        event: input::normalise(v),
-                    },
-                    Ok(_) => Item::Malformed {
-                        line,
-                        reason: "not a JSON object".into(),
-                    },
-                    Err(e) => Item::Malformed {
-                        line,
-                        reason: format!("invalid JSON: {e}"),
-                    },
+                    Ok(v @ serde_json::Value::Object(_)) => Item::Event { line, raw: text, event: input::normalise(v) },
+                    Ok(_) => Item::Malformed { line, reason: "not a JSON object".into() },
+                    Err(e) => Item::Malformed { line, reason: format!("invalid JSON: {e}") },
                 };
                 self.item(source, item);
             }
             Line::Text { line, text } => match self.engine.fill_json(&mut self.record, text) {
                 Ok(()) => self.record_event(source, line, text),
-                Err(e) => self.item(
-                    source,
-                    Item::Malformed {
-                        line,
-                        reason: e.message().to_string(),
-                    },
-                ),
+                Err(e) => self.item(source, Item::Malformed { line, reason: e.message().to_string() }),
             },
         }
     }
@@ -185,8 +155,7 @@ impl<W: Write> Scanner<'_, W> {
             return;
         }
         self.stats.events += 1;
-        self.engine
-            .matches_record(&mut self.cache, &self.record, &mut self.matches);
+        self.engine.matches_record(&mut self.cache, &self.record, &mut self.matches);
         if self.matches.is_empty() {
             return;
         }
@@ -209,8 +178,7 @@ impl<W: Write> Scanner<'_, W> {
             }
             Item::Event { line, raw, event } => {
                 self.stats.events += 1;
-                self.engine
-                    .matches_with(&mut self.cache, &event, &mut self.matches);
+                self.engine.matches_with(&mut self.cache, &event, &mut self.matches);
                 if self.matches.is_empty() {
                     return;
                 }
@@ -228,9 +196,7 @@ impl<W: Write> Scanner<'_, W> {
         // `.json` file is compacted so that each match stays on one line.
         let compact;
         let raw = if raw.contains('\n') {
-            compact = serde_json::from_str::<serde_json::Value>(raw)
-                .map(|v| v.to_string())
-                .unwrap_or_default();
+            compact = serde_json::from_str::<serde_json::Value>(raw).map(|v| v.to_string()).unwrap_or_default();
             compact.as_str()
         } else {
             raw
@@ -250,12 +216,7 @@ impl<W: Write> Scanner<'_, W> {
                         "line": line,
                     })
                     .to_string();
-                    writeln!(
-                        self.out,
-                        "{},\"event\":{}}}",
-                        &head[..head.len() - 1],
-                        raw.trim()
-                    )?;
+                    writeln!(self.out, "{},\"event\":{}}}", &head[..head.len() - 1], raw.trim())?;
                 }
                 ScanFormat::Text => {
                     writeln!(

@@ -41,12 +41,7 @@ pub fn run(a: &TestArgs) -> Result<Outcome, Failure> {
     let engine = &loaded.engine;
     let mut results = Vec::new();
     for (id, lr) in engine.rules() {
-        let Some((_, Yaml::Str(path))) = lr
-            .rule
-            .custom
-            .iter()
-            .find(|(k, _)| k == "regression_tests_path")
-        else {
+        let Some((_, Yaml::Str(path))) = lr.rule.custom.iter().find(|(k, _)| k == "regression_tests_path") else {
             continue;
         };
         results.extend(run_rule(engine, id, Path::new(&*lr.rule.origin.path), path));
@@ -63,10 +58,7 @@ pub fn run(a: &TestArgs) -> Result<Outcome, Failure> {
                 let verdict = if r.passed() { "PASS" } else { "FAIL" };
                 let detail = match &r.problem {
                     Some(p) => p.clone(),
-                    None => format!(
-                        "matched {} of {} events, expected at least {}",
-                        r.matched, r.events, r.expected
-                    ),
+                    None => format!("matched {} of {} events, expected at least {}", r.matched, r.events, r.expected),
                 };
                 println!(
                     "{verdict} {} [{}] {}: {detail} ({})",
@@ -82,11 +74,7 @@ pub fn run(a: &TestArgs) -> Result<Outcome, Failure> {
             println!(
                 "regression tests: {} passed, {failed} failed, from {} rules with tests; {refused} rules refused",
                 results.len() - failed,
-                results
-                    .iter()
-                    .map(|r| r.rule)
-                    .collect::<std::collections::BTreeSet<_>>()
-                    .len(),
+                results.iter().map(|r| r.rule).collect::<std::collections::BTreeSet<_>>().len(),
             );
         }
         ReportFormat::Json => {
@@ -108,20 +96,12 @@ pub fn run(a: &TestArgs) -> Result<Outcome, Failure> {
             println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
         }
     }
-    Ok(if failed == 0 && refused == 0 {
-        Outcome::Yes
-    } else {
-        Outcome::No
-    })
+    Ok(if failed == 0 && refused == 0 { Outcome::Yes } else { Outcome::No })
 }
 
 /// Finds `relative` below the nearest ancestor of `rule_file` that has it.
 fn resolve(rule_file: &Path, relative: &str) -> Option<PathBuf> {
-    rule_file
-        .ancestors()
-        .skip(1)
-        .map(|a| a.join(relative))
-        .find(|p| p.exists())
+    rule_file.ancestors().skip(1).map(|a| a.join(relative)).find(|p| p.exists())
 }
 
 fn run_rule(engine: &Engine, id: RuleId, rule_file: &Path, info_path: &str) -> Vec<TestResult> {
@@ -135,43 +115,24 @@ fn run_rule(engine: &Engine, id: RuleId, rule_file: &Path, info_path: &str) -> V
         problem: Some(problem),
     };
     let Some(info_file) = resolve(rule_file, info_path) else {
-        return vec![fail(
-            "info.yml",
-            PathBuf::from(info_path),
-            "regression_tests_path not found".into(),
-        )];
+        return vec![fail("info.yml", PathBuf::from(info_path), "regression_tests_path not found".into())];
     };
-    let root = info_file
-        .ancestors()
-        .find(|a| a.join(info_path) == info_file)
-        .map(Path::to_path_buf)
-        .unwrap_or_default();
+    let root =
+        info_file.ancestors().find(|a| a.join(info_path) == info_file).map(Path::to_path_buf).unwrap_or_default();
     let info = match std::fs::read_to_string(&info_file)
         .map_err(|e| e.to_string())
         .and_then(|t| sigmata::yaml::parse(&t).map_err(|e| e.to_string()))
     {
-        Ok(docs) => docs
-            .into_iter()
-            .next()
-            .map(|d| d.value)
-            .unwrap_or(Yaml::Null),
+        Ok(docs) => docs.into_iter().next().map(|d| d.value).unwrap_or(Yaml::Null),
         Err(e) => return vec![fail("info.yml", info_file, e)],
     };
     let Some(Yaml::Seq(entries)) = info.get("regression_tests_info") else {
-        return vec![fail(
-            "info.yml",
-            info_file,
-            "no regression_tests_info list".into(),
-        )];
+        return vec![fail("info.yml", info_file, "no regression_tests_info list".into())];
     };
     entries
         .iter()
         .map(|entry| {
-            let name = entry
-                .get("name")
-                .and_then(Yaml::as_str)
-                .unwrap_or("unnamed")
-                .to_string();
+            let name = entry.get("name").and_then(Yaml::as_str).unwrap_or("unnamed").to_string();
             let expected = match entry.get("match_count") {
                 Some(Yaml::Int(n)) => (*n).max(0) as u64,
                 _ => 1,
@@ -193,20 +154,10 @@ fn run_rule(engine: &Engine, id: RuleId, rule_file: &Path, info_path: &str) -> V
                         matched += 1;
                     }
                 }
-                Item::Malformed { line, reason } => {
-                    problem = Some(format!("line {line}: {reason}"))
-                }
+                Item::Malformed { line, reason } => problem = Some(format!("line {line}: {reason}")),
                 Item::Empty { .. } => {}
             });
-            TestResult {
-                rule: id,
-                name,
-                sample: json_path,
-                expected,
-                events,
-                matched,
-                problem,
-            }
+            TestResult { rule: id, name, sample: json_path, expected, events, matched, problem }
         })
         .collect()
 }

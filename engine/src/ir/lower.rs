@@ -11,10 +11,7 @@ use std::collections::HashMap;
 
 use base64::Engine as _;
 
-use super::{
-    Case, CmpOp, Expr, FieldTable, Pattern, Position, Pred, ReFlags, RuleIr, Target, Test,
-    TimePart, Token,
-};
+use super::{Case, CmpOp, Expr, FieldTable, Pattern, Position, Pred, ReFlags, RuleIr, Target, Test, TimePart, Token};
 use crate::condition::{self, Ast, AstKind, Quantifier};
 use crate::error::{Anchor, Error, ErrorKind, Result};
 use crate::modifier::Modifier;
@@ -37,8 +34,7 @@ impl Placeholders {
 
     /// Sets the values of a placeholder (name without `%`).
     pub fn insert(&mut self, name: impl Into<String>, values: Vec<String>) {
-        self.values
-            .insert(name.into().trim_matches('%').to_string(), values);
+        self.values.insert(name.into().trim_matches('%').to_string(), values);
     }
 
     /// The values of a placeholder.
@@ -90,11 +86,8 @@ impl Placeholders {
                     other => scalar(other).map(|s| vec![s]),
                 }
                 .ok_or_else(|| {
-                    Error::new(
-                        ErrorKind::Document,
-                        format!("placeholder '{name}' must be a value or a list of values"),
-                    )
-                    .at(Anchor::Path(vec![name.clone()], None))
+                    Error::new(ErrorKind::Document, format!("placeholder '{name}' must be a value or a list of values"))
+                        .at(Anchor::Path(vec![name.clone()], None))
                 })?;
                 out.insert(name.clone(), values);
             }
@@ -120,15 +113,9 @@ pub fn lower_rule(
     config: &crate::Config,
 ) -> std::result::Result<RuleIr, Error> {
     let limits = &config.lower_limits();
-    let mut l = Lowerer {
-        fields,
-        placeholders,
-        limits,
-    };
+    let mut l = Lowerer { fields, placeholders, limits };
     let expr = l.detection(&rule.detection, "detection")?;
-    Ok(RuleIr {
-        expr: Expr::and(std::iter::once(expr).chain(filters.iter().cloned())),
-    })
+    Ok(RuleIr { expr: Expr::and(std::iter::once(expr).chain(filters.iter().cloned())) })
 }
 
 /// Lowers a filter's own condition (its identifiers are its own namespace).
@@ -139,11 +126,7 @@ pub fn lower_filter(
     config: &crate::Config,
 ) -> std::result::Result<Expr, Error> {
     let limits = &config.lower_limits();
-    let mut l = Lowerer {
-        fields,
-        placeholders,
-        limits,
-    };
+    let mut l = Lowerer { fields, placeholders, limits };
     l.detection(&filter.detection, "filter")
 }
 
@@ -157,17 +140,14 @@ impl Lowerer<'_> {
     fn detection(&mut self, d: &Detection, section: &'static str) -> Result<Expr> {
         let mut searches = Vec::with_capacity(d.searches.len());
         for s in &d.searches {
-            let e = self
-                .search(s)
-                .map_err(|e| e.under(&s.name).under(section))?;
+            let e = self.search(s).map_err(|e| e.under(&s.name).under(section))?;
             searches.push((s.name.as_str(), e));
         }
         let mut conditions = Vec::with_capacity(d.conditions.len());
         for (i, text) in d.conditions.iter().enumerate() {
-            let ast = condition::parse(text, self.limits.max_condition_depth)
-                .map_err(|e| e.in_condition(section, i))?;
-            conditions
-                .push(condition_expr(&ast, &searches).map_err(|e| e.in_condition(section, i))?);
+            let ast =
+                condition::parse(text, self.limits.max_condition_depth).map_err(|e| e.in_condition(section, i))?;
+            conditions.push(condition_expr(&ast, &searches).map_err(|e| e.in_condition(section, i))?);
         }
         Ok(Expr::or(conditions))
     }
@@ -185,8 +165,7 @@ impl Lowerer<'_> {
                 }
                 Branch::Keyword(v) => {
                     let text = v.text().unwrap_or_default();
-                    self.value(Target::Keywords, v, &[])
-                        .map_err(|e| e.at_value(&text))?
+                    self.value(Target::Keywords, v, &[]).map_err(|e| e.at_value(&text))?
                 }
             });
         }
@@ -212,12 +191,8 @@ impl Lowerer<'_> {
         }
         let all = item.modifiers.contains(&Modifier::All);
         let neq = item.modifiers.contains(&Modifier::Neq);
-        let mods: Vec<Modifier> = item
-            .modifiers
-            .iter()
-            .copied()
-            .filter(|m| !matches!(m, Modifier::All | Modifier::Neq))
-            .collect();
+        let mods: Vec<Modifier> =
+            item.modifiers.iter().copied().filter(|m| !matches!(m, Modifier::All | Modifier::Neq)).collect();
         let exprs = if item.values.is_empty() {
             // pySigma reads an empty list as null.
             vec![self.value(target, &Scalar::Null, &mods)?]
@@ -225,18 +200,11 @@ impl Lowerer<'_> {
             let mut exprs = Vec::with_capacity(item.values.len());
             for v in &item.values {
                 let text = v.text().unwrap_or_default();
-                exprs.push(
-                    self.value(target, v, &mods)
-                        .map_err(|e| e.at_value(&text))?,
-                );
+                exprs.push(self.value(target, v, &mods).map_err(|e| e.at_value(&text))?);
             }
             exprs
         };
-        let e = if all {
-            Expr::and(exprs)
-        } else {
-            Expr::or(exprs)
-        };
+        let e = if all { Expr::and(exprs) } else { Expr::or(exprs) };
         Ok(if neq { !e } else { e })
     }
 
@@ -247,12 +215,9 @@ impl Lowerer<'_> {
             v = apply(*m, v, &mods[..i], target, self.limits)?;
         }
         // A keyword without a position modifier is a substring search.
-        let positioned = mods.iter().any(|m| {
-            matches!(
-                m,
-                Modifier::Contains | Modifier::StartsWith | Modifier::EndsWith | Modifier::Re
-            )
-        });
+        let positioned = mods
+            .iter()
+            .any(|m| matches!(m, Modifier::Contains | Modifier::StartsWith | Modifier::EndsWith | Modifier::Re));
         if target == Target::Keywords && !positioned {
             v = apply(Modifier::Contains, v, mods, target, self.limits)?;
         }
@@ -262,11 +227,7 @@ impl Lowerer<'_> {
 
     fn resolve_placeholders(&self, v: Val) -> Result<Val> {
         match v {
-            Val::Any(vs) => Ok(Val::Any(
-                vs.into_iter()
-                    .map(|v| self.resolve_placeholders(v))
-                    .collect::<Result<_>>()?,
-            )),
+            Val::Any(vs) => Ok(Val::Any(vs.into_iter().map(|v| self.resolve_placeholders(v)).collect::<Result<_>>()?)),
             Val::Str(s) if s.parts.iter().any(|p| matches!(p, Part::Placeholder(_))) => {
                 let meta = s.clone_meta();
                 let mut variants: Vec<Vec<Part>> = vec![Vec::new()];
@@ -281,9 +242,7 @@ impl Lowerer<'_> {
                                     ),
                                 )
                             })?;
-                            if variants.len().saturating_mul(values.len())
-                                > self.limits.max_expansion
-                            {
+                            if variants.len().saturating_mul(values.len()) > self.limits.max_expansion {
                                 return Err(expansion_limit(self.limits));
                             }
                             let mut next = Vec::with_capacity(variants.len() * values.len());
@@ -299,17 +258,7 @@ impl Lowerer<'_> {
                         other => variants.iter_mut().for_each(|v| v.push(other.clone())),
                     }
                 }
-                Ok(Val::Any(
-                    variants
-                        .into_iter()
-                        .map(|parts| {
-                            Val::Str(SStr {
-                                parts,
-                                ..meta.clone()
-                            })
-                        })
-                        .collect(),
-                ))
+                Ok(Val::Any(variants.into_iter().map(|parts| Val::Str(SStr { parts, ..meta.clone() })).collect()))
             }
             v => Ok(v),
         }
@@ -324,22 +273,13 @@ impl Lowerer<'_> {
                 }
                 return Ok(Expr::or(out));
             }
-            Val::Str(s) => Test::Str {
-                pattern: s.pattern(),
-                case: if s.cased {
-                    Case::Sensitive
-                } else {
-                    Case::Insensitive
-                },
-            },
-            Val::Num(text, _) => Test::Str {
-                pattern: Pattern::literal(&text),
-                case: Case::Insensitive,
-            },
-            Val::Bool(b) => Test::Str {
-                pattern: Pattern::literal(if b { "true" } else { "false" }),
-                case: Case::Insensitive,
-            },
+            Val::Str(s) => {
+                Test::Str { pattern: s.pattern(), case: if s.cased { Case::Sensitive } else { Case::Insensitive } }
+            }
+            Val::Num(text, _) => Test::Str { pattern: Pattern::literal(&text), case: Case::Insensitive },
+            Val::Bool(b) => {
+                Test::Str { pattern: Pattern::literal(if b { "true" } else { "false" }), case: Case::Insensitive }
+            }
             Val::Null => {
                 if target == Target::Keywords {
                     return Err(Error::new(ErrorKind::Value, "a keyword cannot be null"));
@@ -349,10 +289,7 @@ impl Lowerer<'_> {
             Val::Re(r) => {
                 let pattern = r.source();
                 check_regex(&pattern, r.flags)?;
-                Test::Regex {
-                    pattern,
-                    flags: r.flags,
-                }
+                Test::Regex { pattern, flags: r.flags }
             }
             Val::Cmp(op, value) => field_only(target, "lt/lte/gt/gte", Test::Cmp { op, value })?,
             Val::Cidr(net) => field_only(target, "cidr", Test::Cidr(net))?,
@@ -365,26 +302,12 @@ impl Lowerer<'_> {
                     (true, false) => Position::Suffix,
                     (true, true) => Position::Contains,
                 };
-                let case = if f.cased {
-                    Case::Sensitive
-                } else {
-                    Case::Insensitive
-                };
-                field_only(
-                    target,
-                    "fieldref",
-                    Test::FieldRef {
-                        other,
-                        position,
-                        case,
-                    },
-                )?
+                let case = if f.cased { Case::Sensitive } else { Case::Insensitive };
+                field_only(target, "fieldref", Test::FieldRef { other, position, case })?
             }
-            Val::Time(part, op, value) => field_only(
-                target,
-                "time-part modifiers",
-                Test::TimePart { part, op, value },
-            )?,
+            Val::Time(part, op, value) => {
+                field_only(target, "time-part modifiers", Test::TimePart { part, op, value })?
+            }
         };
         Ok(Expr::pred(Pred { target, test }))
     }
@@ -392,10 +315,7 @@ impl Lowerer<'_> {
 
 fn field_only(target: Target, what: &str, test: Test) -> Result<Test> {
     if target == Target::Keywords {
-        return Err(Error::new(
-            ErrorKind::Modifier,
-            format!("{what} needs a field; keywords cannot use it"),
-        ));
+        return Err(Error::new(ErrorKind::Modifier, format!("{what} needs a field; keywords cannot use it")));
     }
     Ok(test)
 }
@@ -425,16 +345,9 @@ fn check_regex(pattern: &str, flags: ReFlags) -> Result<()> {
             // regex-syntax's Display is multi-line with its own caret; keep
             // only the reason, the loader prints the rule line.
             let msg = e.to_string();
-            let reason = msg
-                .lines()
-                .rev()
-                .find(|l| l.starts_with("error:"))
-                .unwrap_or(&msg)
-                .trim_start_matches("error: ");
-            Error::new(
-                ErrorKind::Regex,
-                format!("invalid regular expression {pattern:?}: {reason}"),
-            )
+            let reason =
+                msg.lines().rev().find(|l| l.starts_with("error:")).unwrap_or(&msg).trim_start_matches("error: ");
+            Error::new(ErrorKind::Regex, format!("invalid regular expression {pattern:?}: {reason}"))
         })
 }
 
@@ -452,11 +365,9 @@ fn condition_expr(ast: &Ast, searches: &[(&str, Expr)]) -> Result<Expr> {
                 let hint = closest(name, searches.iter().map(|(n, _)| *n))
                     .map(|c| format!(" (did you mean '{c}'?)"))
                     .unwrap_or_default();
-                return Err(Error::new(
-                    ErrorKind::Condition,
-                    format!("undefined identifier '{name}'{hint}"),
-                )
-                .at(at(ast)));
+                return Err(
+                    Error::new(ErrorKind::Condition, format!("undefined identifier '{name}'{hint}")).at(at(ast))
+                );
             }
         },
         AstKind::Of { quantifier, target } => {
@@ -465,8 +376,7 @@ fn condition_expr(ast: &Ast, searches: &[(&str, Expr)]) -> Result<Expr> {
                 .filter(|(n, _)| match target {
                     condition::Target::Them => !n.starts_with('_'),
                     condition::Target::Pattern(p) => {
-                        (!n.starts_with('_') || p.starts_with('_'))
-                            && condition::pattern_matches(p, n)
+                        (!n.starts_with('_') || p.starts_with('_')) && condition::pattern_matches(p, n)
                     }
                 })
                 .map(|(_, e)| e.clone())
@@ -486,25 +396,13 @@ fn condition_expr(ast: &Ast, searches: &[(&str, Expr)]) -> Result<Expr> {
             }
         }
         AstKind::Not(x) => !condition_expr(x, searches)?,
-        AstKind::And(xs) => Expr::and(
-            xs.iter()
-                .map(|x| condition_expr(x, searches))
-                .collect::<Result<Vec<_>>>()?,
-        ),
-        AstKind::Or(xs) => Expr::or(
-            xs.iter()
-                .map(|x| condition_expr(x, searches))
-                .collect::<Result<Vec<_>>>()?,
-        ),
+        AstKind::And(xs) => Expr::and(xs.iter().map(|x| condition_expr(x, searches)).collect::<Result<Vec<_>>>()?),
+        AstKind::Or(xs) => Expr::or(xs.iter().map(|x| condition_expr(x, searches)).collect::<Result<Vec<_>>>()?),
     })
 }
 
 fn closest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
-    candidates
-        .map(|c| (strsim_distance(name, c), c))
-        .filter(|(d, c)| *d <= 3 && *d < c.len())
-        .min()
-        .map(|(_, c)| c)
+    candidates.map(|c| (strsim_distance(name, c), c)).filter(|(d, c)| *d <= 3 && *d < c.len()).min().map(|(_, c)| c)
 }
 
 fn strsim_distance(a: &str, b: &str) -> usize {
@@ -513,9 +411,7 @@ fn strsim_distance(a: &str, b: &str) -> usize {
     for (i, ca) in a.chars().enumerate() {
         let mut cur = vec![i + 1; b.len() + 1];
         for (j, cb) in b.iter().enumerate() {
-            cur[j + 1] = (prev[j] + usize::from(ca != *cb))
-                .min(prev[j + 1] + 1)
-                .min(cur[j] + 1);
+            cur[j + 1] = (prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1);
         }
         prev = cur;
     }
@@ -581,36 +477,19 @@ struct SStr {
 
 impl SStr {
     fn new(text: &str) -> SStr {
-        SStr {
-            parts: parse_sigma_string(text),
-            original: Some(text.to_string()),
-            cased: false,
-            bytes: false,
-        }
+        SStr { parts: parse_sigma_string(text), original: Some(text.to_string()), cased: false, bytes: false }
     }
 
     fn literal(text: String) -> SStr {
-        SStr {
-            parts: vec![Part::Lit(text)],
-            original: None,
-            cased: false,
-            bytes: false,
-        }
+        SStr { parts: vec![Part::Lit(text)], original: None, cased: false, bytes: false }
     }
 
     fn clone_meta(&self) -> SStr {
-        SStr {
-            parts: Vec::new(),
-            original: None,
-            cased: self.cased,
-            bytes: self.bytes,
-        }
+        SStr { parts: Vec::new(), original: None, cased: self.cased, bytes: self.bytes }
     }
 
     fn has_wildcards(&self) -> bool {
-        self.parts
-            .iter()
-            .any(|p| matches!(p, Part::Star | Part::One))
+        self.parts.iter().any(|p| matches!(p, Part::Star | Part::One))
     }
 
     fn plain(&self) -> Option<String> {
@@ -727,10 +606,7 @@ impl Val {
 }
 
 fn wrong(m: Modifier, v: &Val) -> Error {
-    Error::new(
-        ErrorKind::Modifier,
-        format!("modifier '{m}' cannot be applied to {}", v.kind()),
-    )
+    Error::new(ErrorKind::Modifier, format!("modifier '{m}' cannot be applied to {}", v.kind()))
 }
 
 /// Applies modifier `m` to `v`; `before` are the value modifiers already applied.
@@ -752,19 +628,13 @@ fn apply(m: Modifier, v: Val, before: &[Modifier], target: Target, limits: &Limi
         } else {
             Err(Error::new(
                 ErrorKind::Modifier,
-                format!(
-                    "'{what}' must be the first modifier (it comes after '{}')",
-                    before[before.len() - 1]
-                ),
+                format!("'{what}' must be the first modifier (it comes after '{}')", before[before.len() - 1]),
             ))
         }
     };
     Ok(match m {
         Contains | StartsWith | EndsWith => {
-            let (start, end) = (
-                matches!(m, Contains | EndsWith),
-                matches!(m, Contains | StartsWith),
-            );
+            let (start, end) = (matches!(m, Contains | EndsWith), matches!(m, Contains | StartsWith));
             match v {
                 Val::Re(mut r) => {
                     // Regexes search substrings already; startswith/endswith anchor them.
@@ -794,32 +664,19 @@ fn apply(m: Modifier, v: Val, before: &[Modifier], target: Target, limits: &Limi
         Base64 | Base64Offset => {
             let s = v.clone().into_str().ok_or_else(|| wrong(m, &v))?;
             if s.parts.iter().any(|p| matches!(p, Part::Placeholder(_))) {
-                return Err(Error::new(
-                    ErrorKind::Modifier,
-                    format!("'{m}' cannot encode a placeholder"),
-                ));
+                return Err(Error::new(ErrorKind::Modifier, format!("'{m}' cannot encode a placeholder")));
             }
             if s.has_wildcards() {
                 return Err(Error::new(
                     ErrorKind::Value,
-                    format!(
-                        "'{m}' cannot encode wildcards; put 'contains' after '{m}', not before"
-                    ),
+                    format!("'{m}' cannot encode wildcards; put 'contains' after '{m}', not before"),
                 ));
             }
             // OK: no wildcards or placeholders, so the string is plain.
             let text = s.plain().unwrap_or_default();
-            let data: Vec<u8> = if s.bytes {
-                text.chars().map(|c| c as u32 as u8).collect()
-            } else {
-                text.into_bytes()
-            };
-            let mk = |t: String| {
-                Val::Str(SStr {
-                    cased: s.cased,
-                    ..SStr::literal(t)
-                })
-            };
+            let data: Vec<u8> =
+                if s.bytes { text.chars().map(|c| c as u32 as u8).collect() } else { text.into_bytes() };
+            let mk = |t: String| Val::Str(SStr { cased: s.cased, ..SStr::literal(t) });
             if m == Base64 {
                 mk(base64::engine::general_purpose::STANDARD.encode(&data))
             } else {
@@ -835,11 +692,7 @@ fn apply(m: Modifier, v: Val, before: &[Modifier], target: Target, limits: &Limi
                     Part::Lit(l) => {
                         let mut out = String::with_capacity(l.len() * 2);
                         for unit in l.encode_utf16() {
-                            let [a, b] = if m == Utf16Be {
-                                unit.to_be_bytes()
-                            } else {
-                                unit.to_le_bytes()
-                            };
+                            let [a, b] = if m == Utf16Be { unit.to_be_bytes() } else { unit.to_le_bytes() };
                             out.push(char::from(a));
                             out.push(char::from(b));
                         }
@@ -851,11 +704,7 @@ fn apply(m: Modifier, v: Val, before: &[Modifier], target: Target, limits: &Limi
             if m == Utf16 {
                 parts.insert(0, Part::Lit("\u{ff}\u{fe}".to_string()));
             }
-            Val::Str(SStr {
-                parts,
-                bytes: true,
-                ..s
-            })
+            Val::Str(SStr { parts, bytes: true, ..s })
         }
         Windash => {
             let s = v.clone().into_str().ok_or_else(|| wrong(m, &v))?.changed();
@@ -868,12 +717,7 @@ fn apply(m: Modifier, v: Val, before: &[Modifier], target: Target, limits: &Limi
                 Val::Num(text, _) => text,
                 other => return Err(wrong(m, &other)),
             };
-            Val::Re(self::Re {
-                pattern,
-                flags: ReFlags::default(),
-                anchor_start: false,
-                anchor_end: false,
-            })
+            Val::Re(self::Re { pattern, flags: ReFlags::default(), anchor_start: false, anchor_end: false })
         }
         ReIgnoreCase | ReMultiline | ReDotAll => match v {
             Val::Re(mut r) => {
@@ -887,10 +731,7 @@ fn apply(m: Modifier, v: Val, before: &[Modifier], target: Target, limits: &Limi
             other => {
                 return Err(Error::new(
                     ErrorKind::Modifier,
-                    format!(
-                        "the regex flag '{m}' needs 're' before it (found {})",
-                        other.kind()
-                    ),
+                    format!("the regex flag '{m}' needs 're' before it (found {})", other.kind()),
                 ));
             }
         },
@@ -912,20 +753,14 @@ fn apply(m: Modifier, v: Val, before: &[Modifier], target: Target, limits: &Limi
             match v {
                 Val::Time(part, CmpOp::Eq, n) => Val::Time(part, op, n),
                 Val::Num(_, n) if n.is_finite() => Val::Cmp(op, n),
-                Val::Str(s) => match s
-                    .original
-                    .as_deref()
-                    .and_then(|t| t.trim().parse::<f64>().ok())
-                    .filter(|n| n.is_finite())
-                {
-                    Some(n) => Val::Cmp(op, n),
-                    None => {
-                        return Err(Error::new(
-                            ErrorKind::Value,
-                            format!("'{m}' needs a number"),
-                        ));
+                Val::Str(s) => {
+                    match s.original.as_deref().and_then(|t| t.trim().parse::<f64>().ok()).filter(|n| n.is_finite()) {
+                        Some(n) => Val::Cmp(op, n),
+                        None => {
+                            return Err(Error::new(ErrorKind::Value, format!("'{m}' needs a number")));
+                        }
                     }
-                },
+                }
                 other => return Err(wrong(m, &other)),
             }
         }
@@ -941,20 +776,14 @@ fn apply(m: Modifier, v: Val, before: &[Modifier], target: Target, limits: &Limi
                 other => {
                     return Err(Error::new(
                         ErrorKind::Value,
-                        format!(
-                            "'exists' needs an unquoted true or false, not {}",
-                            other.kind()
-                        ),
+                        format!("'exists' needs an unquoted true or false, not {}", other.kind()),
                     ));
                 }
             }
         }
         Expand => {
             let s = v.clone().into_str().ok_or_else(|| wrong(m, &v))?;
-            Val::Str(SStr {
-                parts: insert_placeholders(&s.parts),
-                ..s.changed()
-            })
+            Val::Str(SStr { parts: insert_placeholders(&s.parts), ..s.changed() })
         }
         FieldRef => {
             let s = v.clone().into_str().ok_or_else(|| wrong(m, &v))?;
@@ -962,13 +791,11 @@ fn apply(m: Modifier, v: Val, before: &[Modifier], target: Target, limits: &Limi
             // well as pySigma's `fieldref|contains`: strip the stars the
             // position modifiers added and keep them as flags.
             let mut parts = s.parts.as_slice();
-            let start = before.iter().any(|b| matches!(b, Contains | EndsWith))
-                && parts.first() == Some(&Part::Star);
+            let start = before.iter().any(|b| matches!(b, Contains | EndsWith)) && parts.first() == Some(&Part::Star);
             if start {
                 parts = &parts[1..];
             }
-            let end = before.iter().any(|b| matches!(b, Contains | StartsWith))
-                && parts.last() == Some(&Part::Star);
+            let end = before.iter().any(|b| matches!(b, Contains | StartsWith)) && parts.last() == Some(&Part::Star);
             if end {
                 parts = &parts[..parts.len() - 1];
             }
@@ -981,12 +808,7 @@ fn apply(m: Modifier, v: Val, before: &[Modifier], target: Target, limits: &Limi
                     ));
                 }
             };
-            Val::FieldRef(FieldRefVal {
-                name,
-                any_before: start,
-                any_after: end,
-                cased: s.cased,
-            })
+            Val::FieldRef(FieldRefVal { name, any_before: start, any_after: end, cased: s.cased })
         }
         Cased => match v {
             Val::FieldRef(mut f) => {
@@ -1011,18 +833,11 @@ fn apply(m: Modifier, v: Val, before: &[Modifier], target: Target, limits: &Limi
             };
             let n = match &v {
                 Val::Num(_, n) => *n,
-                Val::Str(s) => s
-                    .original
-                    .as_deref()
-                    .and_then(|t| t.trim().parse::<f64>().ok())
-                    .unwrap_or(f64::NAN),
+                Val::Str(s) => s.original.as_deref().and_then(|t| t.trim().parse::<f64>().ok()).unwrap_or(f64::NAN),
                 other => return Err(wrong(m, other)),
             };
             if n.fract() != 0.0 || !n.is_finite() {
-                return Err(Error::new(
-                    ErrorKind::Value,
-                    format!("'{m}' needs an integer"),
-                ));
+                return Err(Error::new(ErrorKind::Value, format!("'{m}' needs an integer")));
             }
             Val::Time(part, CmpOp::Eq, n as i64)
         }
@@ -1031,15 +846,7 @@ fn apply(m: Modifier, v: Val, before: &[Modifier], target: Target, limits: &Limi
 }
 
 fn count_leaves(vs: &[Val]) -> usize {
-    vs.iter()
-        .map(|v| {
-            if let Val::Any(inner) = v {
-                count_leaves(inner)
-            } else {
-                1
-            }
-        })
-        .sum()
+    vs.iter().map(|v| if let Val::Any(inner) = v { count_leaves(inner) } else { 1 }).sum()
 }
 
 /// pySigma's `base64offset`: the Base64 of the value shifted by 0, 1 and 2
@@ -1053,9 +860,7 @@ fn base64_offsets(data: &[u8]) -> Vec<String> {
             shifted.extend_from_slice(data);
             let enc = base64::engine::general_purpose::STANDARD.encode(&shifted);
             let end = enc.len().saturating_sub(END_CUT[(data.len() + i) % 3]);
-            enc.get(START[i]..end.max(START[i]))
-                .unwrap_or("")
-                .to_string()
+            enc.get(START[i]..end.max(START[i])).unwrap_or("").to_string()
         })
         .collect()
 }
@@ -1085,10 +890,7 @@ fn windash(s: SStr, limits: &Limits) -> Result<Val> {
     if positions.is_empty() {
         return Ok(Val::Str(s));
     }
-    let total = DASHES
-        .len()
-        .checked_pow(positions.len() as u32)
-        .filter(|t| *t <= limits.max_expansion);
+    let total = DASHES.len().checked_pow(positions.len() as u32).filter(|t| *t <= limits.max_expansion);
     let Some(total) = total else {
         return Err(expansion_limit(limits));
     };
@@ -1100,17 +902,10 @@ fn windash(s: SStr, limits: &Limits) -> Result<Val> {
             let dash = DASHES[k % DASHES.len()];
             k /= DASHES.len();
             if let Part::Lit(l) = &mut parts[*pi] {
-                *l = l
-                    .chars()
-                    .enumerate()
-                    .map(|(i, c)| if i == *ci { dash } else { c })
-                    .collect();
+                *l = l.chars().enumerate().map(|(i, c)| if i == *ci { dash } else { c }).collect();
             }
         }
-        out.push(Val::Str(SStr {
-            parts,
-            ..s.clone_meta()
-        }));
+        out.push(Val::Str(SStr { parts, ..s.clone_meta() }));
     }
     Ok(Val::Any(out))
 }
@@ -1134,9 +929,7 @@ fn insert_placeholders(parts: &[Part]) -> Vec<Part> {
                     if !acc.is_empty() {
                         out.push(Part::Lit(std::mem::take(&mut acc).replace("\\%", "%")));
                     }
-                    out.push(Part::Placeholder(
-                        chars[i + 1..i + 1 + name_len].iter().collect(),
-                    ));
+                    out.push(Part::Placeholder(chars[i + 1..i + 1 + name_len].iter().collect()));
                     i += name_len + 2;
                     continue;
                 }
@@ -1156,12 +949,7 @@ fn parse_cidr(text: &str) -> Result<ipnet::IpNet> {
     t.parse::<ipnet::IpNet>()
         .or_else(|_| t.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
         .map(|n| n.trunc())
-        .map_err(|_| {
-            Error::new(
-                ErrorKind::Value,
-                format!("'{text}' is not an IPv4 or IPv6 network (CIDR)"),
-            )
-        })
+        .map_err(|_| Error::new(ErrorKind::Value, format!("'{text}' is not an IPv4 or IPv6 network (CIDR)")))
 }
 
 #[cfg(test)]
@@ -1188,36 +976,22 @@ mod tests {
         assert_eq!(lits(&parse_sigma_string(r"\\\\")), r"[\\]");
         assert_eq!(lits(&parse_sigma_string(r"\\\")), r"[\\]");
         assert_eq!(lits(&parse_sigma_string(r"a\?b?c*")), r"[a?b]?[c]*");
-        assert_eq!(
-            lits(&parse_sigma_string(r"\\\\\?\\GLOBALROOT")),
-            r"[\\?\GLOBALROOT]"
-        );
+        assert_eq!(lits(&parse_sigma_string(r"\\\\\?\\GLOBALROOT")), r"[\\?\GLOBALROOT]");
     }
 
     #[test]
     fn base64_offsets_match_pysigma() {
         // Expected values printed by pySigma's own formula in Python:
         // b64("Invoke") = "SW52b2tl"; b64(" Invoke") = "IEludm9rZQ=="; b64("  Invoke") = "ICBJbnZva2U=".
-        assert_eq!(
-            base64_offsets(b"Invoke"),
-            ["SW52b2tl", "ludm9rZ", "JbnZva2"]
-        );
+        assert_eq!(base64_offsets(b"Invoke"), ["SW52b2tl", "ludm9rZ", "JbnZva2"]);
     }
 
     #[test]
     fn windash_positions() {
-        let limits = Limits {
-            max_values_per_item: 10,
-            max_expansion: 1000,
-            max_condition_depth: 10,
-        };
-        let Val::Any(vs) = windash(SStr::new(" -enc /x a-b"), &limits).unwrap() else {
-            panic!()
-        };
+        let limits = Limits { max_values_per_item: 10, max_expansion: 1000, max_condition_depth: 10 };
+        let Val::Any(vs) = windash(SStr::new(" -enc /x a-b"), &limits).unwrap() else { panic!() };
         assert_eq!(vs.len(), 25);
-        let Val::Str(s) = windash(SStr::new("a-b"), &limits).unwrap() else {
-            panic!()
-        };
+        let Val::Str(s) = windash(SStr::new("a-b"), &limits).unwrap() else { panic!() };
         assert_eq!(lits(&s.parts), "[a-b]");
     }
 

@@ -87,10 +87,7 @@ impl FieldTable {
 
     /// Every `(id, name)`, in id order.
     pub fn iter(&self) -> impl Iterator<Item = (FieldId, &str)> {
-        self.names
-            .iter()
-            .enumerate()
-            .map(|(i, n)| (FieldId(i as u32), n.as_str()))
+        self.names.iter().enumerate().map(|(i, n)| (FieldId(i as u32), n.as_str()))
     }
 }
 
@@ -375,11 +372,7 @@ impl std::hash::Hash for Test {
             Test::Regex { pattern, flags } => (pattern, flags).hash(h),
             Test::Cmp { op, value } => (op, value.to_bits()).hash(h),
             Test::Cidr(net) => net.hash(h),
-            Test::FieldRef {
-                other,
-                position,
-                case,
-            } => (other, position, case).hash(h),
+            Test::FieldRef { other, position, case } => (other, position, case).hash(h),
             Test::TimePart { part, op, value } => (part, op, value).hash(h),
         }
     }
@@ -405,12 +398,7 @@ impl fmt::Display for Display<'_> {
     }
 }
 
-fn write_expr(
-    f: &mut fmt::Formatter<'_>,
-    e: &Expr,
-    fields: &FieldTable,
-    indent: usize,
-) -> fmt::Result {
+fn write_expr(f: &mut fmt::Formatter<'_>, e: &Expr, fields: &FieldTable, indent: usize) -> fmt::Result {
     let pad = "  ".repeat(indent);
     match e.kind() {
         ExprKind::True => writeln!(f, "{pad}true"),
@@ -421,17 +409,8 @@ fn write_expr(
             write_expr(f, x, fields, indent + 1)
         }
         ExprKind::And(xs) | ExprKind::Or(xs) => {
-            writeln!(
-                f,
-                "{pad}{}",
-                if matches!(e.kind(), ExprKind::And(_)) {
-                    "and"
-                } else {
-                    "or"
-                }
-            )?;
-            xs.iter()
-                .try_for_each(|x| write_expr(f, x, fields, indent + 1))
+            writeln!(f, "{pad}{}", if matches!(e.kind(), ExprKind::And(_)) { "and" } else { "or" })?;
+            xs.iter().try_for_each(|x| write_expr(f, x, fields, indent + 1))
         }
     }
 }
@@ -453,31 +432,19 @@ impl Pred {
             }
             Test::Regex { pattern, flags } => {
                 let mut fl = String::new();
-                for (on, ch) in [
-                    (flags.ignore_case, 'i'),
-                    (flags.multi_line, 'm'),
-                    (flags.dot_all, 's'),
-                ] {
+                for (on, ch) in [(flags.ignore_case, 'i'), (flags.multi_line, 'm'), (flags.dot_all, 's')] {
                     if on {
                         fl.push(ch);
                     }
                 }
                 format!(
                     "{target} matches regex {pattern:?}{}",
-                    if fl.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" ({fl})")
-                    }
+                    if fl.is_empty() { String::new() } else { format!(" ({fl})") }
                 )
             }
             Test::Cmp { op, value } => format!("{target} {} {value}", op.symbol()),
             Test::Cidr(net) => format!("{target} in {net}"),
-            Test::FieldRef {
-                other,
-                position,
-                case: c,
-            } => {
+            Test::FieldRef { other, position, case: c } => {
                 let how = match position {
                     Position::Exact => "equals",
                     Position::Prefix => "starts with",
@@ -498,10 +465,7 @@ mod tests {
     use super::*;
 
     fn leaf(n: &str, t: &mut FieldTable) -> Expr {
-        Expr::pred(Pred {
-            target: Target::Field(t.intern(n)),
-            test: Test::Null,
-        })
+        Expr::pred(Pred { target: Target::Field(t.intern(n)), test: Test::Null })
     }
 
     #[test]

@@ -105,12 +105,10 @@ impl Pattern {
                             // A backslash needs escaping only where it would
                             // otherwise escape what follows it.
                             '\\' => {
-                                let next = chars.get(j + 1).copied().or_else(|| {
-                                    match self.tokens.get(i + 1) {
-                                        Some(Token::Star) => Some('*'),
-                                        Some(Token::One) => Some('?'),
-                                        _ => None,
-                                    }
+                                let next = chars.get(j + 1).copied().or_else(|| match self.tokens.get(i + 1) {
+                                    Some(Token::Star) => Some('*'),
+                                    Some(Token::One) => Some('?'),
+                                    _ => None,
                                 });
                                 if matches!(next, Some('*' | '?' | '\\')) {
                                     s.push_str("\\\\");

@@ -131,19 +131,11 @@ impl LogSource {
 
 impl std::fmt::Display for LogSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let parts: Vec<String> = [
-            ("category", &self.category),
-            ("product", &self.product),
-            ("service", &self.service),
-        ]
-        .iter()
-        .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={v}")))
-        .collect();
-        if parts.is_empty() {
-            f.write_str("(empty logsource)")
-        } else {
-            f.write_str(&parts.join(","))
-        }
+        let parts: Vec<String> = [("category", &self.category), ("product", &self.product), ("service", &self.service)]
+            .iter()
+            .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={v}")))
+            .collect();
+        if parts.is_empty() { f.write_str("(empty logsource)") } else { f.write_str(&parts.join(",")) }
     }
 }
 

@@ -60,9 +60,8 @@ pub(crate) fn parse(value: &Yaml, origin: Origin) -> Result<Document> {
         )
         .with_kind(ErrorKind::Unsupported));
     }
-    let detection_yaml = value
-        .get("detection")
-        .ok_or_else(|| doc_err("the rule has no 'detection' section", "title"))?;
+    let detection_yaml =
+        value.get("detection").ok_or_else(|| doc_err("the rule has no 'detection' section", "title"))?;
     let logsource = match value.get("logsource") {
         Some(l) => parse_logsource(l)?,
         None => return Err(doc_err("the rule has no 'logsource' section", "title")),
@@ -71,21 +70,13 @@ pub(crate) fn parse(value: &Yaml, origin: Origin) -> Result<Document> {
     let level = match opt_string(value, "level")? {
         None => None,
         Some(l) => Some(parse_level(&l).ok_or_else(|| {
-            doc_err(
-                format!("level '{l}' is not one of informational, low, medium, high, critical"),
-                "level",
-            )
+            doc_err(format!("level '{l}' is not one of informational, low, medium, high, critical"), "level")
         })?),
     };
     let status = match opt_string(value, "status")? {
         None => None,
         Some(s) => Some(parse_status(&s).ok_or_else(|| {
-            doc_err(
-                format!(
-                    "status '{s}' is not one of stable, test, experimental, deprecated, unsupported"
-                ),
-                "status",
-            )
+            doc_err(format!("status '{s}' is not one of stable, test, experimental, deprecated, unsupported"), "status")
         })?),
     };
     Ok(Document::Rule(Rule {
@@ -108,11 +99,7 @@ pub(crate) fn parse(value: &Yaml, origin: Origin) -> Result<Document> {
         scope: string_list(value, "scope")?,
         logsource,
         detection,
-        custom: entries
-            .iter()
-            .filter(|(k, _)| !RULE_KEYS.contains(&k.as_str()))
-            .cloned()
-            .collect(),
+        custom: entries.iter().filter(|(k, _)| !RULE_KEYS.contains(&k.as_str())).cloned().collect(),
         origin,
     }))
 }
@@ -126,10 +113,7 @@ fn parse_filter(value: &Yaml, entries: &[(String, Yaml)], origin: Origin) -> Res
     };
     let filter = value.get("filter").unwrap_or(&Yaml::Null);
     let Yaml::Map(fentries) = filter else {
-        return Err(doc_err(
-            format!("'filter' must be a map, found {}", filter.type_name()),
-            "filter",
-        ));
+        return Err(doc_err(format!("'filter' must be a map, found {}", filter.type_name()), "filter"));
     };
     let targets = match filter.get("rules") {
         None => {
@@ -138,9 +122,7 @@ fn parse_filter(value: &Yaml, entries: &[(String, Yaml)], origin: Origin) -> Res
                 "filter",
             ));
         }
-        Some(Yaml::Str(s)) if s.eq_ignore_ascii_case("any") || s.eq_ignore_ascii_case("all") => {
-            FilterTargets::Any
-        }
+        Some(Yaml::Str(s)) if s.eq_ignore_ascii_case("any") || s.eq_ignore_ascii_case("all") => FilterTargets::Any,
         Some(Yaml::Str(s)) => FilterTargets::Rules(vec![s.clone()]),
         Some(Yaml::Seq(items)) if items.is_empty() => FilterTargets::Any,
         Some(Yaml::Seq(items)) => FilterTargets::Rules(
@@ -148,18 +130,14 @@ fn parse_filter(value: &Yaml, entries: &[(String, Yaml)], origin: Origin) -> Res
                 .iter()
                 .map(|i| {
                     scalar_string(i).ok_or_else(|| {
-                        doc_err("'filter.rules' entries must be rule ids or names", "filter")
-                            .then_key("rules")
+                        doc_err("'filter.rules' entries must be rule ids or names", "filter").then_key("rules")
                     })
                 })
                 .collect::<Result<_>>()?,
         ),
         Some(other) => {
             return Err(doc_err(
-                format!(
-                    "'filter.rules' must be a list of rule ids or names, or 'any', found {}",
-                    other.type_name()
-                ),
+                format!("'filter.rules' must be a list of rule ids or names, or 'any', found {}", other.type_name()),
                 "filter",
             ));
         }
@@ -183,15 +161,8 @@ fn parse_filter(value: &Yaml, entries: &[(String, Yaml)], origin: Origin) -> Res
         description: opt_string(value, "description")?,
         logsource,
         targets,
-        detection: Detection {
-            searches,
-            conditions: vec![condition],
-        },
-        custom: entries
-            .iter()
-            .filter(|(k, _)| !FILTER_KEYS.contains(&k.as_str()))
-            .cloned()
-            .collect(),
+        detection: Detection { searches, conditions: vec![condition] },
+        custom: entries.iter().filter(|(k, _)| !FILTER_KEYS.contains(&k.as_str())).cloned().collect(),
         origin,
     })
 }
@@ -231,22 +202,16 @@ fn scalar_string(v: &Yaml) -> Option<String> {
 fn required_string(v: &Yaml, key: &str) -> Result<String> {
     match opt_string(v, key)? {
         Some(s) => Ok(s),
-        None => Err(Error::new(
-            ErrorKind::Document,
-            format!("the document has no '{key}'"),
-        )),
+        None => Err(Error::new(ErrorKind::Document, format!("the document has no '{key}'"))),
     }
 }
 
 fn opt_string(v: &Yaml, key: &str) -> Result<Option<String>> {
     match v.get(key) {
         None | Some(Yaml::Null) => Ok(None),
-        Some(x) => scalar_string(x).map(Some).ok_or_else(|| {
-            doc_err(
-                format!("'{key}' must be a string, found {}", x.type_name()),
-                key,
-            )
-        }),
+        Some(x) => scalar_string(x)
+            .map(Some)
+            .ok_or_else(|| doc_err(format!("'{key}' must be a string, found {}", x.type_name()), key)),
     }
 }
 
@@ -259,20 +224,13 @@ fn string_list(v: &Yaml, key: &str) -> Result<Vec<String>> {
             .iter()
             .filter(|i| **i != Yaml::Null)
             .map(|i| {
-                scalar_string(i).ok_or_else(|| {
-                    doc_err(
-                        format!("'{key}' entries must be strings, found {}", i.type_name()),
-                        key,
-                    )
-                })
+                scalar_string(i)
+                    .ok_or_else(|| doc_err(format!("'{key}' entries must be strings, found {}", i.type_name()), key))
             })
             .collect(),
-        Some(x) => scalar_string(x).map(|s| vec![s]).ok_or_else(|| {
-            doc_err(
-                format!("'{key}' must be a list of strings, found {}", x.type_name()),
-                key,
-            )
-        }),
+        Some(x) => scalar_string(x)
+            .map(|s| vec![s])
+            .ok_or_else(|| doc_err(format!("'{key}' must be a list of strings, found {}", x.type_name()), key)),
     }
 }
 
@@ -281,10 +239,7 @@ fn parse_related(v: &Yaml) -> Result<Vec<Related>> {
         return Ok(Vec::new());
     };
     let Yaml::Seq(items) = r else {
-        return Err(doc_err(
-            "'related' must be a list of {id, type} maps",
-            "related",
-        ));
+        return Err(doc_err("'related' must be a list of {id, type} maps", "related"));
     };
     items
         .iter()
@@ -293,10 +248,7 @@ fn parse_related(v: &Yaml) -> Result<Vec<Related>> {
             let kind = i.get("type").and_then(scalar_string);
             match (id, kind) {
                 (Some(id), Some(kind)) => Ok(Related { id, kind }),
-                _ => Err(doc_err(
-                    "each 'related' entry needs an 'id' and a 'type'",
-                    "related",
-                )),
+                _ => Err(doc_err("each 'related' entry needs an 'id' and a 'type'", "related")),
             }
         })
         .collect()
@@ -304,13 +256,9 @@ fn parse_related(v: &Yaml) -> Result<Vec<Related>> {
 
 fn parse_logsource(v: &Yaml) -> Result<LogSource> {
     let Yaml::Map(entries) = v else {
-        return Err(doc_err(
-            format!("'logsource' must be a map, found {}", v.type_name()),
-            "logsource",
-        ));
+        return Err(doc_err(format!("'logsource' must be a map, found {}", v.type_name()), "logsource"));
     };
-    let get =
-        |k: &str| -> Result<Option<String>> { opt_string(v, k).map_err(|e| e.under("logsource")) };
+    let get = |k: &str| -> Result<Option<String>> { opt_string(v, k).map_err(|e| e.under("logsource")) };
     Ok(LogSource {
         category: get("category")?,
         product: get("product")?,
@@ -318,12 +266,7 @@ fn parse_logsource(v: &Yaml) -> Result<LogSource> {
         definition: get("definition")?,
         custom: entries
             .iter()
-            .filter(|(k, _)| {
-                !matches!(
-                    k.as_str(),
-                    "category" | "product" | "service" | "definition"
-                )
-            })
+            .filter(|(k, _)| !matches!(k.as_str(), "category" | "product" | "service" | "definition"))
             .cloned()
             .collect(),
     })
@@ -331,10 +274,7 @@ fn parse_logsource(v: &Yaml) -> Result<LogSource> {
 
 fn parse_detection(v: &Yaml, key: &str) -> Result<Detection> {
     let Yaml::Map(entries) = v else {
-        return Err(doc_err(
-            format!("'{key}' must be a map, found {}", v.type_name()),
-            key,
-        ));
+        return Err(doc_err(format!("'{key}' must be a map, found {}", v.type_name()), key));
     };
     let mut detection = Detection::default();
     let mut saw_condition = false;
@@ -349,10 +289,7 @@ fn parse_detection(v: &Yaml, key: &str) -> Result<Detection> {
                         .map(|c| match c {
                             Yaml::Str(s) => Ok(s.clone()),
                             other => Err(doc_err(
-                                format!(
-                                    "each condition must be a string, found {}",
-                                    other.type_name()
-                                ),
+                                format!("each condition must be a string, found {}", other.type_name()),
                                 key,
                             )
                             .then_key("condition")),
@@ -360,10 +297,7 @@ fn parse_detection(v: &Yaml, key: &str) -> Result<Detection> {
                         .collect::<Result<_>>()?,
                     other => {
                         return Err(doc_err(
-                            format!(
-                                "'condition' must be a string or a list of strings, found {}",
-                                other.type_name()
-                            ),
+                            format!("'condition' must be a string or a list of strings, found {}", other.type_name()),
                             key,
                         )
                         .then_key("condition"));
@@ -377,9 +311,7 @@ fn parse_detection(v: &Yaml, key: &str) -> Result<Detection> {
             // 2.0; on its own it changes nothing, and an aggregation in the
             // condition is refused when the condition is parsed.
             "timeframe" => {}
-            _ => detection
-                .searches
-                .push(parse_search(name, body).map_err(|e| e.under(key))?),
+            _ => detection.searches.push(parse_search(name, body).map_err(|e| e.under(key))?),
         }
     }
     if !saw_condition {
@@ -394,9 +326,7 @@ fn parse_search(name: &str, body: &Yaml) -> Result<Search> {
             if entries.is_empty() {
                 return Err(search_err(name, "is an empty map"));
             }
-            vec![Branch::Items(
-                parse_items(entries).map_err(|e| e.under(name))?,
-            )]
+            vec![Branch::Items(parse_items(entries).map_err(|e| e.under(name))?)]
         }
         Yaml::Seq(items) => {
             if items.is_empty() {
@@ -405,16 +335,11 @@ fn parse_search(name: &str, body: &Yaml) -> Result<Search> {
             items
                 .iter()
                 .map(|i| match i {
-                    Yaml::Map(entries) if entries.is_empty() => {
-                        Err(search_err(name, "has an empty map in its list"))
+                    Yaml::Map(entries) if entries.is_empty() => Err(search_err(name, "has an empty map in its list")),
+                    Yaml::Map(entries) => Ok(Branch::Items(parse_items(entries).map_err(|e| e.under(name))?)),
+                    Yaml::Seq(_) => {
+                        Err(search_err(name, "has a list inside its list; Sigma allows maps or keywords there"))
                     }
-                    Yaml::Map(entries) => Ok(Branch::Items(
-                        parse_items(entries).map_err(|e| e.under(name))?,
-                    )),
-                    Yaml::Seq(_) => Err(search_err(
-                        name,
-                        "has a list inside its list; Sigma allows maps or keywords there",
-                    )),
                     Yaml::Null => Err(search_err(name, "has an empty entry in its keyword list")),
                     scalar => Ok(Branch::Keyword(to_scalar(scalar))),
                 })
@@ -423,18 +348,12 @@ fn parse_search(name: &str, body: &Yaml) -> Result<Search> {
         Yaml::Null => return Err(search_err(name, "is empty")),
         scalar => vec![Branch::Keyword(to_scalar(scalar))],
     };
-    Ok(Search {
-        name: name.to_string(),
-        branches,
-    })
+    Ok(Search { name: name.to_string(), branches })
 }
 
 fn search_err(name: &str, what: &str) -> Error {
-    Error::new(
-        ErrorKind::Detection,
-        format!("search identifier '{name}' {what}"),
-    )
-    .at(Anchor::Path(vec![name.to_string()], None))
+    Error::new(ErrorKind::Detection, format!("search identifier '{name}' {what}"))
+        .at(Anchor::Path(vec![name.to_string()], None))
 }
 
 fn to_scalar(v: &Yaml) -> Scalar {
@@ -450,10 +369,7 @@ fn to_scalar(v: &Yaml) -> Scalar {
 }
 
 fn parse_items(entries: &[(String, Yaml)]) -> Result<Vec<Item>> {
-    entries
-        .iter()
-        .map(|(key, value)| parse_item(key, value).map_err(|e| e.under(key)))
-        .collect()
+    entries.iter().map(|(key, value)| parse_item(key, value).map_err(|e| e.under(key))).collect()
 }
 
 fn parse_item(key: &str, value: &Yaml) -> Result<Item> {
@@ -470,10 +386,7 @@ fn parse_item(key: &str, value: &Yaml) -> Result<Item> {
                     None if name.is_empty() => " (empty modifier: two '|' in a row?)".to_string(),
                     None => String::new(),
                 };
-                return Err(Error::new(
-                    ErrorKind::Modifier,
-                    format!("unknown modifier '{name}' in '{key}'{hint}"),
-                ));
+                return Err(Error::new(ErrorKind::Modifier, format!("unknown modifier '{name}' in '{key}'{hint}")));
             }
         }
     }
@@ -485,10 +398,7 @@ fn parse_item(key: &str, value: &Yaml) -> Result<Item> {
                     Yaml::Seq(_) | Yaml::Map(_) => {
                         return Err(Error::new(
                             ErrorKind::Detection,
-                            format!(
-                                "'{key}' has {} inside its value list; values must be scalars",
-                                i.type_name()
-                            ),
+                            format!("'{key}' has {} inside its value list; values must be scalars", i.type_name()),
                         ));
                     }
                     scalar => values.push(to_scalar(scalar)),
@@ -499,20 +409,14 @@ fn parse_item(key: &str, value: &Yaml) -> Result<Item> {
         Yaml::Map(_) => {
             return Err(Error::new(
                 ErrorKind::Detection,
-                format!(
-                    "'{key}' has a map as its value; values must be scalars or a list of scalars"
-                ),
+                format!("'{key}' has a map as its value; values must be scalars or a list of scalars"),
             ));
         }
         scalar => (vec![to_scalar(scalar)], false),
     };
     Ok(Item {
         key: key.to_string(),
-        field: if field.is_empty() {
-            None
-        } else {
-            Some(field.to_string())
-        },
+        field: if field.is_empty() { None } else { Some(field.to_string()) },
         modifiers,
         values,
         is_list,
@@ -525,12 +429,7 @@ mod tests {
 
     fn doc(text: &str) -> Result<Document> {
         let docs = crate::yaml::parse(text)?;
-        let origin = Origin {
-            path: "t.yml".into(),
-            document: 0,
-            first_line: 1,
-            last_line: 1,
-        };
+        let origin = Origin { path: "t.yml".into(), document: 0, first_line: 1, last_line: 1 };
         parse(&docs[0].value, origin)
     }
 
@@ -548,44 +447,29 @@ detection:
     condition: map
 custom_key: kept
 "#;
-        let Document::Rule(r) = doc(text).unwrap() else {
-            panic!()
-        };
+        let Document::Rule(r) = doc(text).unwrap() else { panic!() };
         let d = &r.detection;
         assert_eq!(d.searches.len(), 5);
-        let Branch::Items(items) = &d.searches[0].branches[0] else {
-            panic!()
-        };
+        let Branch::Items(items) = &d.searches[0].branches[0] else { panic!() };
         assert_eq!(items[0].field.as_deref(), Some("Image"));
         assert_eq!(items[0].modifiers, vec![Modifier::EndsWith]);
         assert_eq!(items[1].values.len(), 2);
         assert_eq!(d.searches[1].branches.len(), 2);
-        assert!(matches!(
-            d.searches[2].branches[1],
-            Branch::Keyword(Scalar::Int(12))
-        ));
-        let Branch::Items(items) = &d.searches[3].branches[0] else {
-            panic!()
-        };
+        assert!(matches!(d.searches[2].branches[1], Branch::Keyword(Scalar::Int(12))));
+        let Branch::Items(items) = &d.searches[3].branches[0] else { panic!() };
         assert_eq!(items[0].field, None);
         assert_eq!(items[0].modifiers, vec![Modifier::All]);
-        assert!(matches!(
-            d.searches[4].branches[0],
-            Branch::Keyword(Scalar::Str(_))
-        ));
+        assert!(matches!(d.searches[4].branches[0], Branch::Keyword(Scalar::Str(_))));
         assert_eq!(r.custom.len(), 1);
     }
 
     #[test]
     fn unknown_modifier_is_named_with_a_hint() {
-        let text = "title: t\nlogsource: {}\ndetection:\n    sel:\n        CommandLine|contians: x\n    condition: sel\n";
+        let text =
+            "title: t\nlogsource: {}\ndetection:\n    sel:\n        CommandLine|contians: x\n    condition: sel\n";
         let e = doc(text).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Modifier);
-        assert!(
-            e.message().contains("did you mean 'contains'"),
-            "{}",
-            e.message()
-        );
+        assert!(e.message().contains("did you mean 'contains'"), "{}", e.message());
         match e.anchor() {
             Anchor::Path(p, _) => assert_eq!(p, &["detection", "sel", "CommandLine|contians"]),
             other => panic!("{other:?}"),
