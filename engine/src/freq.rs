@@ -19,11 +19,22 @@ use std::sync::{Arc, OnceLock};
 
 use crate::fold;
 
-/// Sequences seen in fewer than this share of events are not kept.
-pub const MIN_SHARE: f64 = 0.002;
+/// Sequences of 4 bytes, prefixes, suffixes and whole values seen in fewer
+/// than this share of events are not kept ...
+pub const MIN_SHARE: f64 = 0.01;
+/// ... nor sequences of 1 to 3 bytes seen in fewer than this share (there
+/// are few of them, and without the cut hexadecimal hashes alone would
+/// contribute every 3-digit combination).
+pub const MIN_SHARE_SHORT: f64 = 0.05;
+
+/// The share to assume for a sequence the model does not list.
+fn unlisted(kind: Kind, len: usize) -> f64 {
+    if kind == Kind::Contains && len < 4 { MIN_SHARE_SHORT / 2.0 } else { MIN_SHARE / 2.0 }
+}
 
 /// Where a sequence was counted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
 enum Kind {
     Contains,
     Prefix,
@@ -52,19 +63,29 @@ impl Kind {
     }
 }
 
-/// A counted sequence: field, where it was counted, the folded bytes.
-type Key = (Box<str>, Kind, Box<[u8]>);
-
 /// Per-field shares of common byte sequences; see the module docs.
+///
+/// Sequences of up to 4 bytes are packed with their field and kind into one
+/// `u64` key, so that learning and lookups allocate nothing; whole values
+/// (of any length) are kept apart.
 #[derive(Clone, Debug, Default)]
 pub struct FrequencyModel {
     events: u64,
-    shares: HashMap<Key, f32>,
-    fields: HashMap<Box<str>, ()>,
+    fields: Vec<Box<str>>,
+    short: HashMap<u64, f32>,
+    exact: HashMap<(u16, Box<[u8]>), f32>,
 }
 
 /// The built-in model's data.
 const BUILTIN: &str = include_str!("../data/frequency.tsv");
+
+fn pack(field: u16, kind: Kind, bytes: &[u8]) -> u64 {
+    let mut word = 0u64;
+    for (i, b) in bytes.iter().take(4).enumerate() {
+        word |= u64::from(*b) << (8 * i);
+    }
+    (u64::from(field) << 40) | ((kind as u64) << 36) | ((bytes.len().min(4) as u64) << 32) | word
+}
 
 impl FrequencyModel {
     /// The model learned from the project's generated corpus.
@@ -73,40 +94,57 @@ impl FrequencyModel {
         MODEL.get_or_init(|| Arc::new(FrequencyModel::from_tsv(BUILTIN).unwrap_or_default())).clone()
     }
 
+    fn field_index(&mut self, field: &str) -> u16 {
+        match self.fields.iter().position(|f| &**f == field) {
+            Some(i) => i as u16,
+            None => {
+                self.fields.push(field.into());
+                (self.fields.len() - 1) as u16
+            }
+        }
+    }
+
     /// Counts sequences in events. `fields` are the field names to model;
     /// `events` yields, per event, `(field, value)` pairs.
     pub fn learn<'a>(fields: &[&str], events: impl IntoIterator<Item = Vec<(&'a str, &'a str)>>) -> FrequencyModel {
-        let mut counts: HashMap<Key, u64> = HashMap::new();
-        let mut n = 0u64;
-        let mut seen: std::collections::HashSet<(Kind, Vec<u8>)> = std::collections::HashSet::new();
+        let mut model = FrequencyModel::default();
+        let ids: Vec<u16> = fields.iter().map(|f| model.field_index(f)).collect();
+        let mut short: HashMap<u64, u64> = HashMap::new();
+        let mut exact: HashMap<(u16, Box<[u8]>), u64> = HashMap::new();
+        let mut seen: Vec<u64> = Vec::new();
         for event in events {
-            n += 1;
+            model.events += 1;
             for (field, value) in event {
-                if !fields.contains(&field) {
-                    continue;
-                }
+                let Some(i) = fields.iter().position(|f| *f == field) else { continue };
+                let id = ids[i];
                 let folded = fold::fold_str(value);
                 let b = folded.as_bytes();
+                *exact.entry((id, b.into())).or_default() += 1;
                 seen.clear();
-                seen.insert((Kind::Exact, b.to_vec()));
                 for len in 1..=4.min(b.len()) {
-                    seen.insert((Kind::Prefix, b[..len].to_vec()));
-                    seen.insert((Kind::Suffix, b[b.len() - len..].to_vec()));
-                    for w in b.windows(len) {
-                        seen.insert((Kind::Contains, w.to_vec()));
-                    }
+                    seen.push(pack(id, Kind::Prefix, &b[..len]));
+                    seen.push(pack(id, Kind::Suffix, &b[b.len() - len..]));
+                    seen.extend(b.windows(len).map(|w| pack(id, Kind::Contains, w)));
                 }
-                for (kind, bytes) in seen.drain() {
-                    *counts.entry((field.into(), kind, bytes.into())).or_default() += 1;
+                seen.sort_unstable();
+                seen.dedup();
+                for k in &seen {
+                    *short.entry(*k).or_default() += 1;
                 }
             }
         }
-        let mut model = FrequencyModel { events: n, ..FrequencyModel::default() };
-        for ((field, kind, bytes), c) in counts {
-            let share = c as f64 / n.max(1) as f64;
-            model.fields.insert(field.clone(), ());
-            if share >= MIN_SHARE {
-                model.shares.insert((field, kind, bytes), share as f32);
+        let n = model.events.max(1) as f64;
+        for (k, c) in short {
+            let kind_bits = (k >> 36) & 0xf;
+            let len = (k >> 32) & 0xf;
+            let min = if kind_bits == Kind::Contains as u64 && len < 4 { MIN_SHARE_SHORT } else { MIN_SHARE };
+            if c as f64 / n >= min {
+                model.short.insert(k, (c as f64 / n) as f32);
+            }
+        }
+        for (k, c) in exact {
+            if c as f64 / n >= MIN_SHARE {
+                model.exact.insert(k, (c as f64 / n) as f32);
             }
         }
         model
@@ -125,28 +163,42 @@ impl FrequencyModel {
             }
             let mut cols = line.split('\t');
             let (field, kind, hex, share) = (cols.next()?, cols.next()?, cols.next()?, cols.next()?);
-            let bytes: Option<Vec<u8>> =
-                (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok()).collect();
-            model.fields.insert(field.into(), ());
-            model.shares.insert((field.into(), Kind::parse(kind)?, bytes?.into()), share.parse().ok()?);
+            let bytes: Vec<u8> = (0..hex.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+                .collect::<Option<_>>()?;
+            let (id, kind, share) = (model.field_index(field), Kind::parse(kind)?, share.parse().ok()?);
+            if kind == Kind::Exact {
+                model.exact.insert((id, bytes.into()), share);
+            } else {
+                model.short.insert(pack(id, kind, &bytes), share);
+            }
         }
         Some(model)
     }
 
     /// The TSV form: `field, kind, hex bytes, share`, sorted.
     pub fn to_tsv(&self) -> String {
+        let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
         let mut rows: Vec<String> = self
-            .shares
+            .short
             .iter()
-            .map(|((f, k, b), s)| {
-                let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
-                format!("{f}\t{}\t{hex}\t{s:.5}", k.as_str())
+            .map(|(k, s)| {
+                let field = &self.fields[(k >> 40) as usize];
+                let kind = [Kind::Contains, Kind::Prefix, Kind::Suffix, Kind::Exact][((k >> 36) & 0xf) as usize];
+                let len = ((k >> 32) & 0xf) as usize;
+                let bytes: Vec<u8> = (0..len).map(|i| (k >> (8 * i)) as u8).collect();
+                format!("{field}\t{}\t{}\t{s:.4}", kind.as_str(), hex(&bytes))
             })
+            .chain(
+                self.exact.iter().map(|((f, b), s)| format!("{}\texact\t{}\t{s:.4}", self.fields[*f as usize], hex(b))),
+            )
             .collect();
         rows.sort();
         let mut out = format!(
             "# sigmata frequency model: share of events whose folded field value contains, starts with,\n\
-             # ends with or equals each byte sequence (hex); sequences under {MIN_SHARE} are omitted.\n#events\t{}\n",
+             # ends with or equals each byte sequence (hex); omitted under {MIN_SHARE} (under {MIN_SHARE_SHORT}\n\
+             # for 1-3 byte substrings).\n#events\t{}\n",
             self.events
         );
         for r in rows {
@@ -156,14 +208,22 @@ impl FrequencyModel {
         out
     }
 
-    /// True if the model has data for `field`.
-    pub fn knows(&self, field: &str) -> bool {
-        self.fields.contains_key(field)
+    fn index_of(&self, field: &str) -> Option<u16> {
+        self.fields.iter().position(|f| &**f == field).map(|i| i as u16)
     }
 
-    fn share(&self, field: &str, kind: Kind, bytes: &[u8]) -> f64 {
-        // Keys are owned; build one for the lookup (planning only, not per event).
-        self.shares.get(&(field.into(), kind, bytes.into())).map_or(MIN_SHARE / 2.0, |s| f64::from(*s))
+    /// True if the model has data for `field`.
+    pub fn knows(&self, field: &str) -> bool {
+        self.index_of(field).is_some()
+    }
+
+    fn share(&self, field: u16, kind: Kind, bytes: &[u8]) -> f64 {
+        let found = if kind == Kind::Exact {
+            self.exact.get(&(field, bytes.into())).copied()
+        } else {
+            self.short.get(&pack(field, kind, bytes)).copied()
+        };
+        found.map_or(unlisted(kind, bytes.len()), f64::from)
     }
 
     /// Estimated share of events whose `field` satisfies a folded literal
@@ -171,26 +231,21 @@ impl FrequencyModel {
     /// no data for the field.
     pub(crate) fn estimate(&self, field: &str, text: &str, at: crate::plan::At) -> Option<f64> {
         use crate::plan::At;
-        if !self.knows(field) {
-            return None;
-        }
+        let f = self.index_of(field)?;
         let b = text.as_bytes();
         // The rarest 4-byte (or shorter, for short literals) piece bounds it.
         let contains = if b.len() <= 4 {
-            self.share(field, Kind::Contains, b)
+            self.share(f, Kind::Contains, b)
         } else {
-            b.windows(4).map(|w| self.share(field, Kind::Contains, w)).fold(1.0, f64::min)
+            b.windows(4).map(|w| self.share(f, Kind::Contains, w)).fold(1.0, f64::min)
         };
-        let edge = |kind| if b.len() <= 4 { self.share(field, kind, b) } else { self.share(field, kind, &b[..4]) };
+        let head = &b[..b.len().min(4)];
+        let tail = &b[b.len() - b.len().min(4)..];
         Some(match at {
             At::Anywhere => contains,
-            At::Prefix => contains.min(edge(Kind::Prefix)),
-            At::Suffix => contains.min(if b.len() <= 4 {
-                self.share(field, Kind::Suffix, b)
-            } else {
-                self.share(field, Kind::Suffix, &b[b.len() - 4..])
-            }),
-            At::Exact => contains.min(self.share(field, Kind::Exact, b)),
+            At::Prefix => contains.min(self.share(f, Kind::Prefix, head)),
+            At::Suffix => contains.min(self.share(f, Kind::Suffix, tail)),
+            At::Exact => contains.min(self.share(f, Kind::Exact, b)),
         })
     }
 }
@@ -213,7 +268,7 @@ mod tests {
         assert!((est("-enc", At::Anywhere) - 0.1).abs() < 0.01);
         assert!(est("mimikatz", At::Anywhere) < MIN_SHARE);
         assert!(est("svch", At::Prefix) > 0.8);
-        assert!(est("-k", At::Prefix) < MIN_SHARE);
+        assert!(est("-k", At::Prefix) < MIN_SHARE_SHORT);
         assert!(m.estimate("Image", "\\svchost.exe", At::Suffix).unwrap() > 0.9);
         assert_eq!(m.estimate("User", "x", At::Anywhere), None);
     }
