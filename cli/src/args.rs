@@ -121,9 +121,22 @@ pub struct ScanArgs {
     /// Print statistics as one JSON object on stderr at the end.
     #[arg(long)]
     pub stats: bool,
+    /// Which evaluator decides matches: the compiled engine, or the slow
+    /// reference evaluator the engine is tested against (to check a result).
+    #[arg(long, value_enum, default_value_t = EngineKind::Compiled)]
+    pub engine: EngineKind,
     /// Input files; `-` is standard input (the default).
     #[arg(value_name = "INPUT")]
     pub inputs: Vec<PathBuf>,
+}
+
+/// Evaluators `scan` can use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum EngineKind {
+    /// The compiled engine (fast).
+    Compiled,
+    /// The reference evaluator (the executable specification; slow).
+    Reference,
 }
 
 /// Output formats of `scan`.

@@ -92,6 +92,14 @@ impl MatchSet {
     pub fn contains(&self, id: RuleId) -> bool {
         self.ids.binary_search(&id).is_ok()
     }
+
+    /// Adds a rule (for callers that decide matches themselves, such as the
+    /// reference evaluator path of `sigmata scan --engine reference`).
+    pub fn insert(&mut self, id: RuleId) {
+        if let Err(i) = self.ids.binary_search(&id) {
+            self.ids.insert(i, id);
+        }
+    }
 }
 
 /// A compiled rule pack.
@@ -258,14 +266,16 @@ impl Engine {
         fields: FieldTable,
         config: &Config,
     ) -> (Engine, Vec<(Rule, Error)>) {
-        // Lazy predicates are compiled per rule first, so that a rule whose
-        // regex is too big is refused on its own.
+        // Regexes, the only tests whose compilation can fail (size limits),
+        // are compiled per rule first, each distinct one once, so that a rule
+        // whose regex is too big is refused on its own.
         let mut errors = Vec::new();
+        let mut regexes = crate::lazy::Regexes::default();
         rules.retain(|r| {
             let mut err = None;
             r.ir.expr.for_each_pred(&mut |p| {
-                if err.is_none() && plan::scanned_literal(p).is_none() {
-                    err = LazyPred::compile(p.target, &p.test, config).err();
+                if let (None, crate::ir::Test::Regex { pattern, flags }) = (&err, &p.test) {
+                    err = regexes.compile(pattern, *flags, config).err();
                 }
             });
             match err {
@@ -278,11 +288,17 @@ impl Engine {
         });
         let exprs: Vec<&crate::ir::Expr> = rules.iter().map(|r| &r.ir.expr).collect();
         let plan = plan::plan(&exprs, &fields, config.frequency_model.as_deref());
-        let lazy = plan
-            .preds
-            .iter()
-            .map(|p| if p.lazy { LazyPred::compile(p.pred.target, &p.pred.test, config).ok() } else { None })
-            .collect();
+        let lazy =
+            plan.preds
+                .iter()
+                .map(|p| {
+                    if p.lazy {
+                        LazyPred::compile(p.pred.target, &p.pred.test, config, &mut regexes).ok()
+                    } else {
+                        None
+                    }
+                })
+                .collect();
         let mut pred_group_lists: Vec<Vec<u32>> = vec![Vec::new(); plan.preds.len()];
         let mut group_rule = Vec::new();
         let mut group_counts = Vec::with_capacity(plan.rules.len());

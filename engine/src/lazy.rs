@@ -68,7 +68,8 @@ enum StrMatch {
 }
 
 impl StrTest {
-    pub(crate) fn new(pattern: &Pattern, case: Case) -> StrTest {
+    /// `keywords`: also build the raw-text searcher keyword tests use.
+    pub(crate) fn new(pattern: &Pattern, case: Case, keywords: bool) -> StrTest {
         let fold = case == Case::Insensitive;
         let folded;
         let pattern = if fold {
@@ -82,7 +83,7 @@ impl StrTest {
         };
         let needle_non_ascii = pattern.tokens().iter().any(|t| matches!(t, Token::Lit(s) if !s.is_ascii()));
         let ascii_ci = match pattern.shape() {
-            Shape::Contains(s) if fold && s.is_ascii() => {
+            Shape::Contains(s) if keywords && fold && s.is_ascii() => {
                 aho_corasick::AhoCorasick::builder().ascii_case_insensitive(true).build([s]).ok()
             }
             _ => None,
@@ -133,7 +134,25 @@ impl StrTest {
     }
 }
 
-pub(crate) fn compile_regex(pattern: &str, flags: ReFlags, config: &Config) -> Result<Regex, Error> {
+/// Compiled regexes by pattern and flags, so that a regex shared by many
+/// rules is compiled once (a `meta::Regex` clone shares its compiled form).
+#[derive(Debug, Default)]
+pub(crate) struct Regexes {
+    compiled: std::collections::HashMap<(String, ReFlags), Regex>,
+}
+
+impl Regexes {
+    pub(crate) fn compile(&mut self, pattern: &str, flags: ReFlags, config: &Config) -> Result<Regex, Error> {
+        if let Some(re) = self.compiled.get(&(pattern.to_string(), flags)) {
+            return Ok(re.clone());
+        }
+        let re = compile_regex(pattern, flags, config)?;
+        self.compiled.insert((pattern.to_string(), flags), re.clone());
+        Ok(re)
+    }
+}
+
+fn compile_regex(pattern: &str, flags: ReFlags, config: &Config) -> Result<Regex, Error> {
     let syntax = regex_automata::util::syntax::Config::new()
         .case_insensitive(flags.ignore_case)
         .multi_line(flags.multi_line)
@@ -253,11 +272,16 @@ fn has_text(v: &ValueRef) -> bool {
 }
 
 impl LazyPred {
-    pub(crate) fn compile(target: Target, test: &Test, config: &Config) -> Result<LazyPred, Error> {
+    pub(crate) fn compile(
+        target: Target,
+        test: &Test,
+        config: &Config,
+        regexes: &mut Regexes,
+    ) -> Result<LazyPred, Error> {
         let test = match test {
             Test::Null => LazyTest::Null,
             Test::Exists(b) => LazyTest::Exists(*b),
-            Test::Str { pattern, case } => LazyTest::Str(StrTest::new(pattern, *case)),
+            Test::Str { pattern, case } => LazyTest::Str(StrTest::new(pattern, *case, target == Target::Keywords)),
             Test::Regex { pattern, flags } => {
                 let min = regex_syntax::ParserBuilder::new()
                     .case_insensitive(flags.ignore_case)
@@ -276,7 +300,7 @@ impl LazyPred {
                 let prefilter = (!literals.is_empty())
                     .then(|| aho_corasick::AhoCorasick::builder().ascii_case_insensitive(true).build(&literals).ok())
                     .flatten();
-                LazyTest::Regex(Box::new(compile_regex(pattern, *flags, config)?), min, prefilter)
+                LazyTest::Regex(Box::new(regexes.compile(pattern, *flags, config)?), min, prefilter)
             }
             Test::Cmp { op, value } => LazyTest::Cmp(*op, *value),
             Test::Cidr(net) => LazyTest::Cidr(*net),

@@ -629,8 +629,11 @@ fn req(hir: &regex_syntax::hir::Hir) -> Option<Req> {
                     *best = Some(r);
                 }
             };
-            // Runs of exact parts are glued into longer literals.
+            // Runs of exact parts are glued into longer literals. `broken`: some
+            // part was not exact (or a run had to restart), so the last run is
+            // not the whole concatenation's exact set of strings.
             let mut run: Option<Vec<String>> = None;
+            let mut broken = false;
             for p in parts {
                 match req(p) {
                     Some(r) if r.exact => {
@@ -642,6 +645,7 @@ fn req(hir: &regex_syntax::hir::Hir) -> Option<Req> {
                                 if glued.len() <= MAX_REGEX_LITERALS {
                                     Some(glued)
                                 } else {
+                                    broken = true;
                                     consider(Req { set: prev, exact: false }, &mut best);
                                     Some(r.set)
                                 }
@@ -649,6 +653,7 @@ fn req(hir: &regex_syntax::hir::Hir) -> Option<Req> {
                         };
                     }
                     other => {
+                        broken = true;
                         if let Some(prev) = run.take() {
                             consider(Req { set: prev, exact: false }, &mut best);
                         }
@@ -659,9 +664,7 @@ fn req(hir: &regex_syntax::hir::Hir) -> Option<Req> {
                 }
             }
             if let Some(prev) = run.take() {
-                // The whole concatenation was exact only if no part broke the run.
-                let whole = best.is_none();
-                consider(Req { set: prev, exact: whole }, &mut best);
+                consider(Req { set: prev, exact: !broken }, &mut best);
             }
             best
         }
@@ -686,6 +689,9 @@ mod tests {
         assert_eq!(regex_literals(r"\w+`(?:\w+|-|.)`[\w+|\s]", none), ["`"]);
         assert_eq!(regex_literals(r"\d{2}(?:abc|abd)\d", none), ["abc", "abd"]);
         assert_eq!(regex_literals(r"\d+foo\d+", none), ["foo"]);
+        // A group that starts with a class is not exactly its literal: no "regadd".
+        assert_eq!(regex_literals(r"reg(\s+add)", none), ["reg"]);
+        assert_eq!(required(&regex_syntax::Parser::new().parse(r"x(\s+add)").unwrap()), Some(vec!["add".to_string()]));
         assert!(regex_literals(r"(?:a|\d)+", none).is_empty(), "a branch with no literal requires nothing");
     }
 }

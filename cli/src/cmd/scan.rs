@@ -7,7 +7,7 @@ use std::time::Instant;
 use serde_json::json;
 use sigmata::{Engine, MatchSet};
 
-use crate::args::{ScanArgs, ScanFormat};
+use crate::args::{EngineKind, ScanArgs, ScanFormat};
 use crate::input::{self, Item, Line, Mode};
 use crate::rules;
 use crate::{Failure, Outcome};
@@ -46,6 +46,7 @@ pub fn run(a: &ScanArgs) -> Result<Outcome, Failure> {
     let mut scanner = Scanner {
         engine: &loaded.engine,
         cache: loaded.engine.create_cache(),
+        evaluator: a.engine,
         record: sigmata::Record::new(),
         matches: MatchSet::new(),
         format: a.format,
@@ -93,6 +94,7 @@ pub fn run(a: &ScanArgs) -> Result<Outcome, Failure> {
 struct Scanner<'e, W: Write> {
     engine: &'e Engine,
     cache: sigmata::Cache,
+    evaluator: EngineKind,
     record: sigmata::Record,
     matches: MatchSet,
     format: ScanFormat,
@@ -130,12 +132,17 @@ impl<W: Write> Scanner<'_, W> {
     }
 
     /// A JSONL line: read straight into the record (only the fields rules
-    /// use), except `evtx_dump` records, which are flattened first.
+    /// use). `evtx_dump` records, which must be flattened first, and every
+    /// line under `--engine reference` (so that the oracle shares nothing
+    /// with the fast path, not even the JSON reader) go through
+    /// `serde_json::Value` instead.
     fn line(&mut self, source: &str, line: Line<'_>) {
         match line {
             Line::Empty { line } => self.item(source, Item::Empty { line }),
             Line::Malformed { line, reason } => self.item(source, Item::Malformed { line, reason }),
-            Line::Text { line, text } if input::looks_like_evtx_record(text) => {
+            Line::Text { line, text }
+                if self.evaluator == EngineKind::Reference || input::looks_like_evtx_record(text) =>
+            {
                 let item = match serde_json::from_str::<serde_json::Value>(text) {
                     Ok(v @ serde_json::Value::Object(_)) => Item::Event { line, raw: text, event: input::normalise(v) },
                     Ok(_) => Item::Malformed { line, reason: "not a JSON object".into() },
@@ -144,32 +151,16 @@ impl<W: Write> Scanner<'_, W> {
                 self.item(source, item);
             }
             Line::Text { line, text } => match self.engine.fill_json(&mut self.record, text) {
-                Ok(()) => self.record_event(source, line, text),
+                Ok(()) => {
+                    self.engine.matches_record(&mut self.cache, &self.record, &mut self.matches);
+                    self.report(source, line, text);
+                }
                 Err(e) => self.item(source, Item::Malformed { line, reason: e.message().to_string() }),
             },
         }
     }
 
-    fn record_event(&mut self, source: &str, line: usize, raw: &str) {
-        if self.error.is_some() {
-            return;
-        }
-        self.stats.events += 1;
-        self.engine.matches_record(&mut self.cache, &self.record, &mut self.matches);
-        if self.matches.is_empty() {
-            return;
-        }
-        self.stats.matched_events += 1;
-        self.stats.matches += self.matches.len() as u64;
-        if let Err(e) = self.print(source, line, raw) {
-            self.error = Some(e);
-        }
-    }
-
     fn item(&mut self, source: &str, item: Item<'_>) {
-        if self.error.is_some() {
-            return;
-        }
         match item {
             Item::Empty { .. } => self.stats.empty_lines += 1,
             Item::Malformed { line, reason } => {
@@ -177,17 +168,35 @@ impl<W: Write> Scanner<'_, W> {
                 eprintln!("sigmata: {source}:{line}: skipped: {reason}");
             }
             Item::Event { line, raw, event } => {
-                self.stats.events += 1;
-                self.engine.matches_with(&mut self.cache, &event, &mut self.matches);
-                if self.matches.is_empty() {
-                    return;
+                match self.evaluator {
+                    EngineKind::Compiled => self.engine.matches_with(&mut self.cache, &event, &mut self.matches),
+                    EngineKind::Reference => {
+                        self.matches.clear();
+                        for (id, lr) in self.engine.rules() {
+                            if sigmata::reference::eval(&lr.ir.expr, self.engine.fields(), &event) {
+                                self.matches.insert(id);
+                            }
+                        }
+                    }
                 }
-                self.stats.matched_events += 1;
-                self.stats.matches += self.matches.len() as u64;
-                if let Err(e) = self.print(source, line, raw) {
-                    self.error = Some(e);
-                }
+                self.report(source, line, raw);
             }
+        }
+    }
+
+    /// Counts an evaluated event and prints its matches.
+    fn report(&mut self, source: &str, line: usize, raw: &str) {
+        if self.error.is_some() {
+            return;
+        }
+        self.stats.events += 1;
+        if self.matches.is_empty() {
+            return;
+        }
+        self.stats.matched_events += 1;
+        self.stats.matches += self.matches.len() as u64;
+        if let Err(e) = self.print(source, line, raw) {
+            self.error = Some(e);
         }
     }
 
