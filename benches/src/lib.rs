@@ -4,9 +4,10 @@
 //! repository); benchmarks that need them are skipped with a message when
 //! it is absent.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use sigmata::{Builder, Config, Engine};
+use sigmata::{Builder, Config, Engine, MatchSet, Record};
 
 /// The repository root.
 pub fn root() -> PathBuf {
@@ -91,6 +92,103 @@ pub fn count_matches(engine: &Engine, events: &[serde_json::Value]) -> usize {
 
 /// Number of (event, rule) matches according to the reference evaluator.
 pub fn count_reference_matches(engine: &Engine, events: &[serde_json::Value]) -> usize {
+    events
+        .iter()
+        .map(|e| engine.rules().filter(|(_, r)| sigmata::reference::eval(&r.ir.expr, engine.fields(), e)).count())
+        .sum()
+}
+
+/// The Windows process_creation rule files of a pack: the files of which
+/// sigmata loads at least one rule under [`windows_config`], sorted by path
+/// (component-wise, so `rules/…` comes before `rules-emerging-threats/…`).
+/// Taking the first N of them is the deterministic "first N rules" selection
+/// of the benches (SigmaHQ has one rule per file).
+pub fn windows_files(pack: &Pack) -> Pack {
+    let engine = build(pack);
+    let loaded: HashSet<&str> = engine.rules().map(|(_, r)| &*r.rule.origin.path).collect();
+    let mut files: Pack = pack.iter().filter(|(origin, _)| loaded.contains(origin.as_str())).cloned().collect();
+    files.sort_by(|a, b| Path::new(&a.0).cmp(Path::new(&b.0)));
+    files
+}
+
+/// An event corpus: its JSONL text and the parsed events, line for line.
+pub struct Corpus {
+    /// A short name for benchmark ids (`generated`, `real`).
+    pub name: &'static str,
+    /// Where the events came from, for messages.
+    pub source: String,
+    /// The non-empty lines of the JSONL text.
+    pub lines: Vec<String>,
+    /// The parsed lines.
+    pub events: Vec<serde_json::Value>,
+}
+
+impl Corpus {
+    /// Parses JSONL text (blank lines skipped).
+    pub fn from_jsonl(name: &'static str, source: String, text: &str) -> Corpus {
+        let lines: Vec<String> = text.lines().filter(|l| !l.trim().is_empty()).map(str::to_string).collect();
+        let events = lines.iter().map(|l| serde_json::from_str(l).expect("corpus lines are JSON")).collect();
+        Corpus { name, source, lines, events }
+    }
+
+    /// Number of events.
+    pub fn len(&self) -> usize {
+        self.events.len()
+    }
+
+    /// True if there are no events.
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty()
+    }
+
+    /// JSONL bytes of the first `n` events (newlines included).
+    pub fn bytes(&self, n: usize) -> u64 {
+        self.lines[..n.min(self.lines.len())].iter().map(|l| l.len() as u64 + 1).sum()
+    }
+}
+
+/// The generator's events for `seed`, as `gen-corpus` writes them.
+pub fn generated(seed: u64, count: usize) -> Corpus {
+    let mut out = Vec::new();
+    sigmata_corpus::write_jsonl(seed, count, &mut out).expect("writing to memory");
+    let text = String::from_utf8(out).expect("generated JSONL is UTF-8");
+    Corpus::from_jsonl("generated", format!("sigmata-corpus seed {seed}, {count} events"), &text)
+}
+
+/// `../shared/corpora/<file>`, if `../shared` is present.
+pub fn real(file: &str) -> Option<Corpus> {
+    let path = shared()?.join("corpora").join(file);
+    let text = std::fs::read_to_string(&path).ok()?;
+    Some(Corpus::from_jsonl("real", path.display().to_string(), &text))
+}
+
+/// Pre-parsed records of `events` for `engine` (what `matches_record` takes).
+pub fn records(engine: &Engine, events: &[serde_json::Value]) -> Vec<Record> {
+    events
+        .iter()
+        .map(|e| {
+            let mut r = Record::new();
+            engine.fill(&mut r, e);
+            r
+        })
+        .collect()
+}
+
+/// Number of (event, rule) matches of `matches_record` over `records`.
+pub fn count_record_matches(engine: &Engine, records: &[Record]) -> usize {
+    let mut cache = engine.create_cache();
+    let mut set = MatchSet::new();
+    records
+        .iter()
+        .map(|r| {
+            engine.matches_record(&mut cache, r, &mut set);
+            set.len()
+        })
+        .sum()
+}
+
+/// Number of (event, rule) matches of the reference evaluator over any events.
+pub fn count_reference<E: sigmata::Event>(engine: &Engine, events: &[E]) -> usize {
     events
         .iter()
         .map(|e| engine.rules().filter(|(_, r)| sigmata::reference::eval(&r.ir.expr, engine.fields(), e)).count())

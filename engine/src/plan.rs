@@ -675,6 +675,40 @@ fn req(hir: &regex_syntax::hir::Hir) -> Option<Req> {
 mod tests {
     use super::*;
 
+    /// The groups a pack's first rule requires, as text.
+    fn groups_of(detection: &str) -> Vec<Vec<String>> {
+        let text = format!("title: t\nlogsource: {{category: process_creation}}\ndetection:\n{detection}");
+        let (engine, report) =
+            crate::Builder::new().config(crate::Config::new().frequency_model(None)).add_source("t.yml", &text).build();
+        assert!(report.errors.is_empty(), "{:?}", report.errors);
+        let id = engine.rules().next().expect("one rule").0;
+        engine.witnesses(id).into_iter().map(|g| g.split(" | ").map(str::to_string).collect()).collect()
+    }
+
+    #[test]
+    fn witnesses_never_come_from_negations_or_one_side_of_an_or() {
+        // A literal under `not` holds when absent: no witness.
+        assert!(groups_of("  a: {CommandLine|contains: mimikatz}\n  condition: not a\n").is_empty());
+        // `or`: one group covering both sides, never one side alone.
+        let g = groups_of(
+            "  a: {CommandLine|contains: mimikatz}\n  b: {Image|endswith: '\\procdump.exe'}\n  condition: a or b\n",
+        );
+        assert_eq!(g.len(), 1);
+        assert_eq!(g[0].len(), 2, "{g:?}");
+        // An `or` with a side that has no usable atom has no group at all.
+        assert!(
+            groups_of(
+                "  a: {CommandLine|contains: mimikatz}\n  b: {CommandLine|contains: '-e'}\n  condition: a or b\n"
+            )
+            .is_empty()
+        );
+        // `and`: any side may serve, here the only literal one.
+        let g = groups_of("  a: {CommandLine|contains: mimikatz}\n  f: {User: null}\n  condition: a and not f\n");
+        assert_eq!(g, [["CommandLine contains \"mimikatz\""]]);
+        // A regex literal set with one unusable member is dropped whole.
+        assert!(groups_of("  a: {CommandLine|re: '\\s(-u|--user)\\s*:'}\n  condition: a\n").is_empty());
+    }
+
     #[test]
     fn regex_literals_are_sound_and_bounded() {
         let none = ReFlags::default();

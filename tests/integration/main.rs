@@ -1,11 +1,13 @@
 //! The one integration test binary (ripgrep's `autotests = false` layout).
+//! The command-line tests are a test target of `sigmata-cli` (cli/Cargo.toml):
+//! only the package that owns the binary is told where cargo put it.
 
 // Every conformance case (tests/cases/*.yml) against every engine
 // configuration and the reference evaluator.
 mod conformance;
-// The command line: exit codes, output formats, malformed input accounting.
-mod cli;
 // The public API: auto traits, lenient loading, error locations.
 mod api;
 // SigmaHQ rules and real events from ../shared, when present.
 mod shared;
+// Random rule packs and events: the engine in every configuration against the reference.
+mod differential;

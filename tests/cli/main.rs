@@ -18,7 +18,7 @@ detection:
 "#;
 
 fn sigmata() -> Command {
-    Command::cargo_bin("sigmata").expect("the sigmata binary is built")
+    Command::new(env!("CARGO_BIN_EXE_sigmata"))
 }
 
 fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
