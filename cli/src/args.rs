@@ -14,6 +14,9 @@ Examples:
   tail -f events.jsonl | sigmata scan -            filter a live stream
   sigmata check -r sigma/rules                      load a pack, list refused rules and why
   sigmata test -r sigma/rules                       run SigmaHQ regression tests
+  sigmata test -r rules/ --format junit             run rule tests, JUnit XML for CI
+  sigmata explain -r rules/x.yml event.json         why a rule did or did not match
+  sigmata check -r rules/ --cost                    per rule its witnesses and cost
   sigmata debug ir rules/windows/x.yml              show a rule after each compiler stage";
 
 /// The `sigmata` command line.
@@ -34,9 +37,12 @@ pub enum Command {
     /// Load and validate rules: what loads, what is refused and why.
     #[command(after_help = CHECK_HELP)]
     Check(CheckArgs),
-    /// Run rule regression tests (SigmaHQ `regression_tests_path` format).
+    /// Run rule tests: `<rule>.tests.yml` sidecars and SigmaHQ regression tests.
     #[command(after_help = TEST_HELP)]
     Test(TestArgs),
+    /// Explain why rules did or did not match events.
+    #[command(after_help = EXPLAIN_HELP)]
+    Explain(ExplainArgs),
     /// Print one rule after each compiler stage.
     Debug(DebugArgs),
 }
@@ -64,24 +70,92 @@ Prints one line per refused rule (file:line:column, rule id and title, the
 reason) and a summary. Rules whose logsource is not process_creation load but
 are reported as not applicable to the stream.
 
-Exit status: 0 if every rule loaded, 1 if some were refused, 2 on usage errors.
+Lints (warnings; they change the exit status only with --deny-warnings):
+rules with no selective witness literal (evaluated for every event),
+duplicate rule ids, values that are no-ops (contains '' or '*'), unescaped
+'?' in values that look like URLs (a wildcard, probably meant literally),
+and fields outside the Sigma process_creation taxonomy.
+
+--cost prints, per rule, its witness groups (the literals one of which must
+occur for the rule to be evaluated at all), whether it is evaluated for
+every event, and how many literals and regexes it tests per field.
+
+Exit status: 0 if every rule loaded, 1 if some were refused (or, with
+--deny-warnings, if any warning was printed), 2 on usage errors.
 
 Examples:
   sigmata check -r rules/
   sigmata check -r ../sigma/rules -r ../sigma/rules-placeholder --placeholders vars.yml
-  sigmata check -r rules/ --format json";
+  sigmata check -r rules/ --format json
+  sigmata check -r rules/ --cost                 witnesses and literal counts per rule
+  sigmata check -r rules/ --cost --format json
+  sigmata check -r rules/ --deny-warnings        fail on lint warnings (CI)";
 
 const TEST_HELP: &str = "\
-For every loaded rule with a `regression_tests_path`, reads the info.yml it
-points to (found relative to an ancestor folder of the rule, e.g. the SigmaHQ
-repository root) and evaluates the rule on each listed sample file: it must
-match at least `match_count` events (at least one when no count is given).
-Samples are read from the `.json` rendering next to each `.evtx`.
+Two kinds of tests run:
 
-Exit status: 0 if every test passed, 1 if any failed, 2 on usage errors.
+1. Sidecars: `<rule-stem>.tests.yml` next to `<rule-stem>.yml`:
 
-Example:
-  sigmata test -r ../sigma/rules -r ../sigma/rules-emerging-threats";
+     rule: 0b6c...           # optional: the id of the rule under test
+                             # (default: the one rule in <rule-stem>.yml)
+     placeholders:           # optional: `expand` values for this rule only
+       critical_servers: ['DC01*']
+     true_positives:         # each must match
+       - name: encoded command          # required
+         reason: optional text
+         event: {Image: 'C:\\x\\powershell.exe', CommandLine: 'powershell -enc SQBFAFgA'}
+       - name: from a file
+         file: samples/x.jsonl          # relative to the sidecar; every event must match
+     true_negatives:         # each must NOT match (near misses)
+       - name: benign
+         reason: why it is benign
+         event: {Image: 'C:\\x\\powershell.exe', CommandLine: 'powershell -File a.ps1'}
+
+   Each case has exactly one of `event` (a map) or `file` (.jsonl, or .json
+   of concatenated objects). Unknown keys and malformed sidecars fail with
+   file:line. A rule refused only because its placeholders have no values
+   is tested with the sidecar's `placeholders`.
+
+2. SigmaHQ regression tests: a rule's `regression_tests_path` names an
+   info.yml (found relative to an ancestor folder of the rule, e.g. the
+   SigmaHQ repository root) whose entries name sample files and a
+   `match_count`: the rule must match at least that many events (at least
+   one when no count is given). Samples are `.jsonl`, `.json` (concatenated
+   objects), or `.evtx`, read from the `.json` rendering stored beside it.
+
+Every case is checked with the compiled engine and the reference evaluator;
+a failing case prints the explanation of why the rule did or did not match
+(see `sigmata explain`). Refused rules count as failures.
+
+Output: --format text (failures, then a summary), junit (JUnit XML: one
+testsuite per rule file, one testcase per case), or json.
+
+Exit status: 0 if every test passed and no rule was refused, 1 otherwise,
+2 on usage errors.
+
+Examples:
+  sigmata test -r rules/
+  sigmata test -r rules/ --format junit > rule-tests.xml
+  sigmata test -r ../sigma/rules -r ../sigma/rules-emerging-threats -v";
+
+const EXPLAIN_HELP: &str = "\
+For each event and each loaded rule (or the rules chosen with --rule), prints
+whether the rule matched and why: the value of every search identifier
+(selection) and, for a true one, which field, value and modifier made it
+true; for a rule that did not match, which selections made the condition
+false and, for each failing item, the event's value and what the rule
+wanted (the nearest of its values). The verdict is the reference
+evaluator's, so it is exact.
+
+EVENT is a file holding one JSON object (pretty-printed or not), JSONL (one
+object per line; each is explained), or - for standard input.
+
+Exit status: 0 if some rule matched some event, 1 if none did, 2 on errors.
+
+Examples:
+  sigmata explain -r rules/windows/process_creation/powershell_encoded_command.yml event.json
+  sigmata explain -r ../sigma/rules --rule 0b6c1e8a-... events.jsonl
+  echo '{\"Image\": \"C:\\\\x\\\\mshta.exe\"}' | sigmata explain -r rules/ --format json -";
 
 /// Options shared by every command that loads rules.
 #[derive(Debug, Args)]
@@ -125,6 +199,14 @@ pub struct ScanArgs {
     /// reference evaluator the engine is tested against (to check a result).
     #[arg(long, value_enum, default_value_t = EngineKind::Compiled)]
     pub engine: EngineKind,
+    /// Attach to each match the explanation of why the rule matched
+    /// (jsonl: an "explanation" object; text: indented lines).
+    #[arg(long)]
+    pub explain: bool,
+    /// Measure per-rule verification time and print the 20 costliest rules
+    /// on stderr at the end.
+    #[arg(long)]
+    pub profile: bool,
     /// Input files; `-` is standard input (the default).
     #[arg(value_name = "INPUT")]
     pub inputs: Vec<PathBuf>,
@@ -162,6 +244,13 @@ pub struct CheckArgs {
     /// is not applicable.
     #[arg(short, long)]
     pub verbose: bool,
+    /// Print per rule its witnesses, whether it is evaluated for every
+    /// event, and its literal counts per field.
+    #[arg(long)]
+    pub cost: bool,
+    /// Exit with status 1 when any warning (lint) was printed.
+    #[arg(long)]
+    pub deny_warnings: bool,
 }
 
 /// Report formats.
@@ -179,11 +268,38 @@ pub struct TestArgs {
     #[command(flatten)]
     pub rules: RuleArgs,
     /// Output format.
-    #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
-    pub format: ReportFormat,
+    #[arg(long, value_enum, default_value_t = TestFormat::Text)]
+    pub format: TestFormat,
     /// Print passing tests too.
     #[arg(short, long)]
     pub verbose: bool,
+}
+
+/// Output formats of `test`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum TestFormat {
+    /// For people: failures with explanations, then a summary.
+    Text,
+    /// JUnit XML, for CI systems.
+    Junit,
+    /// One JSON document.
+    Json,
+}
+
+/// `sigmata explain`.
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    #[command(flatten)]
+    pub rules: RuleArgs,
+    /// Explain only the rule with this id (or title); repeatable.
+    #[arg(long = "rule", value_name = "ID")]
+    pub only: Vec<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+    pub format: ReportFormat,
+    /// The event file (one JSON object, or JSONL); `-` is standard input.
+    #[arg(value_name = "EVENT")]
+    pub event: PathBuf,
 }
 
 /// `sigmata debug`.

@@ -4,6 +4,7 @@
 
 pub mod args;
 mod cmd;
+pub mod explain;
 pub mod input;
 pub mod rules;
 
@@ -52,6 +53,7 @@ pub fn run() -> ExitCode {
         args::Command::Scan(a) => cmd::scan::run(&a),
         args::Command::Check(a) => cmd::check::run(&a),
         args::Command::Test(a) => cmd::test::run(&a),
+        args::Command::Explain(a) => cmd::explain::run(&a),
         args::Command::Debug(a) => cmd::debug::run(&a),
     };
     match result {

@@ -19,13 +19,51 @@ pub struct Loaded {
     pub report: LoadReport,
     /// Number of rule files read.
     pub files: usize,
+    /// The configuration the engine was built with (for one-rule engines
+    /// built later with other placeholders, as `test` does).
+    pub config: Config,
+}
+
+/// True for a rule test sidecar (`<rule-stem>.tests.yml`), which is never
+/// loaded as a rule.
+pub fn is_sidecar(path: &Path) -> bool {
+    path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.ends_with(".tests.yml"))
+}
+
+/// Rule test sidecars (`*.tests.yml`) under `path`, in sorted order.
+pub fn sidecar_files(path: &Path) -> Result<Vec<PathBuf>, Failure> {
+    if path.is_file() {
+        // A rule file given alone brings its sidecar along.
+        if is_sidecar(path) {
+            return Ok(vec![path.to_path_buf()]);
+        }
+        let stem = path.to_str().and_then(|p| p.strip_suffix(".yml").or_else(|| p.strip_suffix(".yaml")));
+        return Ok(stem.map(|s| PathBuf::from(format!("{s}.tests.yml"))).filter(|s| s.is_file()).into_iter().collect());
+    }
+    let mut files = Vec::new();
+    for entry in walkdir::WalkDir::new(path).sort_by_file_name() {
+        let entry = entry.map_err(|e| Failure::io(format!("reading {}: {e}", path.display())))?;
+        if entry.file_type().is_file() && is_sidecar(entry.path()) {
+            files.push(entry.path().to_path_buf());
+        }
+    }
+    Ok(files)
+}
+
+/// The text of a rule file by the path it was loaded under (the embedded
+/// pack first, then the file system).
+pub fn source_text(path: &str) -> Option<String> {
+    if let Some((_, text)) = EMBEDDED_RULES.iter().find(|(p, _)| *p == path) {
+        return Some(text.to_string());
+    }
+    std::fs::read_to_string(path).ok()
 }
 
 /// Rule files under `path` (the file itself, or every `.yml`/`.yaml` file
 /// below a folder, in sorted order so that rule ids are stable).
 pub fn rule_files(path: &Path) -> Result<Vec<PathBuf>, Failure> {
     if path.is_file() {
-        return Ok(vec![path.to_path_buf()]);
+        return Ok(if is_sidecar(path) { Vec::new() } else { vec![path.to_path_buf()] });
     }
     if !path.is_dir() {
         return Err(Failure::usage(format!("rule path {} does not exist", path.display())));
@@ -35,8 +73,7 @@ pub fn rule_files(path: &Path) -> Result<Vec<PathBuf>, Failure> {
         let entry = entry.map_err(|e| Failure::io(format!("reading {}: {e}", path.display())))?;
         let p = entry.path();
         let is_yaml = matches!(p.extension().and_then(|e| e.to_str()), Some("yml" | "yaml"));
-        let is_sidecar = p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.ends_with(".tests.yml"));
-        if entry.file_type().is_file() && is_yaml && !is_sidecar {
+        if entry.file_type().is_file() && is_yaml && !is_sidecar(p) {
             files.push(p.to_path_buf());
         }
     }
@@ -69,7 +106,7 @@ pub fn load(args: &RuleArgs) -> Result<Loaded, Failure> {
     let mut builder = Builder::new();
     let config =
         Config::new().logsource(if args.all_logsources { None } else { Some(parse_logsource(&args.logsource)?) });
-    builder.config(config);
+    builder.config(config.clone());
     if let Some(p) = &args.placeholders {
         let text = std::fs::read_to_string(p).map_err(|e| Failure::usage(format!("{}: {e}", p.display())))?;
         let placeholders =
@@ -91,5 +128,5 @@ pub fn load(args: &RuleArgs) -> Result<Loaded, Failure> {
         }
     }
     let (engine, report) = builder.build();
-    Ok(Loaded { engine, report, files })
+    Ok(Loaded { engine, report, files, config })
 }

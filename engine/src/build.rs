@@ -210,7 +210,7 @@ impl Builder {
             }
         }
 
-        let (engine, compile_errors) = Engine::compile(loaded, fields, &self.config);
+        let (engine, compile_errors) = Engine::compile(loaded, fields, &self.config, &self.placeholders);
         for (rule, mut e) in compile_errors {
             let si = self.sources.iter().position(|s| s.origin == rule.origin.path).unwrap_or(0);
             self.finish_error(&mut e, si, &rule.origin, rule.id.as_deref(), Some(&rule.title));

@@ -20,7 +20,7 @@ use crate::config::Config;
 use crate::error::Error;
 use crate::event::Event;
 use crate::fold;
-use crate::ir::{FieldId, FieldTable, RuleIr, Target};
+use crate::ir::{FieldId, FieldTable, Placeholders, RuleIr, Target};
 use crate::lazy::{Folds, LazyPred};
 use crate::matcher::{FieldMatcher, Memo, ValueCache};
 use crate::plan::{self, ACCEPT, Op, PredId, REJECT};
@@ -146,6 +146,10 @@ struct Inner {
     value_cache_entries: usize,
     value_cache_bytes: usize,
     plan: plan::Plan,
+    /// What the rules were lowered with, kept so that [`Engine::explain`]
+    /// can lower a rule again search by search, exactly as it was built.
+    placeholders: Placeholders,
+    config: Config,
 }
 
 /// Counters of the work evaluation did, accumulated in a [`Cache`].
@@ -265,6 +269,7 @@ impl Engine {
         mut rules: Vec<LoadedRule>,
         fields: FieldTable,
         config: &Config,
+        placeholders: &Placeholders,
     ) -> (Engine, Vec<(Rule, Error)>) {
         // Regexes, the only tests whose compilation can fail (size limits),
         // are compiled per rule first, each distinct one once, so that a rule
@@ -383,6 +388,8 @@ impl Engine {
             value_cache_entries: config.value_cache_entries,
             value_cache_bytes: config.value_cache_bytes,
             plan,
+            placeholders: placeholders.clone(),
+            config: config.clone(),
         };
         (Engine { inner: Arc::new(inner) }, errors)
     }
@@ -661,6 +668,24 @@ impl Engine {
             m.scan(folded, &mut cache.fired);
         }
         cache.fired.len()
+    }
+
+    /// Why rule `id` does or does not match `event`: per search identifier
+    /// its value, which field, value and modifier made it true, or the
+    /// nearest miss. The verdict is the reference evaluator's; see
+    /// [`explain`](crate::explain).
+    ///
+    /// ```
+    /// let rule = "title: t\nlogsource: {category: process_creation}\ndetection:\n  sel: {Image|endswith: '\\\\whoami.exe'}\n  condition: sel\n";
+    /// let (engine, _) = sigmata::Builder::new().add_source("t.yml", rule).build();
+    /// let id = engine.rules().next().unwrap().0;
+    /// let e = engine.explain(id, &serde_json::json!({"Image": "C:\\who.exe"}));
+    /// assert!(!e.matched);
+    /// assert_eq!(e.failed[0].search, "sel");
+    /// ```
+    pub fn explain(&self, id: RuleId, event: &dyn Event) -> crate::explain::Explanation {
+        let i = &*self.inner;
+        crate::explain::explain(&i.rules[id.index()], &i.fields, &i.placeholders, &i.config, event)
     }
 
     /// What the planner decided, in numbers.

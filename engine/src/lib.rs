@@ -52,6 +52,7 @@ mod config;
 mod engine;
 mod error;
 pub mod event;
+pub mod explain;
 pub mod fold;
 pub mod freq;
 pub mod ir;
@@ -71,6 +72,7 @@ pub use config::Config;
 pub use engine::{Cache, Engine, EvalCounters, LoadedRule, MatchSet, PlanStats, RuleId};
 pub use error::{Error, ErrorKind, LimitExceeded};
 pub use event::{Event, Value};
+pub use explain::Explanation;
 pub use ir::Placeholders;
 #[cfg(feature = "json")]
 pub use json::JsonError;

@@ -288,6 +288,91 @@ pub(crate) fn locate(text: &str, first: usize, last: usize, anchor: &Anchor) -> 
     }
 }
 
+/// One step of a path into a YAML document, for [`locate_path`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PathStep<'a> {
+    /// A mapping key.
+    Key(&'a str),
+    /// The n-th (0-based) item of a block sequence.
+    Index(usize),
+}
+
+/// The 1-based line of the value at `path` inside the document spanning
+/// lines `first..=last` of `text` (a [`Document`]'s `first_line` and
+/// `last_line`), or of the deepest step that could be found; `None` if not
+/// even the first step was found.
+///
+/// Like the rest of the line finding here, this walks the text, not the
+/// parse: it is meant for messages (`file:line: unknown key`), and flow
+/// style (`[a, b]`, `{k: v}`) resolves only to the line of the enclosing key.
+///
+/// ```
+/// use sigmata::yaml::{PathStep, locate_path};
+/// let text = "cases:\n  - name: a\n    event: {x: 1}\n  - name: b\n    evnt: {x: 2}\n";
+/// let path = [PathStep::Key("cases"), PathStep::Index(1), PathStep::Key("evnt")];
+/// assert_eq!(locate_path(text, 1, 5, &path), Some(5));
+/// ```
+pub fn locate_path(text: &str, first: usize, last: usize, path: &[PathStep<'_>]) -> Option<usize> {
+    let lines: Vec<&str> = text.lines().collect();
+    let last = last.min(lines.len());
+    let indent = |l: &str| l.len() - l.trim_start().len();
+    let (mut from, mut to) = (first, last);
+    let mut found: Option<usize> = None;
+    for step in path {
+        match step {
+            PathStep::Key(k) => {
+                let Some((line, col)) = find_key(&lines, from, to, k) else { return found };
+                found = Some(line);
+                // The key's value: the following lines indented deeper than
+                // the key (or list items at its indentation).
+                let key_indent = col - 1;
+                let mut end = line;
+                for n in line + 1..=to {
+                    let l = lines[n - 1];
+                    let t = l.trim_start();
+                    if t.is_empty() || t.starts_with('#') {
+                        continue;
+                    }
+                    if indent(l) > key_indent || (indent(l) == key_indent && t.starts_with('-')) {
+                        end = n;
+                    } else {
+                        break;
+                    }
+                }
+                // An inline value (`key: value`) stays on the key's line.
+                from = if end > line { line + 1 } else { line };
+                to = end;
+            }
+            PathStep::Index(i) => {
+                let mut items = Vec::new();
+                let mut item_indent = None;
+                for n in from..=to {
+                    let l = lines[n - 1];
+                    let t = l.trim_start();
+                    if t.is_empty() || t.starts_with('#') {
+                        continue;
+                    }
+                    let is_item = t == "-" || t.starts_with("- ");
+                    match item_indent {
+                        None if is_item => {
+                            item_indent = Some(indent(l));
+                            items.push(n);
+                        }
+                        Some(ind) if is_item && indent(l) == ind => items.push(n),
+                        Some(ind) if indent(l) < ind => break,
+                        _ => {}
+                    }
+                }
+                let Some(&start) = items.get(*i) else { return found };
+                found = Some(start);
+                let end = items.get(i + 1).map_or(to, |next| next - 1);
+                (from, to) = (start, end);
+            }
+        }
+    }
+    found
+}
+
 fn byte_of_col(line: &str, col: usize) -> usize {
     line.char_indices().nth(col.saturating_sub(1)).map_or(line.len(), |(i, _)| i)
 }

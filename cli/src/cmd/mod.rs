@@ -2,5 +2,6 @@
 
 pub mod check;
 pub mod debug;
+pub mod explain;
 pub mod scan;
 pub mod test;

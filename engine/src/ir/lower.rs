@@ -130,6 +130,85 @@ pub fn lower_filter(
     l.detection(&filter.detection, "filter")
 }
 
+/// One search identifier lowered piece by piece (for [`crate::explain`]):
+/// the same lowering as [`lower_rule`], kept per branch, item and value.
+#[derive(Clone, Debug)]
+pub(crate) struct SearchParts {
+    pub name: String,
+    pub branches: Vec<BranchParts>,
+}
+
+/// One branch of a [`SearchParts`].
+#[derive(Clone, Debug)]
+pub(crate) enum BranchParts {
+    /// A map: the AND of its items.
+    Items(Vec<ItemParts>),
+    /// A keyword value and its expression.
+    Keyword { text: String, expr: Expr },
+}
+
+/// One `field|modifiers: values` item of a [`BranchParts::Items`]: the
+/// expression of each value, combined by `all` (AND, else OR) then `neq`.
+#[derive(Clone, Debug)]
+pub(crate) struct ItemParts {
+    pub key: String,
+    pub target: Target,
+    pub all: bool,
+    pub neq: bool,
+    /// (value as written, its expression); `null` for an empty list.
+    pub values: Vec<(String, Expr)>,
+}
+
+/// Lowers every search identifier of a detection piece by piece, with the
+/// lowering [`lower_rule`] uses, so that the pieces combine to exactly the
+/// rule's expression (before filters).
+pub(crate) fn lower_parts(
+    detection: &Detection,
+    fields: &mut FieldTable,
+    placeholders: &Placeholders,
+    config: &crate::Config,
+) -> std::result::Result<Vec<SearchParts>, Error> {
+    let limits = &config.lower_limits();
+    let mut l = Lowerer { fields, placeholders, limits };
+    let mut out = Vec::with_capacity(detection.searches.len());
+    for s in &detection.searches {
+        let mut branches = Vec::with_capacity(s.branches.len());
+        for b in &s.branches {
+            branches.push(match b {
+                Branch::Items(items) => {
+                    let mut parts = Vec::with_capacity(items.len());
+                    for item in items {
+                        let (exprs, all, neq) = l.item_values(item)?;
+                        let written: Vec<String> = if item.values.is_empty() {
+                            vec!["null".to_string()]
+                        } else {
+                            item.values.iter().map(|v| v.text().unwrap_or_else(|| "null".to_string())).collect()
+                        };
+                        let target = match &item.field {
+                            Some(f) => Target::Field(l.fields.intern(f)),
+                            None => Target::Keywords,
+                        };
+                        parts.push(ItemParts {
+                            key: item.key.clone(),
+                            target,
+                            all,
+                            neq,
+                            values: written.into_iter().zip(exprs).collect(),
+                        });
+                    }
+                    BranchParts::Items(parts)
+                }
+                Branch::Keyword(v) => BranchParts::Keyword {
+                    text: v.text().unwrap_or_default(),
+                    expr: l.value(Target::Keywords, v, &[])?,
+                },
+            });
+        }
+        out.push(SearchParts { name: s.name.clone(), branches });
+    }
+    Ok(out)
+}
+
 struct Lowerer<'a> {
     fields: &'a mut FieldTable,
     placeholders: &'a Placeholders,
@@ -173,6 +252,15 @@ impl Lowerer<'_> {
     }
 
     fn item(&mut self, item: &Item) -> Result<Expr> {
+        let (values, all, neq) = self.item_values(item)?;
+        let e = if all { Expr::and(values) } else { Expr::or(values) };
+        Ok(if neq { !e } else { e })
+    }
+
+    /// The expression of each value of an item (an empty list is one `null`
+    /// value), and the item's `all` and `neq` flags; [`Lowerer::item`]
+    /// combines them, `explain` looks at them one by one.
+    fn item_values(&mut self, item: &Item) -> Result<(Vec<Expr>, bool, bool)> {
         let target = match &item.field {
             Some(f) => Target::Field(self.fields.intern(f)),
             None => Target::Keywords,
@@ -204,8 +292,7 @@ impl Lowerer<'_> {
             }
             exprs
         };
-        let e = if all { Expr::and(exprs) } else { Expr::or(exprs) };
-        Ok(if neq { !e } else { e })
+        Ok((exprs, all, neq))
     }
 
     /// Lowers one value through the modifier chain.

@@ -25,6 +25,7 @@ use std::collections::HashMap;
 use std::fmt;
 
 pub(crate) use lower::Limits;
+pub(crate) use lower::{BranchParts, ItemParts, lower_parts};
 pub use lower::{Placeholders, lower_filter, lower_rule};
 pub use pattern::{Pattern, Shape, Token};
 
