@@ -6,6 +6,7 @@ pub mod args;
 mod cmd;
 pub mod explain;
 pub mod input;
+pub mod profile;
 pub mod rules;
 
 use std::process::ExitCode;

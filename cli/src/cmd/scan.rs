@@ -9,6 +9,7 @@ use sigmata::{Engine, MatchSet};
 
 use crate::args::{EngineKind, ScanArgs, ScanFormat};
 use crate::input::{self, Item, Line, Mode};
+use crate::profile::Profile;
 use crate::rules;
 use crate::{Failure, Outcome};
 
@@ -42,6 +43,9 @@ pub fn run(a: &ScanArgs) -> Result<Outcome, Failure> {
             a.rules.logsource
         )));
     }
+    if a.profile && a.engine == EngineKind::Reference {
+        return Err(Failure::usage("--profile measures the compiled engine; it cannot be used with --engine reference"));
+    }
     let inputs: Vec<PathBuf> = if a.inputs.is_empty() { vec![PathBuf::from("-")] } else { a.inputs.clone() };
     let mut scanner = Scanner {
         engine: &loaded.engine,
@@ -54,6 +58,8 @@ pub fn run(a: &ScanArgs) -> Result<Outcome, Failure> {
         stats: Stats::default(),
         flush_each_line: false,
         error: None,
+        explain: a.explain,
+        profile: a.profile.then(|| Profile::new(loaded.engine.len())),
     };
     let mut unreadable = 0;
     for path in &inputs {
@@ -85,6 +91,9 @@ pub fn run(a: &ScanArgs) -> Result<Outcome, Failure> {
         });
         eprintln!("{stats}");
     }
+    if let Some(p) = &scanner.profile {
+        eprint!("{}", p.report(&loaded.engine, s.events, start.elapsed()));
+    }
     if unreadable > 0 {
         return Err(Failure::io(format!("{unreadable} input(s) could not be read")));
     }
@@ -104,6 +113,10 @@ struct Scanner<'e, W: Write> {
     /// reader of our output sees matches while the stream is still open.
     flush_each_line: bool,
     error: Option<io::Error>,
+    /// `--explain`: attach an explanation to each match.
+    explain: bool,
+    /// `--profile`: per-rule verification times.
+    profile: Option<Profile>,
 }
 
 impl<W: Write> Scanner<'_, W> {
@@ -152,7 +165,7 @@ impl<W: Write> Scanner<'_, W> {
             }
             Line::Text { line, text } => match self.engine.fill_json(&mut self.record, text) {
                 Ok(()) => {
-                    self.engine.matches_record(&mut self.cache, &self.record, &mut self.matches);
+                    self.evaluate_record();
                     self.report(source, line, text);
                 }
                 Err(e) => self.item(source, Item::Malformed { line, reason: e.message().to_string() }),
@@ -169,7 +182,10 @@ impl<W: Write> Scanner<'_, W> {
             }
             Item::Event { line, raw, event } => {
                 match self.evaluator {
-                    EngineKind::Compiled => self.engine.matches_with(&mut self.cache, &event, &mut self.matches),
+                    EngineKind::Compiled => {
+                        self.engine.fill(&mut self.record, &event);
+                        self.evaluate_record();
+                    }
                     EngineKind::Reference => {
                         self.matches.clear();
                         for (id, lr) in self.engine.rules() {
@@ -200,6 +216,15 @@ impl<W: Write> Scanner<'_, W> {
         }
     }
 
+    /// Evaluates `self.record` with the compiled engine (timed per rule
+    /// under `--profile`).
+    fn evaluate_record(&mut self) {
+        match &mut self.profile {
+            Some(p) => p.add(self.engine, &mut self.cache, &self.record, &mut self.matches),
+            None => self.engine.matches_record(&mut self.cache, &self.record, &mut self.matches),
+        }
+    }
+
     fn print(&mut self, source: &str, line: usize, raw: &str) -> io::Result<()> {
         // A JSONL line is echoed as read; a pretty-printed record from a
         // `.json` file is compacted so that each match stays on one line.
@@ -210,21 +235,31 @@ impl<W: Write> Scanner<'_, W> {
         } else {
             raw
         };
+        // `--explain` reads the event as the reference evaluator does.
+        let explained = if self.explain {
+            serde_json::from_str::<serde_json::Value>(raw).ok().map(input::normalise)
+        } else {
+            None
+        };
         for id in self.matches.iter() {
             let rule = self.engine.rule(id);
             let level = rule.level.map(|l| l.as_str());
+            let explanation = explained.as_ref().map(|event| self.engine.explain(id, event));
             match self.format {
                 ScanFormat::None => {}
                 ScanFormat::Jsonl => {
                     // The event is echoed exactly as read (it parsed as JSON).
-                    let head = json!({
+                    let mut head = json!({
                         "rule_id": rule.id,
                         "rule_title": rule.title,
                         "level": level,
                         "source": source,
                         "line": line,
-                    })
-                    .to_string();
+                    });
+                    if let Some(e) = &explanation {
+                        head["explanation"] = crate::explain::to_json(e);
+                    }
+                    let head = head.to_string();
                     writeln!(self.out, "{},\"event\":{}}}", &head[..head.len() - 1], raw.trim())?;
                 }
                 ScanFormat::Text => {
@@ -235,6 +270,9 @@ impl<W: Write> Scanner<'_, W> {
                         rule.title,
                         rule.id.as_deref().unwrap_or("no id")
                     )?;
+                    if let Some(e) = &explanation {
+                        write!(self.out, "{}", crate::explain::indent(&e.to_string(), "    "))?;
+                    }
                 }
             }
         }
