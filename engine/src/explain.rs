@@ -39,6 +39,8 @@ const EXCERPT_CHARS: usize = 100;
 /// Longest common substrings are searched in at most this many characters
 /// of an event value (the search is quadratic).
 const SEARCH_CHARS: usize = 4096;
+/// Fewer characters in common than this are not worth showing.
+const MIN_COMMON: usize = 3;
 /// At most this many alternatives of an expansion are listed.
 const LISTED_VARIANTS: usize = 5;
 
@@ -481,8 +483,8 @@ fn near_miss(alternative: usize, p: &Pred, texts: &Option<Vec<String>>) -> NearM
             best = NearMiss { alternative, event_value: Some(t.clone()), common: longest, score };
         }
     }
-    // One character in common says nothing.
-    if best.score < 2 {
+    // One or two characters in common say nothing (`\`, `.e`).
+    if best.score < MIN_COMMON {
         best.common.clear();
         best.score = 0;
     }

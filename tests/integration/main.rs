@@ -11,3 +11,5 @@ mod api;
 mod shared;
 // Random rule packs and events: the engine in every configuration against the reference.
 mod differential;
+// Explanations of matches and misses against the reference evaluator.
+mod explain;

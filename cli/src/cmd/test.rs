@@ -168,8 +168,10 @@ fn print_text(suites: &Suites, verbose: bool, total: usize, failed: usize, refus
             }
         }
     }
+    // The last line keeps the wording CI scripts match on.
+    println!("({regression} SigmaHQ regression tests, {sidecar} sidecar cases)");
     println!(
-        "rule tests: {} passed, {failed} failed ({regression} SigmaHQ regression, {sidecar} sidecar) from {} rules; {refused} rules refused",
+        "regression tests: {} passed, {failed} failed, from {} rules with tests; {refused} rules refused",
         total - failed,
         rules_with_tests.len(),
     );
@@ -573,6 +575,11 @@ fn run_sidecar(loaded: &Loaded, path: &Path, resolved: &mut HashSet<usize>) -> (
         Err(e) => return (rule_file, vec![problem(1, format!("cannot read: {e}"), None, String::new())]),
     };
     let sc = parse_sidecar(path, &text);
+    if sc.cases.is_empty() {
+        // Nothing to run: the problems say why; which rule it was for is moot.
+        let cases = sc.problems.iter().map(|(l, m)| problem(*l, m.clone(), sc.rule.clone(), String::new())).collect();
+        return (rule_file, cases);
+    }
     let engine = &loaded.engine;
     let report = &loaded.report;
 
