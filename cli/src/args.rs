@@ -60,10 +60,20 @@ Output (--format jsonl): one JSON object per (event, rule) match:
 Exit status: 0 if any event matched, 1 if none did, 2 on errors
 (unreadable input, no rule loaded).
 
+--explain adds to each match why the rule matched: which selections were
+true and which field, value and modifier made them true (jsonl: an
+\"explanation\" object; text: indented lines below the match).
+
+--profile times each rule's verification (the rules whose witnesses fired,
+and those evaluated for every event) and prints, on stderr at the end, the
+20 rules that cost the most verification time on this input.
+
 Examples:
   sigmata scan corpora/sample.jsonl
   sigmata scan -r ../sigma/rules --format none --stats events.jsonl
-  cat events.jsonl | sigmata scan --format text";
+  cat events.jsonl | sigmata scan --format text
+  sigmata scan --explain --format text corpora/sample.jsonl
+  sigmata scan -r ../sigma/rules --format none --profile events.jsonl";
 
 const CHECK_HELP: &str = "\
 Prints one line per refused rule (file:line:column, rule id and title, the

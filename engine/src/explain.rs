@@ -197,11 +197,8 @@ pub(crate) fn explain(
         .map(|s| {
             let branches: Vec<BranchExplanation> = s.branches.iter().map(|b| branch(b, &table, event)).collect();
             let matched = branches.iter().any(|b| b.matched);
-            let shown = if matched {
-                branches.iter().position(|b| b.matched).unwrap_or(0)
-            } else {
-                nearest_branch(&branches)
-            };
+            let shown =
+                if matched { branches.iter().position(|b| b.matched).unwrap_or(0) } else { nearest_branch(&branches) };
             SearchExplanation { name: s.name.clone(), matched, branches, shown }
         })
         .collect();
@@ -367,8 +364,7 @@ fn item(ip: &ItemParts, fields: &FieldTable, event: &dyn Event) -> ItemExplanati
     let texts = event_texts(ip.target, fields, event);
     let values: Vec<ValueExplanation> =
         ip.values.iter().map(|(written, expr)| value(written, expr, ip.target, fields, event, &texts)).collect();
-    let combined =
-        if ip.all { values.iter().all(|v| v.matched) } else { values.iter().any(|v| v.matched) };
+    let combined = if ip.all { values.iter().all(|v| v.matched) } else { values.iter().any(|v| v.matched) };
     ItemExplanation {
         key: ip.key.clone(),
         field: match ip.target {
@@ -554,8 +550,7 @@ fn want(p: &Pred, fields: &FieldTable) -> Want {
                 Shape::Any => ("have any value", String::new()),
                 Shape::Glob => ("match", q(&pattern.to_sigma())),
             };
-            let description =
-                if text.is_empty() { verb.to_string() } else { format!("{verb} {text}{}", cased(*case)) };
+            let description = if text.is_empty() { verb.to_string() } else { format!("{verb} {text}{}", cased(*case)) };
             let text = if text.is_empty() { q(&pattern.to_sigma()) } else { text };
             (description, text)
         }
@@ -572,7 +567,9 @@ fn want(p: &Pred, fields: &FieldTable) -> Want {
         Test::Null => ("be null or missing".to_string(), "null".to_string()),
         Test::Exists(true) => ("exist".to_string(), "exists".to_string()),
         Test::Exists(false) => ("be missing".to_string(), "missing".to_string()),
-        Test::Cmp { op, value } => (format!("be a number {} {value}", op_text(*op)), format!("{} {value}", op_text(*op))),
+        Test::Cmp { op, value } => {
+            (format!("be a number {} {value}", op_text(*op)), format!("{} {value}", op_text(*op)))
+        }
         Test::Cidr(net) => (format!("be an IP address in {net}"), net.to_string()),
         Test::FieldRef { other, position, case } => {
             let verb = match position {
@@ -604,12 +601,7 @@ fn excerpt(value: &str, common: &str) -> String {
     let end = start + EXCERPT_CHARS;
     let body: String = chars[start..end].iter().collect();
     let quoted = q(&body);
-    format!(
-        "{}{}{}",
-        if start > 0 { "…" } else { "" },
-        quoted,
-        if end < chars.len() { "…" } else { "" }
-    )
+    format!("{}{}{}", if start > 0 { "…" } else { "" }, quoted, if end < chars.len() { "…" } else { "" })
 }
 
 impl ItemExplanation {
@@ -638,7 +630,8 @@ impl ItemExplanation {
         let mut s = format!("the rule wants it to {}", w.description);
         if v.wants.len() > 1 {
             let listed: Vec<&str> = v.wants.iter().take(LISTED_VARIANTS).map(|w| w.text.as_str()).collect();
-            let more = if v.wants.len() > LISTED_VARIANTS { format!(", … {} in all", v.wants.len()) } else { String::new() };
+            let more =
+                if v.wants.len() > LISTED_VARIANTS { format!(", … {} in all", v.wants.len()) } else { String::new() };
             let _ = write!(s, " ({}: {}{more})", self.variants_label(), listed.join(", "));
         }
         s

@@ -216,6 +216,33 @@ fn test_command_runs_sigmahq_style_regression_tests() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("FAIL") && text.contains("Needs two: matched 1 of 2 events, expected at least 2"), "{text}");
     assert!(text.contains("regression tests: 1 passed, 1 failed"), "{text}");
+    // The failure explains the first event the rule did not match.
+    assert!(
+        text.contains("    first event not matched (line 2):\n    rule 'Whoami Execution' (7d6f3a52-90a4-4f57-8b0a-6f2f7b1c5e01): did not match\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Image|endswith: false: Image is 'C:\\cmd.exe'; the rule wants it to end with '\\whoami.exe'"),
+        "{text}"
+    );
+    // `.jsonl` samples are read line by line.
+    write(
+        &root.join("regression_data/whoami"),
+        "y.jsonl",
+        "{\"Image\": \"C:\\\\whoami.exe\"}\n{\"Image\": \"D:\\\\WHOAMI.exe\"}\n",
+    );
+    write(
+        &root.join("regression_data/whoami"),
+        "info.yml",
+        "regression_tests_info:\n  - name: Lines\n    match_count: 2\n    path: regression_data/whoami/y.jsonl\n",
+    );
+    let out = sigmata().args(["test", "-r"]).arg(root.join("rules")).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.ends_with("regression tests: 1 passed, 0 failed, from 1 rules with tests; 0 rules refused\n"),
+        "{text}"
+    );
 }
 
 #[test]

@@ -138,7 +138,10 @@ fn failing_cases_print_why_the_rule_did_or_did_not_match() {
     assert!(text.contains(&expected_tp), "{text}");
     assert!(text.contains("true negative 'encoding option': matched, but must not"), "{text}");
     assert!(text.contains("    reason given: -Encoding is not -enc\n    rule 'Encoded PowerShell'"), "{text}");
-    assert!(text.ends_with("regression tests: 5 passed, 2 failed, from 2 rules with tests; 0 rules refused\n"), "{text}");
+    assert!(
+        text.ends_with("regression tests: 5 passed, 2 failed, from 2 rules with tests; 0 rules refused\n"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -150,7 +153,11 @@ fn malformed_sidecars_fail_with_file_and_line() {
         "enc.tests.yml",
         "true_positives:\n  - name: both\n    event: {Image: x}\n    file: x.jsonl\n  - name: typo\n    evnt: {Image: x}\n  - event: {Image: x}\nfalse_positives: []\n",
     );
-    write(dir.path(), "orphan.tests.yml", "rule: 00000000-0000-4000-8000-00000000dead\ntrue_positives:\n  - {name: a, event: {A: b}}\n");
+    write(
+        dir.path(),
+        "orphan.tests.yml",
+        "rule: 00000000-0000-4000-8000-00000000dead\ntrue_positives:\n  - {name: a, event: {A: b}}\n",
+    );
     write(dir.path(), "missing.tests.yml", "true_negatives:\n  - {name: a, event: {A: b}}\n");
     write(dir.path(), "notyaml.tests.yml", "true_positives: [\n");
     let out = sigmata().args(["test", "-r"]).arg(dir.path()).output().unwrap();
@@ -172,8 +179,15 @@ fn malformed_sidecars_fail_with_file_and_line() {
         assert!(text.contains(&expected), "missing {expected:?} in\n{text}");
     }
     // The case with a typo also lacks an event: 8 problems, each a failure.
-    assert!(text.ends_with("regression tests: 0 passed, 8 failed, from 4 rules with tests; 0 rules refused\n"), "{text}");
-    assert_eq!(text.lines().filter(|l| l.contains("notyaml")).count(), 1, "one failure for the unreadable sidecar: {text}");
+    assert!(
+        text.ends_with("regression tests: 0 passed, 8 failed, from 4 rules with tests; 0 rules refused\n"),
+        "{text}"
+    );
+    assert_eq!(
+        text.lines().filter(|l| l.contains("notyaml")).count(),
+        1,
+        "one failure for the unreadable sidecar: {text}"
+    );
 }
 
 #[test]
@@ -181,9 +195,19 @@ fn junit_output_is_valid_xml_with_counts_and_explanations() {
     let dir = tempfile::tempdir().unwrap();
     passing_pack(dir.path());
     // A title that needs escaping, a failing case, and a refused rule.
-    write(dir.path(), "enc.yml", &ENCODED.replace("title: Encoded PowerShell", "title: 'Encoded <PowerShell> & \"friends\"'"));
+    write(
+        dir.path(),
+        "enc.yml",
+        &ENCODED.replace("title: Encoded PowerShell", "title: 'Encoded <PowerShell> & \"friends\"'"),
+    );
     write(dir.path(), "enc.tests.yml", &ENCODED_TESTS.replace("powershell /enc SQBFAFgA", "powershell -nop"));
-    write(dir.path(), "refused.yml", &ENCODED.replace("6f8e4a1c-0000-4000-8000-000000000001", "6f8e4a1c-0000-4000-8000-000000000002").replace("condition: all of", "condition: al of"));
+    write(
+        dir.path(),
+        "refused.yml",
+        &ENCODED
+            .replace("6f8e4a1c-0000-4000-8000-000000000001", "6f8e4a1c-0000-4000-8000-000000000002")
+            .replace("condition: all of", "condition: al of"),
+    );
     let out = sigmata().args(["test", "--format", "junit", "-r"]).arg(dir.path()).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let xml = stdout(&out);
@@ -204,13 +228,22 @@ fn junit_output_is_valid_xml_with_counts_and_explanations() {
         assert_eq!(s.attribute("tests"), Some(n.to_string().as_str()));
         assert_eq!(s.attribute("failures"), Some(f.to_string().as_str()));
     }
-    let failed = failures.iter().find(|f| f.attribute("type") == Some("true_positive")).expect("a failed true positive");
+    let failed =
+        failures.iter().find(|f| f.attribute("type") == Some("true_positive")).expect("a failed true positive");
     let case = failed.parent().unwrap();
-    assert_eq!(case.attribute("classname"), Some("Encoded <PowerShell> & \"friends\" [6f8e4a1c-0000-4000-8000-000000000001]"));
+    assert_eq!(
+        case.attribute("classname"),
+        Some("Encoded <PowerShell> & \"friends\" [6f8e4a1c-0000-4000-8000-000000000001]")
+    );
     assert_eq!(case.attribute("name"), Some("true positive 'encoded command with /enc'"));
     assert_eq!(failed.attribute("message"), Some("did not match, but must"));
     let body = failed.text().unwrap();
-    assert!(body.contains("rule 'Encoded <PowerShell> & \"friends\"' (6f8e4a1c-0000-4000-8000-000000000001): did not match"), "{body}");
+    assert!(
+        body.contains(
+            "rule 'Encoded <PowerShell> & \"friends\"' (6f8e4a1c-0000-4000-8000-000000000001): did not match"
+        ),
+        "{body}"
+    );
     assert!(body.contains("failed: selection_cli is false"), "{body}");
     let refused = failures.iter().find(|f| f.attribute("type") == Some("refused")).expect("the refused rule");
     assert!(refused.attribute("message").unwrap().contains("Sigma has no 'al of'"), "{xml}");
@@ -240,8 +273,12 @@ fn explain_says_which_selection_and_value_decided() {
         dir.path(),
         "events.jsonl",
         &[
-            format!("{{\"Image\": \"{PS}\", \"CommandLine\": \"powershell /enc SQBFAFgA\", \"User\": \"CORP\\\\alice\"}}"),
-            format!("{{\"Image\": \"{PS}\", \"CommandLine\": \"powershell -enc SQBFAFgA\", \"User\": \"CORP\\\\Admin\"}}"),
+            format!(
+                "{{\"Image\": \"{PS}\", \"CommandLine\": \"powershell /enc SQBFAFgA\", \"User\": \"CORP\\\\alice\"}}"
+            ),
+            format!(
+                "{{\"Image\": \"{PS}\", \"CommandLine\": \"powershell -enc SQBFAFgA\", \"User\": \"CORP\\\\Admin\"}}"
+            ),
             "{\"Image\": \"C:\\\\Windows\\\\System32\\\\pwsh.exe\"}".to_string(),
         ]
         .join("\n"),
@@ -304,7 +341,9 @@ detection:
         .arg("-r")
         .arg(&rule)
         .arg("-")
-        .write_stdin(r#"{"Image": "C:\\Windows\\System32\\cscript.exe", "CommandLine": "cscript C:\\Users\\a\\Desktop\\x.js"}"#)
+        .write_stdin(
+            r#"{"Image": "C:\\Windows\\System32\\cscript.exe", "CommandLine": "cscript C:\\Users\\a\\Desktop\\x.js"}"#,
+        )
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
@@ -328,7 +367,8 @@ fn explain_json_carries_the_structure() {
     let dir = tempfile::tempdir().unwrap();
     let rule = write(dir.path(), "enc.yml", ENCODED);
     let event = format!("{{\n  \"Image\": \"{PS}\",\n  \"CommandLine\": \"powershell -e x\"\n}}\n");
-    let out = sigmata().args(["explain", "--format", "json", "-r"]).arg(&rule).arg("-").write_stdin(event).output().unwrap();
+    let out =
+        sigmata().args(["explain", "--format", "json", "-r"]).arg(&rule).arg("-").write_stdin(event).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
     let e = &doc[0];
@@ -352,7 +392,10 @@ fn check_cost_lists_witnesses_and_literal_counts() {
     let out = sigmata().args(["check", "--cost", "-r"]).arg(&rule).output().unwrap();
     assert_eq!(out.status.code(), Some(0));
     let text = stdout(&out);
-    assert!(text.contains(&format!("{}:1: 'Encoded PowerShell' [6f8e4a1c-0000-4000-8000-000000000001]", rule.display())), "{text}");
+    assert!(
+        text.contains(&format!("{}:1: 'Encoded PowerShell' [6f8e4a1c-0000-4000-8000-000000000001]", rule.display())),
+        "{text}"
+    );
     assert!(text.contains("  literals per field: CommandLine 5, Image 1, User 1\n"), "{text}");
     assert!(text.contains("  witness group 1: "), "{text}");
     assert!(text.contains("cost: 1 rules, 0 evaluated for every event"), "{text}");
@@ -384,7 +427,11 @@ detection:
     condition: selection or download or digits
 "#,
     );
-    write(dir.path(), "dup.yml", &ENCODED.replace("6f8e4a1c-0000-4000-8000-000000000001", "6f8e4a1c-0000-4000-8000-000000000009"));
+    write(
+        dir.path(),
+        "dup.yml",
+        &ENCODED.replace("6f8e4a1c-0000-4000-8000-000000000001", "6f8e4a1c-0000-4000-8000-000000000009"),
+    );
     let out = sigmata().args(["check", "-r"]).arg(dir.path()).output().unwrap();
     assert_eq!(out.status.code(), Some(0));
     let text = stdout(&out);
@@ -411,7 +458,8 @@ detection:
 fn scan_explain_attaches_the_explanation_to_each_match() {
     let dir = tempfile::tempdir().unwrap();
     let rule = write(dir.path(), "enc.yml", ENCODED);
-    let line = format!("{{\"Image\": \"{PS}\", \"CommandLine\": \"powershell -enc x\"}}\n{{\"Image\": \"C:\\\\cmd.exe\"}}\n");
+    let line =
+        format!("{{\"Image\": \"{PS}\", \"CommandLine\": \"powershell -enc x\"}}\n{{\"Image\": \"C:\\\\cmd.exe\"}}\n");
     let out = sigmata().args(["scan", "--explain", "-r"]).arg(&rule).write_stdin(line.clone()).output().unwrap();
     assert_eq!(out.status.code(), Some(0));
     let lines: Vec<Value> = stdout(&out).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
@@ -419,11 +467,20 @@ fn scan_explain_attaches_the_explanation_to_each_match() {
     assert_eq!(lines[0]["explanation"]["matched"], true);
     assert_eq!(lines[0]["explanation"]["searches"][1]["name"], "selection_cli");
     assert_eq!(lines[0]["event"]["CommandLine"], "powershell -enc x");
-    let out =
-        sigmata().args(["scan", "--explain", "--format", "text", "-r"]).arg(&rule).write_stdin(line.clone()).output().unwrap();
+    let out = sigmata()
+        .args(["scan", "--explain", "--format", "text", "-r"])
+        .arg(&rule)
+        .write_stdin(line.clone())
+        .output()
+        .unwrap();
     let text = stdout(&out);
     assert!(text.starts_with("-:1: high          Encoded PowerShell [6f8e4a1c-0000-4000-8000-000000000001]\n    rule 'Encoded PowerShell'"), "{text}");
-    assert!(text.contains("\n        CommandLine|contains|windash: true: ' -enc ' matched CommandLine 'powershell -enc x'\n"), "{text}");
+    assert!(
+        text.contains(
+            "\n        CommandLine|contains|windash: true: ' -enc ' matched CommandLine 'powershell -enc x'\n"
+        ),
+        "{text}"
+    );
     // --profile: the same matches, and a report on stderr.
     let out = sigmata().args(["scan", "--profile", "-r"]).arg(&rule).write_stdin(line).output().unwrap();
     assert_eq!(stdout(&out).lines().count(), 1);
@@ -431,4 +488,23 @@ fn scan_explain_attaches_the_explanation_to_each_match() {
     assert!(err.contains("profile: 2 events in") && err.contains("top 1 rules by verification time:"), "{err}");
     assert!(err.contains("Encoded PowerShell [6f8e4a1c-0000-4000-8000-000000000001]"), "{err}");
     sigmata().args(["scan", "--profile", "--engine", "reference", "-r"]).arg(&rule).write_stdin("{}").assert().code(2);
+}
+
+/// The SigmaHQ regression tests from ../shared (when present): all pass, and
+/// the JUnit rendering parses with one testcase per test.
+#[test]
+fn sigmahq_regression_tests_pass_and_render_as_junit() {
+    let sigma = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/sigma/rules");
+    if !sigma.is_dir() {
+        eprintln!("note: {} is absent; the SigmaHQ regression tests were not run", sigma.display());
+        return;
+    }
+    let out = sigmata().args(["test", "--format", "junit", "-r"]).arg(&sigma).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let xml = stdout(&out);
+    let doc = roxmltree::Document::parse(&xml).unwrap_or_else(|e| panic!("invalid XML: {e}"));
+    let cases = doc.descendants().filter(|n| n.has_tag_name("testcase")).count();
+    assert!(cases >= 100, "only {cases} SigmaHQ regression tests");
+    assert_eq!(doc.root_element().attribute("tests"), Some(cases.to_string().as_str()));
+    assert_eq!(doc.root_element().attribute("failures"), Some("0"));
 }

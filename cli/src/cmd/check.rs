@@ -154,7 +154,13 @@ mod cost {
         let mut always = 0;
         for (id, lr) in engine.rules() {
             let r = &lr.rule;
-            println!("{}:{}: '{}' [{}]", r.origin.path, r.origin.first_line, r.title, r.id.as_deref().unwrap_or("no id"));
+            println!(
+                "{}:{}: '{}' [{}]",
+                r.origin.path,
+                r.origin.first_line,
+                r.title,
+                r.id.as_deref().unwrap_or("no id")
+            );
             let groups = engine.witness_groups(id);
             if groups.is_empty() {
                 always += 1;
@@ -386,7 +392,11 @@ pub mod lint {
                 match seen.get(rid) {
                     Some((file, line, title)) => {
                         let line_here = cx.line(&[PathStep::Key("id")]);
-                        cx.push(line_here, "duplicate-id", format!("duplicate rule id {rid}: also the id of '{title}' at {file}:{line}"));
+                        cx.push(
+                            line_here,
+                            "duplicate-id",
+                            format!("duplicate rule id {rid}: also the id of '{title}' at {file}:{line}"),
+                        );
                     }
                     None => {
                         let line = cx.line(&[PathStep::Key("id")]);
@@ -394,7 +404,8 @@ pub mod lint {
                     }
                 }
             }
-            let taxonomy = rule.logsource.category.as_deref().is_some_and(|c| c.eq_ignore_ascii_case("process_creation"));
+            let taxonomy =
+                rule.logsource.category.as_deref().is_some_and(|c| c.eq_ignore_ascii_case("process_creation"));
             for search in &rule.detection.searches {
                 for (bi, branch) in search.branches.iter().enumerate() {
                     let Branch::Items(items) = branch else { continue };

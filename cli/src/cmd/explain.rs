@@ -19,8 +19,7 @@ pub fn run(a: &ExplainArgs) -> Result<Outcome, Failure> {
     let chosen: Vec<RuleId> = engine
         .rules()
         .filter(|(_, lr)| {
-            a.only.is_empty()
-                || a.only.iter().any(|o| lr.rule.id.as_deref() == Some(o.as_str()) || lr.rule.title == *o)
+            a.only.is_empty() || a.only.iter().any(|o| lr.rule.id.as_deref() == Some(o.as_str()) || lr.rule.title == *o)
         })
         .map(|(id, _)| id)
         .collect();

@@ -44,7 +44,9 @@ pub fn run(a: &ScanArgs) -> Result<Outcome, Failure> {
         )));
     }
     if a.profile && a.engine == EngineKind::Reference {
-        return Err(Failure::usage("--profile measures the compiled engine; it cannot be used with --engine reference"));
+        return Err(Failure::usage(
+            "--profile measures the compiled engine; it cannot be used with --engine reference",
+        ));
     }
     let inputs: Vec<PathBuf> = if a.inputs.is_empty() { vec![PathBuf::from("-")] } else { a.inputs.clone() };
     let mut scanner = Scanner {
@@ -236,11 +238,8 @@ impl<W: Write> Scanner<'_, W> {
             raw
         };
         // `--explain` reads the event as the reference evaluator does.
-        let explained = if self.explain {
-            serde_json::from_str::<serde_json::Value>(raw).ok().map(input::normalise)
-        } else {
-            None
-        };
+        let explained =
+            if self.explain { serde_json::from_str::<serde_json::Value>(raw).ok().map(input::normalise) } else { None };
         for id in self.matches.iter() {
             let rule = self.engine.rule(id);
             let level = rule.level.map(|l| l.as_str());

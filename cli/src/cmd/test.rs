@@ -123,7 +123,8 @@ pub fn run(a: &TestArgs) -> Result<Outcome, Failure> {
         TestFormat::Text => print_text(&suites, a.verbose, tests.len(), failed, refused),
         TestFormat::Junit => print!("{}", junit(&suites)),
         TestFormat::Json => {
-            let cases: Vec<Value> = suites.iter().flat_map(|(file, cases)| cases.iter().map(|c| case_json(file, c))).collect();
+            let cases: Vec<Value> =
+                suites.iter().flat_map(|(file, cases)| cases.iter().map(|c| case_json(file, c))).collect();
             let doc = json!({
                 "tests": cases.iter().filter(|c| c["kind"] != "refused").collect::<Vec<_>>(),
                 "passed": tests.len() - failed,
@@ -315,9 +316,8 @@ fn run_regression(engine: &Engine, id: RuleId, rule_file: &Path, info_path: &str
             };
             Case {
                 passed,
-                message: problem.unwrap_or_else(|| {
-                    format!("matched {matched} of {events_n} events, expected at least {expected}")
-                }),
+                message: problem
+                    .unwrap_or_else(|| format!("matched {matched} of {events_n} events, expected at least {expected}")),
                 explanation,
                 counts: Some((expected, events_n, matched)),
                 seconds: start.elapsed().as_secs_f64(),
@@ -423,7 +423,10 @@ fn parse_sidecar(path: &Path, text: &str) -> Sidecar {
         sigmata::yaml::locate_path(text, doc.first_line, doc.last_line, steps).unwrap_or(doc.first_line)
     };
     let Yaml::Map(entries) = &doc.value else {
-        sc.problems.push((doc.first_line, format!("expected a map of {}, found {}", TOP_KEYS.join(", "), doc.value.type_name())));
+        sc.problems.push((
+            doc.first_line,
+            format!("expected a map of {}, found {}", TOP_KEYS.join(", "), doc.value.type_name()),
+        ));
         return sc;
     };
     for (key, value) in entries {
@@ -435,7 +438,13 @@ fn parse_sidecar(path: &Path, text: &str) -> Sidecar {
             },
             "placeholders" => {
                 let Yaml::Map(vars) = value else {
-                    sc.problems.push((at, format!("'placeholders' must be a map from names to lists of values, not {}", value.type_name())));
+                    sc.problems.push((
+                        at,
+                        format!(
+                            "'placeholders' must be a map from names to lists of values, not {}",
+                            value.type_name()
+                        ),
+                    ));
                     continue;
                 };
                 let mut p = Placeholders::new();
@@ -462,14 +471,18 @@ fn parse_sidecar(path: &Path, text: &str) -> Sidecar {
                 };
                 for (i, item) in items.iter().enumerate() {
                     let case_line = line(&[PathStep::Key(key), PathStep::Index(i)]);
-                    match parse_case(path, item, positive, |k| line(&[PathStep::Key(key), PathStep::Index(i), PathStep::Key(k)])) {
+                    match parse_case(path, item, positive, |k| {
+                        line(&[PathStep::Key(key), PathStep::Index(i), PathStep::Key(k)])
+                    }) {
                         Ok(mut c) => {
                             c.line = case_line;
                             sc.cases.push(c);
                         }
-                        Err(problems) => sc.problems.extend(problems.into_iter().map(|(l, m)| {
-                            (l.unwrap_or(case_line), format!("{key}[{}]: {m}", i + 1))
-                        })),
+                        Err(problems) => sc.problems.extend(
+                            problems
+                                .into_iter()
+                                .map(|(l, m)| (l.unwrap_or(case_line), format!("{key}[{}]: {m}", i + 1))),
+                        ),
                     }
                 }
             }
@@ -491,7 +504,10 @@ fn parse_case(
     line_of: impl Fn(&str) -> usize,
 ) -> Result<SideCase, Problems> {
     let Yaml::Map(entries) = item else {
-        return Err(vec![(None, format!("a case must be a map with name and event or file, not {}", item.type_name()))]);
+        return Err(vec![(
+            None,
+            format!("a case must be a map with name and event or file, not {}", item.type_name()),
+        )]);
     };
     let mut problems: Problems = Vec::new();
     let (mut name, mut reason, mut input) = (None, None, None);
@@ -599,7 +615,12 @@ fn run_sidecar(loaded: &Loaded, path: &Path, resolved: &mut HashSet<usize>) -> (
     let target = match (candidates.as_slice(), refusal) {
         ([id], _) => Ok(Target::Loaded(*id)),
         ([], Some((i, e))) if e.kind() == ErrorKind::Placeholder && sc.placeholders.is_some() => {
-            match build_alone(loaded, e.origin().unwrap_or(&rule_file), sc.placeholders.clone().unwrap_or_default(), sc.rule.as_deref()) {
+            match build_alone(
+                loaded,
+                e.origin().unwrap_or(&rule_file),
+                sc.placeholders.clone().unwrap_or_default(),
+                sc.rule.as_deref(),
+            ) {
                 Ok((alone, id)) => {
                     resolved.insert(i);
                     Ok(Target::Alone(alone, id))
@@ -667,10 +688,7 @@ fn build_alone(
     let mut b = Builder::new();
     b.config(loaded.config.clone()).placeholders(placeholders).add_source(file, &text);
     let (engine, report) = b.build();
-    let id = engine
-        .rules()
-        .find(|(_, lr)| want.is_none_or(|w| lr.rule.id.as_deref() == Some(w)))
-        .map(|(id, _)| id);
+    let id = engine.rules().find(|(_, lr)| want.is_none_or(|w| lr.rule.id.as_deref() == Some(w))).map(|(id, _)| id);
     match (id, report.errors.iter().find(|e| want.is_none_or(|w| e.rule_id() == Some(w)))) {
         (Some(id), _) => Ok((engine, id)),
         (None, Some(e)) => Err(format!("the rule is refused even with the sidecar's placeholders: {}", e.message())),
@@ -837,7 +855,8 @@ mod tests {
 
     #[test]
     fn sidecar_problems_name_their_lines() {
-        let text = "rule: x\ntrue_positives:\n  - name: a\n    evnt: {Image: x}\n  - event: {Image: y}\nfalse_positives: []\n";
+        let text =
+            "rule: x\ntrue_positives:\n  - name: a\n    evnt: {Image: x}\n  - event: {Image: y}\nfalse_positives: []\n";
         let sc = parse_sidecar(Path::new("r.tests.yml"), text);
         let lines: Vec<(usize, &str)> = sc.problems.iter().map(|(l, m)| (*l, m.as_str())).collect();
         assert_eq!(lines.len(), 4, "{lines:?}");
