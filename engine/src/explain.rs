@@ -661,6 +661,10 @@ impl ItemExplanation {
 
     fn matched_sentence(&self, v: &ValueExplanation) -> String {
         let (alt, which) = v.matched_by.clone().unwrap_or((0, None));
+        if self.field.is_some() && self.event_values.is_none() {
+            // `null`, `exists: false`: absence is what matched.
+            return format!("{} matched: the event has no {}", q(&v.written), self.subject());
+        }
         let mut s = format!("{} matched {}", q(&v.written), self.subject());
         if let Some(w) = &which {
             let _ = write!(s, " {}", excerpt(w, ""));
@@ -691,8 +695,12 @@ impl ItemExplanation {
             }
             (true, false) => writeln!(f, "{}", matched.first().map(|v| self.matched_sentence(v)).unwrap_or_default()),
             (true, true) => {
-                let what = if n == 1 { q(&self.values[0].written) } else { format!("none of {n} values") };
-                writeln!(f, "{what} matched, as neq wants: {}", event_value())
+                let what = if n == 1 {
+                    format!("{} did not match", q(&self.values[0].written))
+                } else {
+                    format!("none of {n} values matched")
+                };
+                writeln!(f, "{what}, as neq wants: {}", event_value())
             }
             (false, true) => {
                 let v = matched.first().map(|v| self.matched_sentence(v)).unwrap_or_default();

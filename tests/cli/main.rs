@@ -222,7 +222,7 @@ fn test_command_runs_sigmahq_style_regression_tests() {
         "{text}"
     );
     assert!(
-        text.contains("Image|endswith: false: Image is 'C:\\cmd.exe'; the rule wants it to end with '\\whoami.exe'"),
+        text.contains("Image|endswith: false: Image 'C:\\cmd.exe' contains '.exe' but the rule wants it to end with '\\whoami.exe'"),
         "{text}"
     );
     // `.jsonl` samples are read line by line.

@@ -508,3 +508,34 @@ fn sigmahq_regression_tests_pass_and_render_as_junit() {
     assert_eq!(doc.root_element().attribute("tests"), Some(cases.to_string().as_str()));
     assert_eq!(doc.root_element().attribute("failures"), Some("0"));
 }
+
+#[test]
+fn explain_words_neq_null_and_all_items() {
+    let dir = tempfile::tempdir().unwrap();
+    let rule = write(
+        dir.path(),
+        "r.yml",
+        r#"title: Odd Items
+logsource: {category: process_creation}
+detection:
+    selection:
+        CommandLine|contains|all: ['-nop', '-w hidden']
+        ParentImage: null
+        User|neq: 'SYSTEM'
+    condition: selection
+"#,
+    );
+    let event = r#"{"CommandLine": "powershell -nop -w hidden -c x", "User": "alice"}"#;
+    let out = sigmata().arg("explain").arg("-r").arg(&rule).arg("-").write_stdin(event).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        stdout(&out),
+        "-:1: rule 'Odd Items': matched
+  condition: selection
+  selection: true
+    CommandLine|contains|all: true: all 2 values matched: CommandLine is 'powershell -nop -w hidden -c x'
+    ParentImage: true: 'null' matched: the event has no ParentImage
+    User|neq: true: 'SYSTEM' did not match, as neq wants: User is 'alice'
+"
+    );
+}

@@ -238,8 +238,11 @@ impl<W: Write> Scanner<'_, W> {
             raw
         };
         // `--explain` reads the event as the reference evaluator does.
-        let explained =
-            if self.explain { serde_json::from_str::<serde_json::Value>(raw).ok().map(input::normalise) } else { None };
+        let explained = if self.explain && self.format != ScanFormat::None {
+            serde_json::from_str::<serde_json::Value>(raw).ok().map(input::normalise)
+        } else {
+            None
+        };
         for id in self.matches.iter() {
             let rule = self.engine.rule(id);
             let level = rule.level.map(|l| l.as_str());
