@@ -3,7 +3,7 @@
 //! [`Engine::explain`](crate::Engine::explain) lowers the rule again, search
 //! identifier by search identifier, item by item and value by value, with the
 //! very lowering the engine was built with (same placeholders, same limits),
-//! and evaluates every piece with the [`reference`] evaluator. The verdict it
+//! and evaluates every piece with the [`reference`](mod@crate::reference) evaluator. The verdict it
 //! reports is therefore exact: [`Explanation::matched`] is the reference
 //! evaluator's answer for the whole rule (meta filters included), and the
 //! search results combine, through the rule's own condition, into
