@@ -102,6 +102,11 @@ fn test_runs_sidecars_including_placeholder_rules() {
         "{text}"
     );
     assert!(text.contains("true negative 'not a critical server': did not match, as expected"), "{text}");
+    // The sidecar's placeholders win over the pack's: its cases were written for them.
+    let other = tempfile::tempdir().unwrap();
+    let vars = write(other.path(), "vars.yml", "critical_servers: [WS17]\n");
+    let out = sigmata().args(["test", "--placeholders"]).arg(&vars).arg("-r").arg(dir.path()).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
     // The sidecars are not rules, and the placeholder rule is refused by
     // `check` (which has no placeholders) but tested by `test`.
     let out = sigmata().args(["check", "-r"]).arg(dir.path()).output().unwrap();

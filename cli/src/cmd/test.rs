@@ -92,11 +92,17 @@ pub fn run(a: &TestArgs) -> Result<Outcome, Failure> {
         suites.entry(lr.rule.origin.path.to_string()).or_default().extend(cases);
     }
     let mut resolved = HashSet::new();
+    let mut sidecars = Vec::new();
     for root in &a.rules.rules {
         for sidecar in rules::sidecar_files(root)? {
-            let (file, cases) = run_sidecar(&loaded, &sidecar, &mut resolved);
-            suites.entry(file).or_default().extend(cases);
+            if !sidecars.contains(&sidecar) {
+                sidecars.push(sidecar);
+            }
         }
+    }
+    for sidecar in &sidecars {
+        let (file, cases) = run_sidecar(&loaded, sidecar, &mut resolved);
+        suites.entry(file).or_default().extend(cases);
     }
     let mut refused = 0;
     for (i, e) in loaded.report.errors.iter().enumerate() {
@@ -612,15 +618,15 @@ fn run_sidecar(loaded: &Loaded, path: &Path, resolved: &mut HashSet<usize>) -> (
         Some(want) => e.rule_id() == Some(want.as_str()),
         None => e.origin() == Some(rule_file.as_str()),
     });
-    let target = match (candidates.as_slice(), refusal) {
-        ([id], _) => Ok(Target::Loaded(*id)),
-        ([], Some((i, e))) if e.kind() == ErrorKind::Placeholder && sc.placeholders.is_some() => {
-            match build_alone(
-                loaded,
-                e.origin().unwrap_or(&rule_file),
-                sc.placeholders.clone().unwrap_or_default(),
-                sc.rule.as_deref(),
-            ) {
+    let target = match (candidates.as_slice(), refusal, &sc.placeholders) {
+        // The sidecar's placeholders are the values its cases were written
+        // for: the rule is tested alone with them, whether the pack loaded
+        // it (with other values) or refused it (for lack of values).
+        ([id], _, Some(p)) => build_alone(loaded, &engine.rule(*id).origin.path, p.clone(), sc.rule.as_deref())
+            .map(|(alone, id)| Target::Alone(alone, id))
+            .map_err(|m| (rule_line, m)),
+        ([], Some((i, e)), Some(p)) if e.kind() == ErrorKind::Placeholder => {
+            match build_alone(loaded, e.origin().unwrap_or(&rule_file), p.clone(), sc.rule.as_deref()) {
                 Ok((alone, id)) => {
                     resolved.insert(i);
                     Ok(Target::Alone(alone, id))
@@ -628,11 +634,12 @@ fn run_sidecar(loaded: &Loaded, path: &Path, resolved: &mut HashSet<usize>) -> (
                 Err(m) => Err((rule_line, m)),
             }
         }
-        ([], Some((_, e))) => Err((
+        ([id], _, None) => Ok(Target::Loaded(*id)),
+        ([], Some((_, e)), _) => Err((
             rule_line,
             format!("the rule under test was refused ({}); its {} cases were not run", e.message(), sc.cases.len()),
         )),
-        ([], None) => {
+        ([], None, _) => {
             let na = report.not_applicable.iter().find(|n| match &sc.rule {
                 Some(want) => n.id.as_deref() == Some(want.as_str()),
                 None => *n.origin.path == *rule_file,
@@ -649,7 +656,7 @@ fn run_sidecar(loaded: &Loaded, path: &Path, resolved: &mut HashSet<usize>) -> (
                 },
             ))
         }
-        (many, _) => Err((
+        (many, _, _) => Err((
             rule_line,
             format!("{} has {} rules: name the one under test with 'rule: <id>'", rule_file, many.len()),
         )),
