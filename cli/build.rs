@@ -27,6 +27,9 @@ fn main() {
     println!("cargo:rerun-if-changed={}", rules.display());
     let mut files = Vec::new();
     collect(&rules, &mut files);
+    // Rules under rules/placeholder/ need `expand` values that only a deployment can give
+    // (`--placeholders`), so they are not embedded.
+    files.retain(|f| !f.starts_with(rules.join("placeholder")));
     let mut code = String::from(
         "/// The project's rule pack, embedded at build time: (path, text).\npub static EMBEDDED_RULES: &[(&str, &str)] = &[\n",
     );
