@@ -32,6 +32,15 @@ enum LazyTest {
     /// case-insensitively on the raw text (the backtick of PowerShell token
     /// obfuscation patterns).
     Regex(Box<Regex>, usize, Option<aho_corasick::AhoCorasick>),
+    /// A regex that is exactly `.{n,}`: some run of at least `n` characters
+    /// other than `\n` (any characters under the `s` flag). Counted
+    /// directly: the regex engines would build an automaton of `n` states
+    /// and fall back to their slowest search on long command lines (62 µs
+    /// per SigmaHQ command line over 1,000 characters).
+    Run {
+        min: usize,
+        dot_all: bool,
+    },
     Cmp(CmpOp, f64),
     Cidr(ipnet::IpNet),
     FieldRef {
@@ -47,11 +56,9 @@ enum LazyTest {
 pub(crate) struct StrTest {
     matcher: StrMatch,
     fold: bool,
-    /// For a case-insensitive substring test of an ASCII needle: an
-    /// ASCII-case-insensitive searcher to run on raw ASCII text, which
-    /// then needs no folding (aho-corasick's single-pattern prefilter
-    /// makes this a memchr-speed search).
-    ascii_ci: Option<aho_corasick::AhoCorasick>,
+    /// A case-insensitive keyword substring test of an ASCII needle: it
+    /// can search all the event's values at once (`keyword_contains`).
+    ascii_keyword: bool,
     /// The folded needle has a non-ASCII character, so ASCII text can
     /// never match it.
     needle_non_ascii: bool,
@@ -82,12 +89,7 @@ impl StrTest {
             pattern
         };
         let needle_non_ascii = pattern.tokens().iter().any(|t| matches!(t, Token::Lit(s) if !s.is_ascii()));
-        let ascii_ci = match pattern.shape() {
-            Shape::Contains(s) if keywords && fold && s.is_ascii() => {
-                aho_corasick::AhoCorasick::builder().ascii_case_insensitive(true).build([s]).ok()
-            }
-            _ => None,
-        };
+        let ascii_keyword = matches!(pattern.shape(), Shape::Contains(s) if keywords && fold && s.is_ascii());
         let matcher = match pattern.shape() {
             Shape::Exact(s) => StrMatch::Exact(s.into()),
             Shape::Prefix(s) => StrMatch::Prefix(s.into()),
@@ -96,7 +98,7 @@ impl StrTest {
             Shape::Any => StrMatch::Any,
             Shape::Glob => StrMatch::Glob(pattern.clone()),
         };
-        StrTest { matcher, fold, ascii_ci, needle_non_ascii }
+        StrTest { matcher, fold, ascii_keyword, needle_non_ascii }
     }
 
     /// True for whole-value, prefix and suffix tests.
@@ -106,7 +108,7 @@ impl StrTest {
 
     /// The case-insensitive test on raw ASCII text, without folding it
     /// (folding ASCII is `to_ascii_lowercase`, and the needle is folded).
-    /// `None` for globs, which need the folded text.
+    /// `None` for substring tests and globs (only anchored tests use this).
     fn matches_ascii(&self, raw: &str) -> Option<bool> {
         if self.needle_non_ascii {
             return Some(matches!(self.matcher, StrMatch::Any));
@@ -116,9 +118,8 @@ impl StrTest {
             StrMatch::Exact(s) => ci(raw, s),
             StrMatch::Prefix(s) => raw.len() >= s.len() && ci(&raw[..s.len()], s),
             StrMatch::Suffix(s) => raw.len() >= s.len() && ci(&raw[raw.len() - s.len()..], s),
-            StrMatch::Contains(_) => self.ascii_ci.as_ref()?.is_match(raw),
             StrMatch::Any => true,
-            StrMatch::Glob(_) => return None,
+            StrMatch::Contains(_) | StrMatch::Glob(_) => return None,
         })
     }
 
@@ -231,32 +232,41 @@ impl Folds {
     }
 }
 
-/// A case-insensitive substring keyword search over every value of the
-/// event in one pass over their (contiguous, ASCII) text; a match counts
-/// only if it lies within one value. `None` when the fast path does not
-/// apply.
+/// A case-insensitive substring keyword search (ASCII needle) over every
+/// value of the event in one pass over their contiguous text; a match
+/// counts only if it lies within one value. `None` when the fast path does
+/// not apply.
 ///
-/// The raw text is searched ASCII-case-insensitively, which is exact for
-/// ASCII values; the few non-ASCII values (`Microsoft® Windows®`) are then
-/// folded and searched one by one, since folding can turn a non-ASCII
-/// character into an ASCII one (the Kelvin sign into `k`).
+/// The text is searched ASCII-lowercased, which is exact for ASCII values
+/// (and cannot match inside a multi-byte character); when that finds
+/// nothing, the few non-ASCII values (`Microsoft® Windows®`) are folded and
+/// searched one by one, since folding can turn a non-ASCII character into
+/// an ASCII one (the Kelvin sign into `k`).
 fn keyword_contains(t: &StrTest, record: &Record, scratch: &mut String) -> Option<bool> {
     let (region, values) = record.keyword_region()?;
-    let ac = t.ascii_ci.as_ref()?;
     let base = values.first()?.start as usize;
     let within = |start: usize, end: usize| {
         // The value holding `start`: the last one starting at or before it.
         let i = values.partition_point(|v| v.start as usize <= base + start);
         i > 0 && has_text(&values[i - 1]) && base + end <= values[i - 1].end as usize
     };
-    // Leftmost searches (which use aho-corasick's memchr prefilter), resumed
-    // one byte after any match that straddles two values.
+    // The region is ASCII-lowercased once (byte offsets do not move; for
+    // ASCII text that is its folding) and searched for the folded needle
+    // with memmem, whose rare-byte prefilter skips far more than a
+    // case-insensitive searcher's first-byte memchr (`\perfc.dat` starts
+    // with the commonest byte of Windows paths). A match that straddles
+    // two values resumes one byte later.
+    let StrMatch::Contains(finder) = &t.matcher else { return None };
+    scratch.clear();
+    scratch.push_str(region);
+    scratch.make_ascii_lowercase();
+    let (hay, len) = (scratch.as_bytes(), finder.needle().len());
     let mut at = 0;
-    while let Some(m) = ac.find(aho_corasick::Input::new(region).span(at..region.len())) {
-        if within(m.start(), m.end()) {
+    while let Some(i) = finder.find(&hay[at..]) {
+        if within(at + i, at + i + len) {
             return Some(true);
         }
-        at = m.start() + 1;
+        at += i + 1;
     }
     if region.is_ascii() {
         return Some(false);
@@ -283,15 +293,17 @@ impl LazyPred {
             Test::Exists(b) => LazyTest::Exists(*b),
             Test::Str { pattern, case } => LazyTest::Str(StrTest::new(pattern, *case, target == Target::Keywords)),
             Test::Regex { pattern, flags } => {
-                let min = regex_syntax::ParserBuilder::new()
+                let hir = regex_syntax::ParserBuilder::new()
                     .case_insensitive(flags.ignore_case)
                     .multi_line(flags.multi_line)
                     .dot_matches_new_line(flags.dot_all)
                     .build()
                     .parse(pattern)
-                    .ok()
-                    .and_then(|h| h.properties().minimum_len())
-                    .unwrap_or(0);
+                    .ok();
+                if let Some(run) = hir.as_ref().and_then(char_run) {
+                    return Ok(LazyPred { target, test: run });
+                }
+                let min = hir.and_then(|h| h.properties().minimum_len()).unwrap_or(0);
                 // The literals are folded. A match's literal, folded, occurs in
                 // the folded text; for ASCII text that is its lowercase, so an
                 // ASCII-case-insensitive search of the raw text is exact. Other
@@ -323,7 +335,7 @@ impl LazyPred {
         match &self.test {
             LazyTest::Null => !present || values.iter().any(|v| v.kind == Kind::Null),
             LazyTest::Exists(want) => present == *want,
-            LazyTest::Str(t) if t.fold && self.target == Target::Keywords && t.ascii_ci.is_some() => {
+            LazyTest::Str(t) if t.fold && self.target == Target::Keywords && t.ascii_keyword => {
                 keyword_contains(t, record, &mut folds.scratch)
                     .unwrap_or_else(|| folds.get(record, self.target).any(|text| t.matches(text)))
             }
@@ -361,6 +373,7 @@ impl LazyPred {
                     }
                 }
             }
+            LazyTest::Run { min, dot_all } => texts().any(|text| has_run(text, *min, *dot_all)),
             LazyTest::Cmp(op, n) => values.iter().any(|v| record.value(v).as_number().is_some_and(|x| op.apply(x, *n))),
             LazyTest::Cidr(net) => values.iter().any(|v| record.value(v).as_ip().is_some_and(|ip| net.contains(&ip))),
             LazyTest::Time(part, op, n) => {
@@ -393,4 +406,35 @@ impl LazyPred {
             }
         }
     }
+}
+
+/// `Some(Run)` if `hir` is exactly `.{n,}` (greedy or lazy; `.` with or
+/// without the `s` flag), the shape of SigmaHQ's long-command-line tests.
+fn char_run(hir: &regex_syntax::hir::Hir) -> Option<LazyTest> {
+    use regex_syntax::hir::{Class, ClassUnicode, ClassUnicodeRange, HirKind};
+    let HirKind::Repetition(rep) = hir.kind() else { return None };
+    let (min, None) = (rep.min, rep.max) else { return None };
+    let HirKind::Class(Class::Unicode(class)) = rep.sub.kind() else { return None };
+    let any = ClassUnicode::new([ClassUnicodeRange::new('\0', char::MAX)]);
+    let not_nl = ClassUnicode::new([ClassUnicodeRange::new('\0', '\x09'), ClassUnicodeRange::new('\x0B', char::MAX)]);
+    let dot_all = if *class == any {
+        true
+    } else if *class == not_nl {
+        false
+    } else {
+        return None;
+    };
+    Some(LazyTest::Run { min: usize::try_from(min).ok()?, dot_all })
+}
+
+/// Whether `text` has a run of at least `min` characters other than `\n`
+/// (any characters when `dot_all`).
+fn has_run(text: &str, min: usize, dot_all: bool) -> bool {
+    if text.len() < min {
+        return false;
+    }
+    if dot_all {
+        return min == 0 || text.chars().nth(min - 1).is_some();
+    }
+    text.split('\n').any(|line| line.len() >= min && (min == 0 || line.chars().nth(min - 1).is_some()))
 }
