@@ -4,7 +4,8 @@
 //!
 //! Groups (each says at its top what it measures):
 //!
-//! - `compile/{own,sigmahq}`: `Builder::build` of a whole pack.
+//! - `compile/{own,sigmahq,sigmahq-2-threads}`: `Builder::build` of a whole pack (rule files
+//!   parsed on 1 or 2 threads).
 //! - `evaluate/{engine,engine-nocache,reference}/{10,100,full}/{generated,real}`:
 //!   `matches_record` over records filled once outside the timing loop.
 //! - `fields/<Field>`: one field's literal matcher over every value of that
@@ -76,6 +77,11 @@ fn compile(c: &mut Criterion) {
         eprintln!("compile/{name}: {} files, {} rules loaded for Windows process_creation", pack.len(), engine.len());
         g.throughput(Throughput::Elements(pack.len() as u64));
         g.bench_function(name, |b| b.iter(|| build(pack)));
+    }
+    // The CLI parses rule files on every core (`Builder::threads`).
+    if let Some(pack) = &d.sigmahq {
+        g.throughput(Throughput::Elements(pack.len() as u64));
+        g.bench_function("sigmahq-2-threads", |b| b.iter(|| build_threads(pack, windows_config(), 2)));
     }
     g.finish();
 }

@@ -60,8 +60,13 @@ pub fn build(pack: &Pack) -> Engine {
 
 /// Builds an engine with a given configuration.
 pub fn build_with(pack: &Pack, config: Config) -> Engine {
+    build_threads(pack, config, 1)
+}
+
+/// Builds an engine, parsing the rule files on `threads` threads.
+pub fn build_threads(pack: &Pack, config: Config, threads: usize) -> Engine {
     let mut b = Builder::new();
-    b.config(config);
+    b.config(config).threads(threads);
     for (origin, text) in pack {
         b.add_source(origin, text);
     }

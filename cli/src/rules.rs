@@ -107,6 +107,8 @@ pub fn load(args: &RuleArgs) -> Result<Loaded, Failure> {
     let config =
         Config::new().logsource(if args.all_logsources { None } else { Some(parse_logsource(&args.logsource)?) });
     builder.config(config.clone());
+    // Rule files are parsed on every core: YAML is most of the load time.
+    builder.threads(std::thread::available_parallelism().map_or(1, |n| n.get()));
     if let Some(p) = &args.placeholders {
         let text = std::fs::read_to_string(p).map_err(|e| Failure::usage(format!("{}: {e}", p.display())))?;
         let placeholders =

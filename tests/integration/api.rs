@@ -69,3 +69,38 @@ fn a_warm_cache_gives_the_same_answers() {
         assert_eq!(set.len(), 0);
     }
 }
+
+#[test]
+fn parsing_on_several_threads_changes_nothing() {
+    // Good, broken and not-applicable files interleaved, more files than
+    // threads, so every chunk boundary falls somewhere different.
+    let mut sources = Vec::new();
+    for i in 0..23 {
+        let text = match i % 4 {
+            0 => GOOD.replace("\\a.exe", &format!("\\a{i}.exe")).replace("11111111-1111", &format!("{i:08}-1111")),
+            1 => format!("title: broken {i}\ndetection: [\n"),
+            2 => "title: reg\nlogsource: {category: registry_set}\ndetection:\n    sel: {TargetObject: x}\n    condition: sel\n".into(),
+            _ => format!("title: bad {i}\nlogsource: {{category: process_creation}}\ndetection:\n    sel: {{a: b}}\n    condition: nope\n"),
+        };
+        sources.push((format!("rule{i}.yml"), text));
+    }
+    let build = |threads: usize| {
+        let mut b = Builder::new();
+        b.threads(threads);
+        for (origin, text) in &sources {
+            b.add_source(origin, text);
+        }
+        let (engine, report) = b.build();
+        let errors: Vec<String> = report.errors.iter().map(|e| e.to_string()).collect();
+        let rules: Vec<String> =
+            engine.rules().map(|(_, r)| format!("{}:{}", r.rule.origin.path, r.rule.title)).collect();
+        (rules, errors, report.not_applicable.len())
+    };
+    let one = build(1);
+    assert_eq!(one.0.len(), 6, "{:?}", one.0);
+    assert_eq!(one.1.len(), 11, "{:?}", one.1);
+    assert_eq!(one.2, 6);
+    for threads in [2, 3, 8, 64] {
+        assert_eq!(build(threads), one, "{threads} threads");
+    }
+}
