@@ -5,6 +5,8 @@
 pub mod args;
 mod cmd;
 pub mod input;
+mod output;
+pub mod pipeline;
 pub mod rules;
 
 use std::process::ExitCode;

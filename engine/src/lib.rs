@@ -73,6 +73,6 @@ pub use error::{Error, ErrorKind, LimitExceeded};
 pub use event::{Event, Value};
 pub use ir::Placeholders;
 #[cfg(feature = "json")]
-pub use json::JsonError;
+pub use json::{JsonError, JsonReader};
 pub use matcher::AutomatonKind;
 pub use record::{Kind, Record};
