@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use assert_cmd::Command;
 use serde_json::Value;
 
+mod streams;
+
 const RULE: &str = r#"title: Whoami Execution
 id: 7d6f3a52-90a4-4f57-8b0a-6f2f7b1c5e01
 level: medium

@@ -37,10 +37,17 @@ pub fn flatten(record: Value) -> Value {
     super::normalise(record)
 }
 
+/// The size of an EVTX file header and of each chunk.
+const HEADER: u64 = 4096;
+const CHUNK: u64 = 65536;
+
 /// Reads every record of the file at `path`, calling `f` with each, in
-/// order. `Err` only if the file cannot be opened or has no EVTX header.
+/// order. `Err` if the file cannot be opened or has no EVTX header, or,
+/// after every whole chunk was read, if it ends inside a chunk (a truncated
+/// file: the `evtx` crate would skip the partial chunk without a word).
 /// `f` returns false to stop early.
 pub fn read_evtx(path: &Path, mut f: impl FnMut(Record) -> bool) -> Result<(), String> {
+    let size = std::fs::metadata(path).map_err(|e| e.to_string())?.len();
     let mut parser = ::evtx::EvtxParser::from_path(path).map_err(|e| e.to_string())?;
     let mut number = 0u64;
     for record in parser.records_json_value() {
@@ -50,8 +57,11 @@ pub fn read_evtx(path: &Path, mut f: impl FnMut(Record) -> bool) -> Result<(), S
             Err(e) => Record::Bad { number, reason: format!("unreadable evtx record: {e}") },
         };
         if !f(item) {
-            break;
+            return Ok(());
         }
     }
-    Ok(())
+    match size.saturating_sub(HEADER) % CHUNK {
+        0 => Ok(()),
+        partial => Err(format!("truncated: the file ends {partial} bytes into a chunk, which was not read")),
+    }
 }

@@ -327,7 +327,7 @@ impl Feeder {
                     });
                     bytes.fetch_add(size, Ordering::Relaxed);
                     if let Err(e) = sent {
-                        let _ = tx.send(Msg::Error(format!("{}: not a readable evtx file: {e}", path.display())));
+                        let _ = tx.send(Msg::Error(format!("{}: {e}", path.display())));
                     }
                 });
                 Ok(Open::Channel { rx })
