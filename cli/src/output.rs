@@ -76,6 +76,18 @@ fn merge_vec(a: &mut Vec<u64>, b: &[u64], f: impl Fn(&mut u64, u64)) {
     }
 }
 
+/// Where an event is: its input's label (also as a JSON string, made once
+/// per chunk) and its line.
+#[derive(Clone, Copy, Debug)]
+pub struct Loc<'a> {
+    /// The input's label.
+    pub source: &'a str,
+    /// The label as a JSON string.
+    pub source_json: &'a str,
+    /// The line (or record number).
+    pub line: u64,
+}
+
 /// Formats matches.
 #[derive(Debug)]
 pub struct Printer {
@@ -120,18 +132,9 @@ impl Printer {
         Printer { format, color, heads }
     }
 
-    /// Writes one match. `source_json` is the source label as a JSON string;
-    /// `event` writes the echoed event's JSON.
-    pub fn write_match(
-        &self,
-        out: &mut Vec<u8>,
-        engine: &Engine,
-        id: RuleId,
-        source: &str,
-        source_json: &str,
-        line: u64,
-        event: &str,
-    ) {
+    /// Writes one match of the event at `at`; `event` is the echoed event's JSON.
+    pub fn write_match(&self, out: &mut Vec<u8>, engine: &Engine, id: RuleId, at: &Loc<'_>, event: &str) {
+        let Loc { source, source_json, line } = at;
         match self.format {
             ScanFormat::Jsonl => {
                 out.extend_from_slice(self.heads[id.index()].as_bytes());

@@ -19,7 +19,7 @@ use sigmata::{Engine, Event, MatchSet, Record};
 
 use crate::args::{ColorChoice, EngineKind, ScanArgs, ScanFormat};
 use crate::input::{self, Chunk, FeedOptions, Feeder, Unit};
-use crate::output::{self, Printer, Tally};
+use crate::output::{self, Loc, Printer, Tally};
 use crate::pipeline::{Kind, MappedEvent, Mapper, Pipelines, Routed, Slots};
 use crate::rules;
 use crate::{Failure, Outcome};
@@ -235,13 +235,15 @@ impl Scan<'_> {
                         Err(e) => r.malformed(*line, format!("invalid UTF-8 at byte {}", e.valid_up_to())),
                         Ok(t) if t.trim().is_empty() => r.tally.empty_lines += 1,
                         Ok(t) => {
-                            self.text(&mut w, &mut r, &chunk.source, &source_json, *line, t.trim_end_matches('\r'))
+                            let at = Loc { source: &chunk.source, source_json: &source_json, line: *line };
+                            self.text(&mut w, &mut r, &at, t.trim_end_matches('\r'));
                         }
                     }
                 }
                 Unit::Parsed { line, event, merged } => {
                     r.tally.merged_records += merged;
-                    self.value(&mut w, &mut r, &chunk.source, &source_json, *line, event, Echo::Value(event));
+                    let at = Loc { source: &chunk.source, source_json: &source_json, line: *line };
+                    self.value(&mut w, &mut r, &at, event, Echo::Value(event));
                 }
                 Unit::Skip { merged, .. } => {
                     r.tally.merged_records += merged;
@@ -261,12 +263,13 @@ impl Scan<'_> {
     /// every line under `--engine reference` (so that the oracle shares
     /// nothing with the fast path, not even the JSON reader), go through
     /// `serde_json::Value` instead.
-    fn text(&self, w: &mut Worker, r: &mut ChunkOut, source: &str, source_json: &str, line: u64, text: &str) {
+    fn text(&self, w: &mut Worker, r: &mut ChunkOut, at: &Loc<'_>, text: &str) {
+        let line = at.line;
         if self.evaluator == EngineKind::Reference || input::looks_like_evtx_record(text) {
             match serde_json::from_str::<serde_json::Value>(text) {
                 Ok(v @ serde_json::Value::Object(_)) => {
                     let v = input::normalise(v);
-                    self.value(w, r, source, source_json, line, &v, Echo::Text(text));
+                    self.value(w, r, at, &v, Echo::Text(text));
                 }
                 Ok(other) => r.malformed(line, format!("not a JSON object (found {})", json_type(&other))),
                 Err(e) => r.malformed(line, format!("invalid JSON: {e}")),
@@ -284,21 +287,11 @@ impl Scan<'_> {
         };
         self.engine.matches_record(&mut w.cache, record, &mut w.matches);
         see(&mut r.tally, record, self.mapper.engine_fields());
-        self.report(w, r, source, source_json, line, kind, Echo::Text(text));
+        self.report(w, r, at, kind, Echo::Text(text));
     }
 
     /// A parsed event.
-    #[allow(clippy::too_many_arguments)]
-    fn value(
-        &self,
-        w: &mut Worker,
-        r: &mut ChunkOut,
-        source: &str,
-        source_json: &str,
-        line: u64,
-        event: &serde_json::Value,
-        echo: Echo<'_>,
-    ) {
+    fn value(&self, w: &mut Worker, r: &mut ChunkOut, at: &Loc<'_>, event: &serde_json::Value, echo: Echo<'_>) {
         let kind = match self.evaluator {
             EngineKind::Compiled => {
                 self.mapper.read_event(&mut w.slots, event);
@@ -331,21 +324,11 @@ impl Scan<'_> {
                 kind
             }
         };
-        self.report(w, r, source, source_json, line, kind, echo);
+        self.report(w, r, at, kind, echo);
     }
 
     /// Counts an evaluated event and prints its matches.
-    #[allow(clippy::too_many_arguments)]
-    fn report(
-        &self,
-        w: &Worker,
-        r: &mut ChunkOut,
-        source: &str,
-        source_json: &str,
-        line: u64,
-        kind: Kind,
-        echo: Echo<'_>,
-    ) {
+    fn report(&self, w: &Worker, r: &mut ChunkOut, at: &Loc<'_>, kind: Kind, echo: Echo<'_>) {
         let t = &mut r.tally;
         t.events += 1;
         t.kinds[kind.index()] += 1;
@@ -378,7 +361,7 @@ impl Scan<'_> {
             }
         };
         for id in w.matches.iter() {
-            self.printer.write_match(&mut r.out, self.engine, id, source, source_json, line, &event);
+            self.printer.write_match(&mut r.out, self.engine, id, at, &event);
         }
     }
 

@@ -49,9 +49,8 @@ const CHUNK: u64 = 65536;
 pub fn read_evtx(path: &Path, mut f: impl FnMut(Record) -> bool) -> Result<(), String> {
     let size = std::fs::metadata(path).map_err(|e| e.to_string())?.len();
     let mut parser = ::evtx::EvtxParser::from_path(path).map_err(|e| e.to_string())?;
-    let mut number = 0u64;
-    for record in parser.records_json_value() {
-        number += 1;
+    for (i, record) in parser.records_json_value().enumerate() {
+        let number = i as u64 + 1;
         let item = match record {
             Ok(r) => Record::Event { number, record_id: r.event_record_id, event: flatten(r.data) },
             Err(e) => Record::Bad { number, reason: format!("unreadable evtx record: {e}") },

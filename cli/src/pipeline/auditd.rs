@@ -181,7 +181,7 @@ fn arguments(r: &Map<String, Value>) -> String {
 /// bytes must also be UTF-8).
 pub fn decode(s: &str) -> String {
     match hex_bytes(s) {
-        Some(bytes) if bytes.iter().any(|&b| b < 0x21 || b > 0x7e || b == b'"') => {
+        Some(bytes) if bytes.iter().any(|&b| !(0x21..=0x7e).contains(&b) || b == b'"') => {
             String::from_utf8(bytes).unwrap_or_else(|_| s.to_string())
         }
         _ => s.to_string(),
