@@ -498,6 +498,27 @@ impl Bound {
         }
     }
 
+    /// Writes the text of the first value to `out`; false if there is none.
+    fn first_text_into(&self, event: &dyn Event, out: &mut String) -> bool {
+        if let Bound::Key(id, name) = self {
+            // The common case, without the closure state of `first_text`.
+            let mut done = false;
+            event.field(*id, name, &mut |v| {
+                if !done {
+                    done = v.write_text(out);
+                }
+            });
+            return done;
+        }
+        match self.first_text(event) {
+            Some(t) => {
+                out.push_str(&t);
+                true
+            }
+            None => false,
+        }
+    }
+
     fn first_text(&self, event: &dyn Event) -> Option<String> {
         let mut out = None;
         self.visit(event, &mut |v| {
@@ -517,6 +538,8 @@ impl Bound {
 pub struct Slots {
     raw: Record,
     mapped: Record,
+    /// The routing fields' texts, reused so that routing does not allocate.
+    route: [String; 3],
 }
 
 /// The compiled pipelines for one engine.
@@ -588,7 +611,15 @@ impl Mapper {
     /// Decides what to do with the event just read and returns the record
     /// to evaluate (the one read, or its projection for the event's kind).
     pub fn route<'s>(&self, slots: &'s mut Slots) -> (Routed, Option<&'s Record>) {
-        let routed = self.kind_of(&slots.raw);
+        let mut present = [false; 3];
+        for ((source, text), present) in self.route.iter().zip(&mut slots.route).zip(&mut present) {
+            text.clear();
+            *present = source.first_text_into(&slots.raw, text);
+        }
+        let routed = {
+            let text = |i: usize| present[i].then_some(slots.route[i].as_str());
+            detect(text(0), text(1), text(2))
+        };
         let kind = match routed {
             Routed::Skip if self.routing => return (Routed::Skip, None),
             Routed::Skip => Kind::Other,
@@ -597,7 +628,7 @@ impl Mapper {
         let Some(sources) = &self.kinds[kind.index()] else {
             return (Routed::Eval(kind), Some(&slots.raw));
         };
-        let Slots { raw, mapped } = slots;
+        let Slots { raw, mapped, .. } = slots;
         mapped.clear();
         for (id, source) in sources {
             if source.visit(raw, &mut |v| mapped.push(*id, v)) {
