@@ -1,20 +1,19 @@
 //! `sigmata scan`: evaluate rules against event streams.
 //!
-//! A reader thread cuts the inputs into chunks ([`input::Feeder`]) and
-//! sends them through a bounded channel; the main thread takes what has
-//! arrived (up to a few chunks per worker), evaluates the chunks in
-//! parallel on a rayon pool of `--threads` workers, and writes their output
-//! in input order, so that the output is the same bytes for any thread
-//! count. Each worker keeps its engine cache and records across chunks.
-//! Standard input is evaluated and flushed as soon as lines arrive; memory
-//! is bounded by the channel and chunk sizes whatever the input.
+//! The calling thread cuts the inputs into chunks ([`input::Feeder`]) and
+//! hands each to a rayon pool of `--threads` workers as soon as it is read;
+//! a writer thread writes the chunks' output in input order, so that the
+//! output is the same bytes for any thread count. Each worker keeps its
+//! engine cache and records across chunks. At most four chunks per worker
+//! are between reading and writing, so memory is bounded whatever the
+//! input, and nothing waits for a batch: standard input is evaluated and
+//! flushed as soon as lines arrive.
 
 use std::io::{self, IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::{Mutex, mpsc};
 use std::time::Instant;
 
-use rayon::prelude::*;
 use sigmata::{Engine, Event, MatchSet, Record};
 
 use crate::args::{ColorChoice, EngineKind, ScanArgs, ScanFormat};
@@ -105,61 +104,57 @@ pub fn run(a: &ScanArgs) -> Result<Outcome, Failure> {
         .build()
         .map_err(|e| Failure::io(format!("cannot start {threads} threads: {e}")))?;
 
-    // The reader thread: a few chunks per worker in flight at most.
-    let (tx, rx) = mpsc::sync_channel::<Chunk>(threads * 4);
+    // The calling thread reads and hands each chunk to the pool as a task;
+    // a writer thread puts the results back in input order. At most
+    // `in_flight` chunks are read but not yet written (tokens), so memory
+    // stays bounded and no worker waits for a batch to finish.
+    let in_flight = threads * 4;
+    let (done_tx, done_rx) = mpsc::channel::<(u64, Chunk, ChunkOut)>();
+    let (token_tx, token_rx) = mpsc::sync_channel::<()>(in_flight);
+    for _ in 0..in_flight {
+        let _ = token_tx.send(());
+    }
     let mut feeder = Feeder::new(inputs, opts);
-    std::thread::spawn(move || {
-        while let Some(chunk) = feeder.next_chunk() {
-            if tx.send(chunk).is_err() {
-                return;
+    let written = std::thread::scope(|threads_scope| {
+        let writer = threads_scope.spawn(|| {
+            let mut w = Writer {
+                out: io::BufWriter::with_capacity(1 << 16, io::stdout()),
+                tally: Tally::default(),
+                errors: 0,
+                progress: progress.as_ref(),
+                scan_start,
+                flush: flush_every.is_some() || streaming,
+            };
+            let result = w.run(done_rx, token_tx);
+            (w, result)
+        });
+        let scan = &scan;
+        pool.in_place_scope(|tasks| {
+            let mut seq = 0u64;
+            // A closed token channel means the writer stopped (a closed stdout).
+            while token_rx.recv().is_ok() {
+                let Some(chunk) = feeder.next_chunk() else { break };
+                let done = done_tx.clone();
+                tasks.spawn(move |_| {
+                    let out = scan.chunk(&chunk);
+                    let _ = done.send((seq, chunk, out));
+                });
+                seq += 1;
             }
-        }
+        });
+        drop(done_tx);
+        writer.join()
     });
-
-    let mut out = io::BufWriter::with_capacity(1 << 16, stdout.lock());
-    let mut tally = Tally::default();
+    let Ok((mut w, result)) = written else {
+        return Err(Failure::io("the output thread failed"));
+    };
+    result?;
+    errors += w.errors;
+    let tally = std::mem::take(&mut w.tally);
     let write_error = |e: io::Error| {
         if e.kind() == io::ErrorKind::BrokenPipe { Failure::io("Broken pipe") } else { Failure::io(e.to_string()) }
     };
-    while let Ok(first) = rx.recv() {
-        // Take what has already arrived, without waiting for more.
-        let mut batch = vec![first];
-        while batch.len() < threads * 4 {
-            match rx.try_recv() {
-                Ok(c) => batch.push(c),
-                Err(_) => break,
-            }
-        }
-        let results: Vec<ChunkOut> = pool.install(|| batch.par_iter().map(|c| scan.chunk(c)).collect());
-        for (chunk, r) in batch.iter().zip(&results) {
-            let report = || {
-                for d in &r.diags {
-                    eprintln!("sigmata: {}:{d}", chunk.source);
-                }
-                if let Some(e) = &chunk.error {
-                    eprintln!("sigmata: {e}");
-                }
-            };
-            match &progress {
-                Some(bar) => bar.suspend(report),
-                None => report(),
-            }
-            errors += usize::from(chunk.error.is_some());
-            out.write_all(&r.out).map_err(write_error)?;
-            tally.merge(&r.tally);
-            if flush_every.is_some() {
-                out.flush().map_err(write_error)?;
-            }
-            if let Some(bar) = &progress {
-                bar.set_position(chunk.bytes_read);
-                let rate = tally.events as f64 / scan_start.elapsed().as_secs_f64().max(1e-9);
-                bar.set_message(format!("{} events, {} matches, {rate:.0} events/s", tally.events, tally.matches));
-            }
-        }
-        if streaming {
-            out.flush().map_err(write_error)?;
-        }
-    }
+    let out = &mut w.out;
     if let Some(bar) = &progress {
         bar.finish_and_clear();
     }
@@ -175,6 +170,76 @@ pub fn run(a: &ScanArgs) -> Result<Outcome, Failure> {
         return Err(Failure::io(format!("{errors} input(s) could not be read completely")));
     }
     Ok(if tally.matches > 0 { Outcome::Yes } else { Outcome::No })
+}
+
+/// Writes the chunks' results in input order.
+struct Writer<'p, W: Write> {
+    out: W,
+    tally: Tally,
+    /// Inputs that ended in an error.
+    errors: usize,
+    progress: Option<&'p indicatif::ProgressBar>,
+    scan_start: Instant,
+    /// Flush after each chunk (standard input, `--flush-every`).
+    flush: bool,
+}
+
+impl<W: Write> Writer<'_, W> {
+    /// Takes results as they come, writes them in sequence order, and
+    /// gives a token back for each chunk written.
+    fn run(
+        &mut self,
+        done: mpsc::Receiver<(u64, Chunk, ChunkOut)>,
+        tokens: mpsc::SyncSender<()>,
+    ) -> Result<(), Failure> {
+        let mut waiting = std::collections::BTreeMap::new();
+        let mut next = 0u64;
+        for (seq, chunk, out) in done {
+            waiting.insert(seq, (chunk, out));
+            while let Some((chunk, out)) = waiting.remove(&next) {
+                self.write(&chunk, &out).map_err(|e| {
+                    if e.kind() == io::ErrorKind::BrokenPipe {
+                        Failure::io("Broken pipe")
+                    } else {
+                        Failure::io(e.to_string())
+                    }
+                })?;
+                next += 1;
+                let _ = tokens.send(());
+            }
+        }
+        Ok(())
+    }
+
+    fn write(&mut self, chunk: &Chunk, r: &ChunkOut) -> io::Result<()> {
+        let report = || {
+            for d in &r.diags {
+                eprintln!("sigmata: {}:{d}", chunk.source);
+            }
+            if let Some(e) = &chunk.error {
+                eprintln!("sigmata: {e}");
+            }
+        };
+        match self.progress {
+            Some(bar) => bar.suspend(report),
+            None => report(),
+        }
+        self.errors += usize::from(chunk.error.is_some());
+        self.out.write_all(&r.out)?;
+        self.tally.merge(&r.tally);
+        if self.flush {
+            self.out.flush()?;
+        }
+        if let Some(bar) = self.progress {
+            bar.set_position(chunk.bytes_read);
+            let rate = self.tally.events as f64 / self.scan_start.elapsed().as_secs_f64().max(1e-9);
+            bar.set_message(format!(
+                "{} events, {} matches, {rate:.0} events/s",
+                self.tally.events, self.tally.matches
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// What the workers share.
