@@ -151,18 +151,15 @@ pub fn run(a: &ScanArgs) -> Result<Outcome, Failure> {
     result?;
     errors += w.errors;
     let tally = std::mem::take(&mut w.tally);
-    let write_error = |e: io::Error| {
-        if e.kind() == io::ErrorKind::BrokenPipe { Failure::io("Broken pipe") } else { Failure::io(e.to_string()) }
-    };
     let out = &mut w.out;
     if let Some(bar) = &progress {
         bar.finish_and_clear();
     }
     let (elapsed, scanning) = (start.elapsed().as_secs_f64(), scan_start.elapsed().as_secs_f64());
     if format == ScanFormat::Summary {
-        out.write_all(output::summary(engine, &tally, scanning).as_bytes()).map_err(write_error)?;
+        out.write_all(output::summary(engine, &tally, scanning).as_bytes()).map_err(output_error)?;
     }
-    out.flush().map_err(write_error)?;
+    out.flush().map_err(output_error)?;
     if a.stats {
         eprintln!("{}", output::stats_json(engine, report, &tally, elapsed, scanning));
     }
@@ -170,6 +167,12 @@ pub fn run(a: &ScanArgs) -> Result<Outcome, Failure> {
         return Err(Failure::io(format!("{errors} input(s) could not be read completely")));
     }
     Ok(if tally.matches > 0 { Outcome::Yes } else { Outcome::No })
+}
+
+/// A failed write to stdout (a closed pipe is reported as such, and `run`
+/// keeps quiet about it).
+fn output_error(e: io::Error) -> Failure {
+    if e.kind() == io::ErrorKind::BrokenPipe { Failure::io("Broken pipe") } else { Failure::io(e.to_string()) }
 }
 
 /// Writes the chunks' results in input order.
