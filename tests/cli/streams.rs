@@ -483,3 +483,36 @@ fn output_formats() {
         "{summary}"
     );
 }
+
+#[test]
+fn lines_longer_than_a_read_are_skipped_as_they_are_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let rule = rule_file(dir.path(), "r.yml", RULE);
+    // 600 kB, more than one read: the reader drops it as it goes.
+    let long = format!("{{\"CommandLine\": \"{}\"}}", "A".repeat(600_000));
+    let text = format!("{WHOAMI}\n{long}\n{WHOAMI}\n{long}");
+    let events = write(dir.path(), "long.jsonl", &text);
+    for input in [events.clone(), {
+        let gz = dir.path().join("long.jsonl.gz");
+        std::fs::write(&gz, gzip(text.as_bytes())).unwrap();
+        gz
+    }] {
+        let out = sigmata()
+            .args(["scan", "--stats", "--max-line-bytes", "1000", "-r"])
+            .arg(&rule)
+            .arg(&input)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        for line in [2, 4] {
+            let want = format!(
+                "{}:{line}: skipped: line of {} bytes is longer than --max-line-bytes 1000",
+                input.display(),
+                long.len()
+            );
+            assert!(err.contains(&want), "{want} not in {err}");
+        }
+        assert_eq!(stdout_lines(&out).iter().map(|l| l["line"].as_u64().unwrap()).collect::<Vec<_>>(), [1, 3]);
+        assert_eq!(stats(&out)["malformed_lines"], 2);
+    }
+}

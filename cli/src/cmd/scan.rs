@@ -77,6 +77,7 @@ pub fn run(a: &ScanArgs) -> Result<Outcome, Failure> {
         chunk_bytes: CHUNK_BYTES,
         max_line: a.max_line_bytes.max(1),
         auditd: pipelines.auditd(),
+        blocks: !pipelines.auditd() && flush_every.is_none(),
     };
     let total_bytes: u64 = inputs.iter().map(|i| i.size).sum();
     let progress = (!a.no_progress && !streaming && io::stderr().is_terminal() && total_bytes > 0).then(|| {
@@ -94,6 +95,7 @@ pub fn run(a: &ScanArgs) -> Result<Outcome, Failure> {
         evaluator: a.engine,
         printer: Printer::new(engine, format, color),
         fields: a.fields.clone(),
+        max_line: opts.max_line,
         summary: format == ScanFormat::Summary,
         workers: Mutex::new(Vec::new()),
     };
@@ -253,6 +255,7 @@ struct Scan<'a> {
     evaluator: EngineKind,
     printer: Printer,
     fields: Vec<String>,
+    max_line: usize,
     summary: bool,
     /// Idle per-thread state, reused from chunk to chunk.
     workers: Mutex<Vec<Worker>>,
@@ -294,21 +297,24 @@ impl Scan<'_> {
             r.tally.per_rule = vec![0; self.engine.len()];
         }
         let source_json = serde_json::Value::from(&*chunk.source).to_string();
+        if let Some(first) = chunk.first_line {
+            let block = &chunk.text[..chunk.block_end];
+            let block = block.strip_suffix(b"\n").unwrap_or(block);
+            for (i, bytes) in block.split(|b| *b == b'\n').enumerate() {
+                let line = first + i as u64;
+                if bytes.len() > self.max_line {
+                    let reason =
+                        format!("line of {} bytes is longer than --max-line-bytes {}", bytes.len(), self.max_line);
+                    r.malformed(line, reason);
+                    continue;
+                }
+                self.line(&mut w, &mut r, &chunk.source, &source_json, line, bytes);
+            }
+        }
         for unit in &chunk.units {
             match unit {
                 Unit::Line { line, start, end } => {
-                    let mut bytes = &chunk.text[*start..*end];
-                    if *line == 1 {
-                        bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-                    }
-                    match std::str::from_utf8(bytes) {
-                        Err(e) => r.malformed(*line, format!("invalid UTF-8 at byte {}", e.valid_up_to())),
-                        Ok(t) if t.trim().is_empty() => r.tally.empty_lines += 1,
-                        Ok(t) => {
-                            let at = Loc { source: &chunk.source, source_json: &source_json, line: *line };
-                            self.text(&mut w, &mut r, &at, t.trim_end_matches('\r'));
-                        }
-                    }
+                    self.line(&mut w, &mut r, &chunk.source, &source_json, *line, &chunk.text[*start..*end]);
                 }
                 Unit::Parsed { line, event, merged } => {
                     r.tally.merged_records += merged;
@@ -326,6 +332,18 @@ impl Scan<'_> {
             idle.push(w);
         }
         r
+    }
+
+    /// One line as read.
+    fn line(&self, w: &mut Worker, r: &mut ChunkOut, source: &str, source_json: &str, line: u64, mut bytes: &[u8]) {
+        if line == 1 {
+            bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+        }
+        match std::str::from_utf8(bytes) {
+            Err(e) => r.malformed(line, format!("invalid UTF-8 at byte {}", e.valid_up_to())),
+            Ok(t) if t.trim().is_empty() => r.tally.empty_lines += 1,
+            Ok(t) => self.text(w, r, &Loc { source, source_json, line }, t.trim_end_matches('\r')),
+        }
     }
 
     /// A line of text: read straight into a record (only the fields some

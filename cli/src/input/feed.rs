@@ -116,7 +116,14 @@ pub enum Unit {
 pub struct Chunk {
     /// The input's label.
     pub source: Arc<str>,
-    /// The text of the `Line` units.
+    /// If set, `text` starts with a block of whole lines (each ending in
+    /// `\n`, but for the last line of an input) up to `block_end`, the
+    /// first of them being this line; the worker splits them, so that
+    /// reading costs one copy and a newline count. The `units` follow them.
+    pub first_line: Option<u64>,
+    /// End of the block of lines in `text`.
+    pub block_end: usize,
+    /// The text of the block and of the `Line` units.
     pub text: Vec<u8>,
     /// The units.
     pub units: Vec<Unit>,
@@ -138,6 +145,9 @@ pub struct FeedOptions {
     pub max_line: usize,
     /// Group auditd records by `msg` id and normalise them.
     pub auditd: bool,
+    /// Hand out blocks of lines for the workers to split (unless lines must
+    /// be handled one by one: auditd grouping, `--flush-every`).
+    pub blocks: bool,
 }
 
 enum Msg {
@@ -149,6 +159,7 @@ enum Msg {
 
 enum Open {
     Lines { reader: BufReader<Box<dyn Read + Send>>, line: u64, eager: bool, grouper: auditd::Grouper },
+    Blocks(Blocks),
     Channel { rx: mpsc::Receiver<Msg> },
 }
 
@@ -261,12 +272,20 @@ impl Feeder {
             }
             let Some((label, open)) = &mut self.current else { continue };
             let label = label.clone();
-            let mut chunk =
-                Chunk { source: label.clone(), text: Vec::new(), units: Vec::new(), error: None, bytes_read: 0 };
+            let mut chunk = Chunk {
+                source: label.clone(),
+                first_line: None,
+                block_end: 0,
+                text: Vec::new(),
+                units: Vec::new(),
+                error: None,
+                bytes_read: 0,
+            };
             let step = match open {
                 Open::Lines { reader, line, eager, grouper } => {
                     read_lines(reader, line, *eager, grouper, &self.opts, &label, &mut chunk)
                 }
+                Open::Blocks(b) => b.read(&self.opts, &label, &mut chunk),
                 Open::Channel { rx } => read_channel(rx, &self.opts, &mut chunk),
             };
             chunk.bytes_read = self.bytes_read();
@@ -274,7 +293,7 @@ impl Feeder {
                 Step::Full => return Some(chunk),
                 Step::Eof => {
                     self.current = None;
-                    if !chunk.units.is_empty() {
+                    if !chunk.units.is_empty() || chunk.block_end > 0 {
                         return Some(chunk);
                     }
                 }
@@ -288,12 +307,23 @@ impl Feeder {
     }
 
     fn chunk(&self, source: Arc<str>, error: Option<String>) -> Chunk {
-        Chunk { source, text: Vec::new(), units: Vec::new(), error, bytes_read: self.bytes_read() }
+        Chunk {
+            source,
+            first_line: None,
+            block_end: 0,
+            text: Vec::new(),
+            units: Vec::new(),
+            error,
+            bytes_read: self.bytes_read(),
+        }
     }
 
     fn open(&self, input: &Input) -> Result<Open, String> {
         let Some(path) = &input.path else {
             let stdin: Box<dyn Read + Send> = Box::new(io::stdin());
+            if self.opts.blocks {
+                return Ok(Open::Blocks(Blocks::new(stdin, true)));
+            }
             return Ok(Open::Lines {
                 reader: BufReader::with_capacity(1 << 16, stdin),
                 line: 0,
@@ -302,6 +332,9 @@ impl Feeder {
             });
         };
         match input.kind {
+            InputKind::Lines if self.opts.blocks => {
+                Ok(Open::Blocks(Blocks::new(open_file(path, &self.bytes).map_err(|e| e.to_string())?, false)))
+            }
             InputKind::Lines => Ok(Open::Lines {
                 reader: BufReader::with_capacity(1 << 16, open_file(path, &self.bytes).map_err(|e| e.to_string())?),
                 line: 0,
@@ -333,6 +366,120 @@ impl Feeder {
                 Ok(Open::Channel { rx })
             }
         }
+    }
+}
+
+/// Reads whole lines in blocks: one read call per up to 256 KiB, a search
+/// for the last newline, and a newline count; the workers split the lines.
+struct Blocks {
+    reader: Box<dyn Read + Send>,
+    /// Lines handed out so far.
+    line: u64,
+    /// The start of a line that did not fit in the last block.
+    carry: Vec<u8>,
+    /// Hand out complete lines after every read (standard input).
+    eager: bool,
+}
+
+const READ: usize = 256 << 10;
+
+impl Blocks {
+    fn new(reader: Box<dyn Read + Send>, eager: bool) -> Blocks {
+        Blocks { reader, line: 0, carry: Vec::new(), eager }
+    }
+
+    fn fill(&mut self, text: &mut Vec<u8>) -> io::Result<usize> {
+        let len = text.len();
+        text.resize(len + READ, 0);
+        let n = loop {
+            match self.reader.read(&mut text[len..]) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                other => break other,
+            }
+        };
+        text.truncate(len + *n.as_ref().unwrap_or(&0));
+        n
+    }
+
+    /// Makes `text[..end]` the chunk's block of lines.
+    fn block(&mut self, chunk: &mut Chunk, text: Vec<u8>, end: usize) {
+        if end > 0 {
+            let lines = memchr::memchr_iter(b'\n', &text[..end]).count() as u64;
+            chunk.first_line = Some(self.line + 1);
+            self.line += lines + u64::from(text[end - 1] != b'\n');
+        }
+        chunk.block_end = end;
+        chunk.text = text;
+    }
+
+    fn read(&mut self, opts: &FeedOptions, label: &str, chunk: &mut Chunk) -> Step {
+        let mut text = std::mem::take(&mut self.carry);
+        let mut last_nl = memchr::memrchr(b'\n', &text);
+        loop {
+            let old = text.len();
+            let n = match self.fill(&mut text) {
+                Ok(n) => n,
+                Err(e) => {
+                    let end = last_nl.map_or(0, |i| i + 1);
+                    let partial = text.len() > end;
+                    text.truncate(end);
+                    self.block(chunk, text, end);
+                    if partial {
+                        self.line += 1;
+                        chunk.units.push(Unit::Malformed { line: self.line, reason: format!("incomplete line: {e}") });
+                    }
+                    return Step::Failed(format!("{label}: read error after line {}: {e}", self.line));
+                }
+            };
+            if n == 0 {
+                let end = text.len();
+                self.block(chunk, text, end);
+                return Step::Eof;
+            }
+            if let Some(i) = memchr::memrchr(b'\n', &text[old..]) {
+                last_nl = Some(old + i);
+            }
+            let end = last_nl.map_or(0, |i| i + 1);
+            if text.len() - end > opts.max_line {
+                return self.overlong(opts, label, chunk, text, end);
+            }
+            if end > 0 && (self.eager || text.len() >= opts.chunk_bytes) {
+                self.carry = text[end..].to_vec();
+                text.truncate(end);
+                self.block(chunk, text, end);
+                return Step::Full;
+            }
+        }
+    }
+
+    /// The line starting at `text[end..]` is longer than allowed: hands out
+    /// the lines before it, then reads past its end without keeping it.
+    fn overlong(&mut self, opts: &FeedOptions, label: &str, chunk: &mut Chunk, mut text: Vec<u8>, end: usize) -> Step {
+        let mut skipped = (text.len() - end) as u64;
+        text.truncate(end);
+        self.block(chunk, text, end);
+        self.line += 1;
+        let line = self.line;
+        let mut buf = vec![0u8; READ];
+        let result = loop {
+            let n = match self.reader.read(&mut buf) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => break Step::Failed(format!("{label}: read error in line {line}: {e}")),
+                Ok(0) => break Step::Eof,
+                Ok(n) => n,
+            };
+            match memchr::memchr(b'\n', &buf[..n]) {
+                Some(i) => {
+                    skipped += i as u64;
+                    self.carry = buf[i + 1..n].to_vec();
+                    break Step::Full;
+                }
+                None => skipped += n as u64,
+            }
+        };
+        let reason = format!("line of {skipped} bytes is longer than --max-line-bytes {}", opts.max_line);
+        chunk.units.push(Unit::Malformed { line, reason });
+        result
     }
 }
 
