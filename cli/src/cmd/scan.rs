@@ -299,9 +299,13 @@ impl Scan<'_> {
         let source_json = serde_json::Value::from(&*chunk.source).to_string();
         if let Some(first) = chunk.first_line {
             let block = &chunk.text[..chunk.block_end];
-            let block = block.strip_suffix(b"\n").unwrap_or(block);
-            for (i, bytes) in block.split(|b| *b == b'\n').enumerate() {
-                let line = first + i as u64;
+            // memchr finds the line ends (a byte-by-byte split cost 5 to 10%
+            // of the evaluation time); a last line may lack its newline.
+            let unterminated = (block.last() != Some(&b'\n')).then_some(block.len());
+            let mut start = 0;
+            for (i, end) in memchr::memchr_iter(b'\n', block).chain(unterminated).enumerate() {
+                let (bytes, line) = (&block[start..end], first + i as u64);
+                start = end + 1;
                 if bytes.len() > self.max_line {
                     let reason =
                         format!("line of {} bytes is longer than --max-line-bytes {}", bytes.len(), self.max_line);
