@@ -48,17 +48,37 @@ pub enum Command {
 }
 
 const SCAN_HELP: &str = "\
-Input: each INPUT is a JSONL file (one JSON object per line), a .json file of
-concatenated JSON objects (evtx_dump style, {\"Event\": {\"System\", \"EventData\"}}
-records are flattened to Sysmon field names), or - for standard input (the
-default when no INPUT is given). Malformed lines are reported on stderr with
-file:line and the reason, counted, and skipped.
+Input: each INPUT is a file, a directory (searched recursively for .jsonl,
+.ndjson, .json, .gz and .evtx files) or - for standard input (the default when
+no INPUT is given). Lines are JSONL (one JSON object per line); .json files hold
+concatenated JSON objects as evtx_dump writes them; .evtx files are Windows event
+logs; gzip'd files are read transparently. Windows records ({\"Event\": {\"System\",
+\"EventData\"}}) are flattened to the field names rules use. Every line is
+accounted for: malformed lines are reported on stderr with source:line and the
+reason, counted, and skipped.
 
-Output (--format jsonl): one JSON object per (event, rule) match:
-  {\"rule_id\", \"rule_title\", \"level\", \"source\", \"line\", \"event\"}
+Field mapping (--pipeline, repeatable, applied in order):
+  auto           the default: per event, Security 4688 is read through
+                 security-4688 and everything else as it is
+  none, sysmon   read fields under the names rules use
+  security-4688  Image<-NewProcessName, ParentImage<-ParentProcessName,
+                 User<-SubjectDomainName\\SubjectUserName, IntegrityLevel<-MandatoryLabel
+  ecs            Elastic Common Schema / Winlogbeat (process.command_line, ...)
+  auditd         Linux auditd execve records, grouped by msg id
+  FILE           a pySigma processing pipeline (field_name_mapping items)
+Events that say they are another Sysmon or Security event than process creation
+are skipped (counted as skipped_not_process_creation) when the rules are
+process_creation rules.
 
-Exit status: 0 if any event matched, 1 if none did, 2 on errors
-(unreadable input, no rule loaded).
+Output (--format jsonl, the default when stdout is not a terminal): one JSON
+object per (event, rule) match:
+  {\"rule_id\", \"rule_title\", \"level\", \"tags\", \"rule_path\", \"source\", \"line\", \"event\"}
+--format text (the default on a terminal; colour unless NO_COLOR is set),
+summary (matches per level and per rule, events/s) or none.
+
+Exit status: 0 if any event matched, 1 if none did, 2 on errors (an input that
+could not be read or ended in a read error such as a truncated gzip file, no
+rule loaded, a bad option), even if something matched.
 
 --explain adds to each match why the rule matched: which selections were
 true and which field, value and modifier made them true (jsonl: an
@@ -71,7 +91,9 @@ and those evaluated for every event) and prints, on stderr at the end, the
 Examples:
   sigmata scan corpora/sample.jsonl
   sigmata scan -r ../sigma/rules --format none --stats events.jsonl
-  cat events.jsonl | sigmata scan --format text
+  sigmata scan -r ../sigma/rules logs/ --format summary
+  sigmata scan --pipeline ecs winlogbeat.jsonl.gz
+  tail -f events.jsonl | sigmata scan --format text
   sigmata scan --explain --format text corpora/sample.jsonl
   sigmata scan -r ../sigma/rules --format none --profile events.jsonl";
 
@@ -131,7 +153,9 @@ Two kinds of tests run:
    SigmaHQ repository root) whose entries name sample files and a
    `match_count`: the rule must match at least that many events (at least
    one when no count is given). Samples are `.jsonl`, `.json` (concatenated
-   objects), or `.evtx`, read from the `.json` rendering stored beside it.
+   objects), or `.evtx` event logs, read directly (through the `.json`
+   rendering SigmaHQ stores beside each one when the .evtx is absent, or
+   always with --samples json).
 
 Every case is checked with the compiled engine and the reference evaluator;
 a failing case prints the explanation of why the rule did or did not match
@@ -146,7 +170,8 @@ Exit status: 0 if every test passed and no rule was refused, 1 otherwise,
 Examples:
   sigmata test -r rules/
   sigmata test -r rules/ --format junit > rule-tests.xml
-  sigmata test -r ../sigma/rules -r ../sigma/rules-emerging-threats -v";
+  sigmata test -r ../sigma/rules -r ../sigma/rules-emerging-threats -v
+  sigmata test -r ../sigma/rules --samples json";
 
 const EXPLAIN_HELP: &str = "\
 For each event and each loaded rule (or the rules chosen with --rule), prints
@@ -199,9 +224,9 @@ pub struct RuleArgs {
 pub struct ScanArgs {
     #[command(flatten)]
     pub rules: RuleArgs,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = ScanFormat::Jsonl)]
-    pub format: ScanFormat,
+    /// Output format [default: text on a terminal, jsonl otherwise].
+    #[arg(long, value_enum)]
+    pub format: Option<ScanFormat>,
     /// Print statistics as one JSON object on stderr at the end.
     #[arg(long)]
     pub stats: bool,
@@ -217,9 +242,50 @@ pub struct ScanArgs {
     /// on stderr at the end.
     #[arg(long)]
     pub profile: bool,
-    /// Input files; `-` is standard input (the default).
+    /// Field mapping: auto, none, sysmon, security-4688, ecs, auditd, or a
+    /// pySigma pipeline file; repeatable, applied in order [default: auto].
+    #[arg(short = 'p', long = "pipeline", value_name = "NAME|FILE")]
+    pub pipelines: Vec<String>,
+    /// Worker threads [default: all cores].
+    #[arg(short = 'j', long = "threads", value_name = "N")]
+    pub threads: Option<usize>,
+    /// Evaluate at most N lines at a time and flush the output after each
+    /// batch (standard input is always flushed as soon as its lines are
+    /// evaluated).
+    #[arg(long, value_name = "N")]
+    pub flush_every: Option<usize>,
+    /// Flush the output after every line (same as --flush-every 1).
+    #[arg(long)]
+    pub line_buffered: bool,
+    /// Echo only these fields of a matching event (as the rules see them,
+    /// after field mapping), e.g. `--fields Image,CommandLine`.
+    #[arg(long, value_name = "F1,F2", value_delimiter = ',')]
+    pub fields: Vec<String>,
+    /// Longer lines are reported as malformed and skipped without being read
+    /// into memory.
+    #[arg(long, value_name = "BYTES", default_value_t = 16 << 20)]
+    pub max_line_bytes: usize,
+    /// Colour of `--format text`.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+    /// Never show a progress bar (one is shown on stderr for file inputs when
+    /// stderr is a terminal).
+    #[arg(long)]
+    pub no_progress: bool,
+    /// Input files or directories; `-` is standard input (the default).
     #[arg(value_name = "INPUT")]
     pub inputs: Vec<PathBuf>,
+}
+
+/// When `--format text` uses colour.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    /// When stdout is a terminal and NO_COLOR is not set.
+    Auto,
+    /// Always.
+    Always,
+    /// Never.
+    Never,
 }
 
 /// Evaluators `scan` can use.
@@ -238,6 +304,8 @@ pub enum ScanFormat {
     Jsonl,
     /// One human-readable line per match.
     Text,
+    /// Matches per level and per rule, and events per second, at the end.
+    Summary,
     /// No output (use with --stats).
     None,
 }
@@ -283,6 +351,19 @@ pub struct TestArgs {
     /// Print passing tests too.
     #[arg(short, long)]
     pub verbose: bool,
+    /// How SigmaHQ `.evtx` samples are read: the `.evtx` file itself (its
+    /// `.json` rendering when it is absent), or always the `.json`.
+    #[arg(long, value_enum, default_value_t = Samples::Evtx)]
+    pub samples: Samples,
+}
+
+/// Which file of a SigmaHQ regression sample `test` reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Samples {
+    /// The `.evtx` event log (read with the `evtx` crate).
+    Evtx,
+    /// The `.json` rendering beside it.
+    Json,
 }
 
 /// Output formats of `test`.

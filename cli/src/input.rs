@@ -1,8 +1,15 @@
-//! Reading events: JSONL streams and evtx-dump style JSON files.
+//! Reading events: JSONL streams (files, gzip'd files, stdin), evtx-dump
+//! style JSON files and `.evtx` files.
 //!
 //! Every line of a JSONL input is accounted for: it becomes an event, a
 //! malformed line (with the reason), or an empty line. Nothing is dropped
-//! without being counted.
+//! without being counted. [`Feeder`] cuts inputs into [`Chunk`]s of lines
+//! for the scan's worker threads, with bounded memory whatever the input.
+
+pub mod evtx;
+mod feed;
+
+pub use feed::{Chunk, FeedOptions, Feeder, Input, InputKind, Unit, expand};
 
 use std::io::{self, BufRead};
 

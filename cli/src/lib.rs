@@ -6,6 +6,8 @@ pub mod args;
 mod cmd;
 pub mod explain;
 pub mod input;
+mod output;
+pub mod pipeline;
 pub mod profile;
 pub mod rules;
 

@@ -28,6 +28,15 @@ impl Profile {
         Profile { rules: vec![(0, 0); rules], scan_nanos: 0 }
     }
 
+    /// Adds another profile's times (of another thread) to this one.
+    pub fn merge(&mut self, other: &Profile) {
+        for (mine, theirs) in self.rules.iter_mut().zip(&other.rules) {
+            mine.0 += theirs.0;
+            mine.1 += theirs.1;
+        }
+        self.scan_nanos += other.scan_nanos;
+    }
+
     /// Evaluates a record, timing every rule verified on it.
     pub fn add(&mut self, engine: &Engine, cache: &mut Cache, record: &Record, out: &mut MatchSet) {
         self.scan_nanos += engine.matches_record_profiled(cache, record, out, &mut self.rules);

@@ -68,14 +68,23 @@ pub(crate) struct Extractor {
 
 impl Extractor {
     pub(crate) fn new(fields: &FieldTable) -> Extractor {
+        Extractor::from_names(fields.iter())
+    }
+
+    /// A table in which each `(id, name)` pair reads key path `name` into
+    /// field `id`. A field listed with several names takes its values from
+    /// the first name (in list order) the event has.
+    pub(crate) fn from_names<'a>(names: impl IntoIterator<Item = (FieldId, &'a str)>) -> Extractor {
         let mut ex = Extractor { nodes: vec![HashMap::default()] };
-        for (id, name) in fields.iter() {
+        let mut orders: HashMap<FieldId, u32> = HashMap::new();
+        for (id, name) in names {
             // The lookup order of `event::json::lookup` is a depth-first
             // search that, at each level, tries the whole remaining name and
             // then the splits at each dot, shortest prefix first. Number the
-            // paths in that order so that the earliest found wins here too.
-            let mut order = 0u32;
-            ex.add(0, name, id, &mut order);
+            // paths in that order so that the earliest found wins here too;
+            // the numbering continues across the names of one field.
+            let order = orders.entry(id).or_insert(0);
+            ex.add(0, name, id, order);
         }
         ex
     }
@@ -116,6 +125,80 @@ impl Extractor {
             return Err(JsonError { message: DUPLICATE.to_string() });
         }
         result.map_err(|e| JsonError { message: describe(&e) })
+    }
+}
+
+/// Reads JSON objects into [`Record`]s under any field naming: each field
+/// id is filled from the event keys listed for it. This is the hook for
+/// field mapping (a Security 4688 event's `NewProcessName` read as the
+/// rules' `Image`): renames cost nothing at evaluation time, since the key
+/// table is consulted anyway.
+///
+/// Field ids may come from a clone of the engine's [`FieldTable`] extended
+/// with more names; the engine ignores record fields it does not know.
+///
+/// ```
+/// let rule = "title: t\nlogsource: {category: process_creation}\ndetection:\n  sel: {Image|endswith: '\\\\whoami.exe'}\n  condition: sel\n";
+/// let (engine, _) = sigmata::Builder::new().add_source("t.yml", rule).build();
+/// let image = engine.fields().get("Image").unwrap();
+/// let reader = sigmata::JsonReader::new([(image, "NewProcessName")], engine.needs_keywords());
+/// let mut record = sigmata::Record::new();
+/// reader.fill(&mut record, r#"{"NewProcessName": "C:\\Windows\\whoami.exe"}"#).unwrap();
+/// let mut out = sigmata::MatchSet::new();
+/// engine.matches_record(&mut engine.create_cache(), &record, &mut out);
+/// assert_eq!(out.len(), 1);
+/// ```
+#[derive(Clone, Debug)]
+pub struct JsonReader {
+    ex: Extractor,
+    names: Vec<(FieldId, Box<str>)>,
+    keywords: bool,
+}
+
+impl JsonReader {
+    /// A reader filling field `id` from key path `name` for each pair (a
+    /// dotted name reaches nested objects and dotted keys, as rule fields
+    /// do). A field listed with several names takes the values of the first
+    /// name the event has. `keywords`: also collect every scalar value (pass
+    /// [`Engine::needs_keywords`](crate::Engine::needs_keywords)).
+    pub fn new<'a>(names: impl IntoIterator<Item = (FieldId, &'a str)>, keywords: bool) -> JsonReader {
+        let names: Vec<(FieldId, Box<str>)> = names.into_iter().map(|(id, n)| (id, n.into())).collect();
+        let ex = Extractor::from_names(names.iter().map(|(id, n)| (*id, &**n)));
+        JsonReader { ex, names, keywords }
+    }
+
+    /// Fills `record` from the text of one JSON object.
+    pub fn fill(&self, record: &mut Record, json: &str) -> Result<(), JsonError> {
+        match self.ex.fill(record, json, self.keywords) {
+            Err(e) if e.message() == DUPLICATE => {
+                // Rare: a repeated key that matters. Read it as serde_json does.
+                let value: serde_json::Value =
+                    serde_json::from_str(json).map_err(|e| JsonError::new(format!("invalid JSON: {e}")))?;
+                self.fill_event(record, &value);
+                Ok(())
+            }
+            other => other,
+        }
+    }
+
+    /// Fills `record` from any event, looking each name up with
+    /// [`Event::field`](crate::Event::field): the same record
+    /// [`fill`](JsonReader::fill) builds from the event's JSON text.
+    pub fn fill_event(&self, record: &mut Record, event: &dyn crate::event::Event) {
+        record.clear();
+        let mut done: Vec<FieldId> = Vec::new();
+        for (id, name) in &self.names {
+            if done.contains(id) {
+                continue;
+            }
+            if event.field(*id, name, &mut |v| record.push(*id, v)) {
+                record.set_present(*id);
+                done.push(*id);
+            }
+        }
+        if self.keywords {
+            event.values(&mut |v| record.push_keyword(v));
+        }
     }
 }
 

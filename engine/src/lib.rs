@@ -75,6 +75,6 @@ pub use event::{Event, Value};
 pub use explain::Explanation;
 pub use ir::Placeholders;
 #[cfg(feature = "json")]
-pub use json::JsonError;
+pub use json::{JsonError, JsonReader};
 pub use matcher::AutomatonKind;
 pub use record::{Kind, Record};

@@ -194,6 +194,17 @@ impl Record {
         self.present.get(field.index() / 64).is_some_and(|w| w & (1 << (field.index() % 64)) != 0)
     }
 
+    /// The values of `field` (none if it is absent, or present with no
+    /// value like an empty JSON array).
+    pub fn field_values(&self, field: FieldId) -> impl ExactSizeIterator<Item = Value<'_>> + '_ {
+        self.values(field).iter().map(|v| self.value(v))
+    }
+
+    /// The fields present, in the order they were first added.
+    pub fn present_fields(&self) -> impl ExactSizeIterator<Item = FieldId> + '_ {
+        self.entries.iter().map(|e| e.field)
+    }
+
     /// The present fields, in the order they were first added.
     pub(crate) fn entries(&self) -> &[Entry] {
         &self.entries

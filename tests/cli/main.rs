@@ -7,6 +7,7 @@ use assert_cmd::Command;
 use serde_json::Value;
 
 // test, explain, check --cost and lints, scan --explain and --profile.
+mod streams;
 mod tooling;
 
 const RULE: &str = r#"title: Whoami Execution

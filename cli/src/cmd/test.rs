@@ -15,7 +15,8 @@
 //! the explanation of the verdict ([`sigmata::Engine::explain`]).
 //!
 //! Sample files are read by [`read_samples`], the one place that knows file
-//! formats (`.evtx` is read through the `.json` rendering beside it).
+//! formats: JSONL, evtx-dump `.json`, and `.evtx` (read directly, or with
+//! `--samples json` through the `.json` rendering SigmaHQ keeps beside it).
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -25,7 +26,7 @@ use serde_json::{Value, json};
 use sigmata::yaml::{PathStep, Yaml};
 use sigmata::{Builder, Engine, ErrorKind, Placeholders, RuleId};
 
-use crate::args::{TestArgs, TestFormat};
+use crate::args::{Samples, TestArgs, TestFormat};
 use crate::input::{self, Item};
 use crate::rules::{self, Loaded};
 use crate::{Failure, Outcome};
@@ -88,7 +89,7 @@ pub fn run(a: &TestArgs) -> Result<Outcome, Failure> {
         let Some((_, Yaml::Str(path))) = lr.rule.custom.iter().find(|(k, _)| k == "regression_tests_path") else {
             continue;
         };
-        let cases = run_regression(engine, id, Path::new(&*lr.rule.origin.path), path);
+        let cases = run_regression(engine, id, Path::new(&*lr.rule.origin.path), path, a.samples);
         suites.entry(lr.rule.origin.path.to_string()).or_default().extend(cases);
     }
     let mut resolved = HashSet::new();
@@ -206,8 +207,28 @@ fn case_json(file: &str, c: &Case) -> Value {
 /// the `.json` rendering stored beside it. Returns (line, event) pairs, or
 /// the first problem as `line N: reason`. This is the one place that knows
 /// sample formats: reading `.evtx` directly plugs in here.
-fn read_samples(path: &Path) -> Result<(PathBuf, Vec<(usize, Value)>), String> {
+fn read_samples(path: &Path, samples: Samples) -> Result<(PathBuf, Vec<(usize, Value)>), String> {
     let is = |ext: &str| path.extension().and_then(|e| e.to_str()).is_some_and(|e| e.eq_ignore_ascii_case(ext));
+    // An `.evtx` sample is read itself when it is there, else through the
+    // `.json` rendering beside it.
+    if is("evtx") && samples == Samples::Evtx && path.exists() {
+        let mut events = Vec::new();
+        let mut problem = None;
+        input::evtx::read_evtx(path, |r| {
+            match r {
+                input::evtx::Record::Event { number, event, .. } => events.push((number as usize, event)),
+                input::evtx::Record::Bad { number, reason } => {
+                    problem.get_or_insert(format!("{}: record {number}: {reason}", path.display()));
+                }
+            }
+            true
+        })
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+        return match problem {
+            Some(p) => Err(p),
+            None => Ok((path.to_path_buf(), events)),
+        };
+    }
     let path = if is("evtx") { path.with_extension("json") } else { path.to_path_buf() };
     let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let mut events = Vec::new();
@@ -253,7 +274,7 @@ fn resolve(rule_file: &Path, relative: &str) -> Option<PathBuf> {
     rule_file.ancestors().skip(1).map(|a| a.join(relative)).find(|p| p.exists())
 }
 
-fn run_regression(engine: &Engine, id: RuleId, rule_file: &Path, info_path: &str) -> Vec<Case> {
+fn run_regression(engine: &Engine, id: RuleId, rule_file: &Path, info_path: &str, samples: Samples) -> Vec<Case> {
     let rule = engine.rule(id);
     let case = |name: &str, source: String| Case {
         kind: Kind::Regression,
@@ -295,7 +316,7 @@ fn run_regression(engine: &Engine, id: RuleId, rule_file: &Path, info_path: &str
             let Some(sample) = entry.get("path").and_then(Yaml::as_str) else {
                 return fail(&name, info_file.display().to_string(), "test has no path".into());
             };
-            let (path, events) = match read_samples(&root.join(sample)) {
+            let (path, events) = match read_samples(&root.join(sample), samples) {
                 Ok(s) => s,
                 Err(e) => return fail(&name, root.join(sample).display().to_string(), e),
             };
@@ -721,7 +742,7 @@ fn run_case(engine: &Engine, id: RuleId, cache: &mut sigmata::Cache, c: &SideCas
     };
     let events: Vec<(Option<usize>, Value)> = match &c.input {
         CaseInput::Event(e) => vec![(None, e.clone())],
-        CaseInput::File(f) => match read_samples(f) {
+        CaseInput::File(f) => match read_samples(f, Samples::Evtx) {
             Ok((_, events)) if events.is_empty() => {
                 case.passed = false;
                 case.message = format!("{} holds no event", f.display());
