@@ -244,7 +244,7 @@ impl Builder {
             )));
             return Vec::new();
         }
-        let docs = match crate::yaml::parse(&src.text) {
+        let docs = match crate::yaml::parse_limited(&src.text, self.config.max_rule_bytes) {
             Ok(d) => d,
             Err(e) => {
                 report.errors.push(whole_file(e));

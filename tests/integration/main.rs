@@ -11,3 +11,5 @@ mod api;
 mod shared;
 // Random rule packs and events: the engine in every configuration against the reference.
 mod differential;
+// Every Config limit, and hostile rules that must neither crash nor blow up.
+mod limits;
