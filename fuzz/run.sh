@@ -3,10 +3,10 @@
 # inputs each executed. Usage: fuzz/run.sh SECONDS [TARGET...] (default:
 # every target). Seeds the corpora first (fuzz/seed.sh) if they are missing.
 # Needs cargo-fuzz; on a stable toolchain RUSTC_BOOTSTRAP=1 stands in for
-# nightly (set here). Without -jobs, libFuzzer runs in this one process on one
-# core (-jobs=1 would fork a worker that logs to fuzz-0.log). A crash stops the run with libFuzzer's report, whose
-# input Debug is a reproducer (see fuzz/src/lib.rs), and leaves the input in
-# fuzz/artifacts/TARGET/.
+# nightly (set here). Without -jobs, libFuzzer runs in this one process, on
+# one core (-jobs=1 forks a worker that logs to fuzz-0.log). A crash stops
+# the run with libFuzzer's report, whose input Debug is a reproducer (see
+# fuzz/src/lib.rs), and leaves the input in fuzz/artifacts/TARGET/.
 set -euo pipefail
 cd "$(dirname "$0")"
 export RUSTC_BOOTSTRAP=1

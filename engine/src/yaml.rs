@@ -123,9 +123,7 @@ pub fn parse_limited(text: &str, budget: usize) -> std::result::Result<Vec<Docum
                 return Err(Error::limit_exceeded(
                     "max_rule_bytes",
                     budget,
-                    format!(
-                        "the YAML expands (through aliases) to more than the limit of {budget} bytes"
-                    ),
+                    format!("the YAML expands (through aliases) to more than the limit of {budget} bytes"),
                 ));
             }
             Err(e) => return Err(yaml_error(e, text)),
@@ -133,7 +131,7 @@ pub fn parse_limited(text: &str, budget: usize) -> std::result::Result<Vec<Docum
         if value == Yaml::Null {
             continue;
         }
-        let (first_line, last_line) = ranges.get(index).copied().unwrap_or((1, text.lines().count().max(1)));
+        let (first_line, last_line) = ranges.get(index).copied().unwrap_or_else(|| (1, text.lines().count().max(1)));
         docs.push(Document { value, index, first_line, last_line });
     }
     Ok(docs)
@@ -148,7 +146,8 @@ fn yaml_error(e: serde_yaml::Error, text: &str) -> Error {
     // at the second occurrence of the key instead, which is what is wrong.
     const DUPLICATE: &str = "duplicate entry with key ";
     if let Some(key) = message.find(DUPLICATE).map(|i| message[i + DUPLICATE.len()..].trim_matches('"')) {
-        let lines: Vec<&str> = text.lines().collect();
+        let spans = Lines::spans(text);
+        let lines = Lines::new(text, &spans);
         if let Some((first, _)) = find_key(&lines, line, lines.len(), key)
             && let Some((second, col)) = find_key(&lines, first + 1, lines.len(), key)
         {
@@ -174,12 +173,11 @@ const MAX_FLOW_DEPTH: usize = 128;
 /// with few brackets (every real rule) skip the scan.
 fn flow_nesting_exceeds(text: &str, max: usize) -> Option<(usize, usize)> {
     use std::mem::MaybeUninit;
-    use unsafe_libyaml as y;
     let openers = memchr::memchr2_iter(b'[', b'{', text.as_bytes()).count();
     if openers <= max {
         return None;
     }
-    let mut parser = MaybeUninit::<y::yaml_parser_t>::uninit();
+    let mut parser = MaybeUninit::<unsafe_libyaml::yaml_parser_t>::uninit();
     let parser = parser.as_mut_ptr();
     // SAFETY: the calls follow libyaml's protocol exactly as serde_yaml's
     // loader does: initialise the parser (on failure nothing was allocated),
@@ -189,34 +187,36 @@ fn flow_nesting_exceeds(text: &str, max: usize) -> Option<(usize, usize)> {
     // delete the parser once. `yaml_parser_scan` fully writes the token it
     // is given when it succeeds; on failure the token is left empty.
     unsafe {
-        if y::yaml_parser_initialize(parser).fail {
+        if unsafe_libyaml::yaml_parser_initialize(parser).fail {
             return None;
         }
-        y::yaml_parser_set_input_string(parser, text.as_ptr(), text.len() as u64);
+        unsafe_libyaml::yaml_parser_set_input_string(parser, text.as_ptr(), text.len() as u64);
         let mut depth = 0usize;
         let mut found = None;
         loop {
-            let mut token = MaybeUninit::<y::yaml_token_t>::uninit();
-            if y::yaml_parser_scan(parser, token.as_mut_ptr()).fail {
+            let mut token = MaybeUninit::<unsafe_libyaml::yaml_token_t>::uninit();
+            if unsafe_libyaml::yaml_parser_scan(parser, token.as_mut_ptr()).fail {
                 break;
             }
             let token = token.as_mut_ptr();
             let (kind, mark) = ((*token).type_, (*token).start_mark);
-            y::yaml_token_delete(token);
+            unsafe_libyaml::yaml_token_delete(token);
             match kind {
-                y::YAML_FLOW_SEQUENCE_START_TOKEN | y::YAML_FLOW_MAPPING_START_TOKEN => {
+                unsafe_libyaml::YAML_FLOW_SEQUENCE_START_TOKEN | unsafe_libyaml::YAML_FLOW_MAPPING_START_TOKEN => {
                     depth += 1;
                     if depth > max {
                         found = Some((mark.line as usize + 1, mark.column as usize + 1));
                         break;
                     }
                 }
-                y::YAML_FLOW_SEQUENCE_END_TOKEN | y::YAML_FLOW_MAPPING_END_TOKEN => depth = depth.saturating_sub(1),
-                y::YAML_STREAM_END_TOKEN | y::YAML_NO_TOKEN => break,
+                unsafe_libyaml::YAML_FLOW_SEQUENCE_END_TOKEN | unsafe_libyaml::YAML_FLOW_MAPPING_END_TOKEN => {
+                    depth = depth.saturating_sub(1)
+                }
+                unsafe_libyaml::YAML_STREAM_END_TOKEN | unsafe_libyaml::YAML_NO_TOKEN => break,
                 _ => {}
             }
         }
-        y::yaml_parser_delete(parser);
+        unsafe_libyaml::yaml_parser_delete(parser);
         found
     }
 }
@@ -338,10 +338,7 @@ impl<'de> serde::de::Visitor<'de> for Seed<'_> {
                 Yaml::Bool(b) => (2, b.to_string(), format!("with key `{b}`")),
                 Yaml::Null => (3, String::new(), "with null key".to_string()),
                 other => {
-                    return Err(A::Error::custom(format!(
-                        "mapping keys must be scalars, found {}",
-                        other.type_name()
-                    )));
+                    return Err(A::Error::custom(format!("mapping keys must be scalars, found {}", other.type_name())));
                 }
             };
             if !seen.insert((kind, text.clone())) {
@@ -390,6 +387,41 @@ fn document_ranges(text: &str) -> Vec<(usize, usize)> {
     ranges
 }
 
+/// The lines of a text, as `str::lines` splits them, with O(1) access by
+/// line number.
+pub(crate) struct Lines<'a> {
+    text: &'a str,
+    spans: &'a [(usize, usize)],
+}
+
+impl<'a> Lines<'a> {
+    pub(crate) fn new(text: &'a str, spans: &'a [(usize, usize)]) -> Lines<'a> {
+        Lines { text, spans }
+    }
+
+    /// The byte range of every line, without its `\n` or `\r\n`.
+    pub(crate) fn spans(text: &str) -> Vec<(usize, usize)> {
+        let mut spans = Vec::new();
+        let mut at = 0;
+        for line in text.split_inclusive('\n') {
+            let body = line.strip_suffix('\n').map_or(line, |l| l.strip_suffix('\r').unwrap_or(l));
+            spans.push((at, at + body.len()));
+            at += line.len();
+        }
+        spans
+    }
+
+    /// Line `n` (1-based).
+    fn get(&self, n: usize) -> Option<&'a str> {
+        let &(a, b) = self.spans.get(n.checked_sub(1)?)?;
+        self.text.get(a..b)
+    }
+
+    fn len(&self) -> usize {
+        self.spans.len()
+    }
+}
+
 /// A position found by [`locate`]: 1-based line and column, the width to
 /// underline, and the text of the line.
 pub(crate) struct Position {
@@ -401,9 +433,13 @@ pub(crate) struct Position {
 
 /// Finds the line an [`Anchor`] refers to inside the document spanning
 /// `first..=last` lines of `text`.
-pub(crate) fn locate(text: &str, first: usize, last: usize, anchor: &Anchor) -> Option<Position> {
-    let lines: Vec<&str> = text.lines().collect();
-    let line_at = |n: usize| lines.get(n.wrapping_sub(1)).copied();
+///
+/// `lines` are the lines of the whole file, found once by the caller
+/// ([`Lines::spans`]): a file of ten thousand refused documents is located ten
+/// thousand times, and splitting it each time made that quadratic (12 s for
+/// 1 MiB).
+pub(crate) fn locate(lines: &Lines<'_>, first: usize, last: usize, anchor: &Anchor) -> Option<Position> {
+    let line_at = |n: usize| lines.get(n);
     let position = |line: usize, column: Option<usize>, width: usize| {
         line_at(line).map(|s| Position { line, column, width, snippet: s.trim_end().to_string() })
     };
@@ -414,7 +450,7 @@ pub(crate) fn locate(text: &str, first: usize, last: usize, anchor: &Anchor) -> 
             let mut at = first;
             let mut found: Option<(usize, usize, usize)> = None;
             for key in keys {
-                if let Some((line, col)) = find_key(&lines, at, last, key) {
+                if let Some((line, col)) = find_key(lines, at, last, key) {
                     found = Some((line, col, key.chars().count()));
                     at = line + 1;
                 }
@@ -438,8 +474,8 @@ pub(crate) fn locate(text: &str, first: usize, last: usize, anchor: &Anchor) -> 
             }
         }
         Anchor::Condition { section, index, column, width } => {
-            let detection = find_key(&lines, first, last, section).map_or(first, |(l, _)| l);
-            let (line, key_col) = find_key(&lines, detection, last, "condition")?;
+            let detection = find_key(lines, first, last, section).map_or(first, |(l, _)| l);
+            let (line, key_col) = find_key(lines, detection, last, "condition")?;
             let key_line = line_at(line)?;
             // Inline condition: `condition: <text>` (possibly quoted).
             let after_key =
@@ -491,9 +527,9 @@ fn byte_of_col(line: &str, col: usize) -> usize {
 /// Finds the first line in `from..=to` that holds `key` as a mapping key
 /// (bare, single- or double-quoted, possibly after a `- ` list marker) and
 /// returns the line and the 1-based column of the key.
-fn find_key(lines: &[&str], from: usize, to: usize, key: &str) -> Option<(usize, usize)> {
-    for n in from..=to.min(lines.len()) {
-        let line = lines[n - 1];
+fn find_key(lines: &Lines<'_>, from: usize, to: usize, key: &str) -> Option<(usize, usize)> {
+    for n in from.max(1)..=to.min(lines.len()) {
+        let line = lines.get(n)?;
         let mut t = line.trim_start();
         while let Some(rest) = t.strip_prefix("- ") {
             t = rest.trim_start();
@@ -551,7 +587,8 @@ mod tests {
     fn keys_are_located_along_their_path() {
         let text = "title: t\ndetection:\n    sel:\n        Image: x\n    other:\n        'Image|re': y\n";
         let anchor = Anchor::Path(vec!["detection".into(), "other".into(), "Image|re".into()], None);
-        let p = locate(text, 1, 6, &anchor).unwrap();
+        let spans = Lines::spans(text);
+        let p = locate(&Lines::new(text, &spans), 1, 6, &anchor).unwrap();
         assert_eq!((p.line, p.column), (6, Some(9)));
     }
 }

@@ -94,8 +94,16 @@ fn bad_input_matrix() {
         ("trailing text", r#"{"CommandLine":"whoami"} x"#.into(), Want::Error("invalid JSON: trailing characters")),
         ("two objects", "{}{}".into(), Want::Error("invalid JSON: trailing characters")),
         ("bad escape", r#"{"CommandLine":"\q"}"#.into(), Want::Error("invalid JSON: invalid escape")),
-        ("lone surrogate", r#"{"CommandLine":"\ud800"}"#.into(), Want::Error("invalid JSON: unexpected end of hex escape")),
-        ("lone trailing surrogate", r#"{"CommandLine":"\udc00x"}"#.into(), Want::Error("invalid JSON: lone leading surrogate")),
+        (
+            "lone surrogate",
+            r#"{"CommandLine":"\ud800"}"#.into(),
+            Want::Error("invalid JSON: unexpected end of hex escape"),
+        ),
+        (
+            "lone trailing surrogate",
+            r#"{"CommandLine":"\udc00x"}"#.into(),
+            Want::Error("invalid JSON: lone leading surrogate"),
+        ),
         ("number out of range", r#"{"n":1e400}"#.into(), Want::Error("invalid JSON: number out of range")),
         ("array", "[1,2]".into(), Want::Error("not a JSON object (found an array)")),
         ("string", r#""whoami""#.into(), Want::Error("not a JSON object (found a string)")),
@@ -171,4 +179,30 @@ fn bad_input_matrix() {
     assert_eq!((events, errors), (16, 21));
     assert_eq!(events + errors, rows.len());
     assert_eq!((matched, matches), (10, 10));
+}
+
+/// Values no rule reads are skipped, not copied; they are still held to
+/// serde_json's nesting limit, so that `fill_json` refuses exactly the
+/// lines `serde_json::Value` refuses (it once skipped 100,000 levels of
+/// `[` in an unread field, and the CLI counted the line as an event under
+/// the compiled engine and as malformed under `--engine reference`).
+#[test]
+fn skipped_values_are_held_to_the_nesting_limit() {
+    let rule =
+        "title: t\nlogsource: {category: process_creation}\ndetection:\n    sel: {Image: x}\n    condition: sel\n";
+    let (engine, _) = Builder::new().config(Config::new().logsource(None)).add_source("r.yml", rule).build();
+    assert!(!engine.needs_keywords());
+    let mut record = Record::new();
+    // The top-level object is the first of serde_json's 128 levels.
+    for (open, close) in [("[", "]"), (r#"{"a":"#, "}")] {
+        for (depth, ok) in [(126, true), (127, false), (100_000, false)] {
+            let line = format!(r#"{{"Other":{}1{},"Image":"x"}}"#, open.repeat(depth), close.repeat(depth));
+            let serde = serde_json::from_str::<serde_json::Value>(&line).is_ok();
+            let fast = engine.fill_json(&mut record, &line);
+            assert_eq!((fast.is_ok(), serde), (ok, ok), "{open} x {depth}: {fast:?}");
+            if let Err(e) = fast {
+                assert!(e.message().starts_with("invalid JSON: recursion limit exceeded"), "{}", e.message());
+            }
+        }
+    }
 }

@@ -114,7 +114,11 @@ fn deep_yaml_nesting_is_a_yaml_error_not_a_stack_overflow() {
         assert_eq!(report.errors.len(), 1);
         assert_eq!(report.errors[0].kind(), ErrorKind::Yaml, "{}", short(&report.errors[0]));
         let m = report.errors[0].message();
-        assert!(m.contains("recursion limit") || m.contains("nest more than 128 levels"), "{}", short(&report.errors[0]));
+        assert!(
+            m.contains("recursion limit") || m.contains("nest more than 128 levels"),
+            "{}",
+            short(&report.errors[0])
+        );
     }
 }
 
@@ -145,9 +149,8 @@ fn max_expansion_refuses_windash_times_base64offset() {
     let e = refused(Config::new(), &text, "max_expansion", 4096);
     names_the_rule(&e);
     // Four dashes (625) times base64offset (3): 1,875.
-    let text = rule(
-        "    sel:\n        CommandLine|windash|base64offset|contains: ' -a -b -c -d'\n    condition: sel\n",
-    );
+    let text =
+        rule("    sel:\n        CommandLine|windash|base64offset|contains: ' -a -b -c -d'\n    condition: sel\n");
     loads(Config::new(), &text);
     refused(Config::new().max_expansion(1000), &text, "max_expansion", 1000);
     // Placeholders multiply too.
@@ -155,11 +158,8 @@ fn max_expansion_refuses_windash_times_base64offset() {
     let mut p = sigmata::Placeholders::new();
     p.insert("a", (0..100).map(|i| format!("a{i}")).collect());
     p.insert("b", (0..100).map(|i| format!("b{i}")).collect());
-    let (engine, report) = Builder::new()
-        .config(Config::new().logsource(None))
-        .placeholders(p)
-        .add_source("hostile.yml", &text)
-        .build();
+    let (engine, report) =
+        Builder::new().config(Config::new().logsource(None)).placeholders(p).add_source("hostile.yml", &text).build();
     assert_eq!(engine.len(), 0);
     assert_eq!(report.errors[0].limit().map(|l| l.name), Some("max_expansion"), "{}", short(&report.errors[0]));
 }
@@ -199,10 +199,8 @@ fn max_expansion_bytes_refuses_a_condition_that_copies_a_search() {
     // million predicates from a 150 KB file.
     let values: Vec<String> = (0..1000).map(|i| format!("v{i}")).collect();
     let condition = vec!["sel"; 10_000].join(" and ");
-    let text = rule(&format!(
-        "    sel:\n        CommandLine|contains: [{}]\n    condition: {condition}\n",
-        values.join(", ")
-    ));
+    let text =
+        rule(&format!("    sel:\n        CommandLine|contains: [{}]\n    condition: {condition}\n", values.join(", ")));
     let e = refused(Config::new(), &text, "max_expansion_bytes", 16 << 20);
     names_the_rule(&e);
     assert!(e.column().is_some(), "points into the condition: {e}");
@@ -227,16 +225,15 @@ fn nested_condition(depth: usize) -> String {
 
 #[test]
 fn max_condition_depth_refuses_deep_conditions() {
-    let text = rule(&format!(
-        "    a: {{CommandLine: x}}\n    b: {{Image: y}}\n    condition: {}\n",
-        nested_condition(65)
-    ));
+    let text =
+        rule(&format!("    a: {{CommandLine: x}}\n    b: {{Image: y}}\n    condition: {}\n", nested_condition(65)));
     let e = refused(Config::new(), &text, "max_condition_depth", 64);
     names_the_rule(&e);
     let text = rule(&format!("    a: {{CommandLine: x}}\n    condition: {}a\n", "not ".repeat(100_000)));
     refused(Config::new(), &text, "max_condition_depth", 64);
     // Parentheses alone do not nest the tree.
-    let text = rule(&format!("    a: {{CommandLine: x}}\n    condition: {}a{}\n", "(".repeat(100_000), ")".repeat(100_000)));
+    let text =
+        rule(&format!("    a: {{CommandLine: x}}\n    condition: {}a{}\n", "(".repeat(100_000), ")".repeat(100_000)));
     loads(Config::new(), &text);
 }
 
@@ -294,7 +291,8 @@ fn regex_size_limit_also_bounds_the_regexes_of_one_rule_together() {
     names_the_rule(&e);
     assert!(e.message().contains("together"), "{}", short(&e));
     // The same regex listed five times counts once.
-    let text = rule(&format!("    sel:\n        CommandLine|re: [{}]\n    condition: sel\n", vec!["'\\w{1,64}x'"; 5].join(", ")));
+    let text =
+        rule(&format!("    sel:\n        CommandLine|re: [{}]\n    condition: sel\n", ["'\\w{1,64}x'"; 5].join(", ")));
     loads(Config::new(), &text);
 }
 
@@ -325,7 +323,8 @@ fn long_identifiers_do_not_make_loading_quadratic() {
     assert_eq!(engine.len(), 0);
     assert_eq!(report.errors[0].kind(), ErrorKind::Condition, "{}", short(&report.errors[0]));
     let pattern = format!("{}*b", "*a".repeat(100_000));
-    let text = rule(&format!("    ? {}\n    : {{CommandLine: x}}\n    condition: 1 of {pattern}\n", "a".repeat(300_000)));
+    let text =
+        rule(&format!("    ? {}\n    : {{CommandLine: x}}\n    condition: 1 of {pattern}\n", "a".repeat(300_000)));
     let (_, report) = load(Config::new().max_rule_bytes(usize::MAX), &text);
     assert!(report.errors[0].message().contains("matches no search identifier"), "{}", short(&report.errors[0]));
 }
@@ -341,4 +340,37 @@ fn defaults_let_realistic_rules_through() {
          enc:\n        CommandLine|windash|base64offset|contains: ' -a -b -c -d'\n    condition: sel or enc\n",
     );
     loads(Config::new(), &text);
+}
+
+/// A 1 MiB file of 10,000 refused documents: each error is located (line
+/// and column) without splitting the whole file again, and the document
+/// ranges without counting its lines again. Both made loading quadratic:
+/// 17 s for this file before, 0.2 s after (release build).
+#[test]
+fn many_refused_documents_are_located_in_linear_time() {
+    let doc =
+        "title: t\nlogsource: {category: process_creation}\ndetection:\n    sel:\n        a: b\n    condition: nope\n";
+    let n = (1 << 20) / (doc.len() + 4);
+    let text = vec![doc; n].join("---\n");
+    let (engine, report) = load(Config::new(), &text);
+    assert_eq!((engine.len(), report.errors.len()), (0, n));
+    for (i, e) in report.errors.iter().enumerate() {
+        assert_eq!((e.line(), e.column()), (Some(6 + 7 * i), Some(16)), "{}", short(e));
+    }
+}
+
+/// Filters are lowered under the same limits as rules, and refused by name.
+#[test]
+fn limits_apply_to_filters() {
+    let values: Vec<String> = (0..11).map(|i| format!("'v{i}'")).collect();
+    let text = format!(
+        "title: hostile filter\nlogsource: {{category: process_creation}}\nfilter:\n    rules: any\n    \
+         sel:\n        User: [{}]\n    condition: not sel\n",
+        values.join(", ")
+    );
+    let (_, report) = load(Config::new().max_values_per_item(10), &text);
+    assert_eq!(report.errors.len(), 1);
+    let e = &report.errors[0];
+    assert_eq!(e.limit().map(|l| l.name), Some("max_values_per_item"), "{}", short(e));
+    assert_eq!(e.rule_title(), Some("hostile filter"), "{}", short(e));
 }

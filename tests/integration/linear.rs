@@ -42,7 +42,8 @@ fn engine() -> Engine {
         };
         text.push_str(&format!("title: {title}\nlogsource: {{category: process_creation}}\ndetection:\n{detection}"));
     }
-    let (engine, report) = Builder::new().config(Config::new().logsource(None)).add_source("hostile.yml", &text).build();
+    let (engine, report) =
+        Builder::new().config(Config::new().logsource(None)).add_source("hostile.yml", &text).build();
     assert!(report.errors.is_empty(), "{:?}", report.errors);
     assert_eq!(engine.len(), HOSTILE.len());
     engine
