@@ -46,6 +46,12 @@ pub fn sigmahq_pack() -> Option<Pack> {
     Some(read_pack(&[s.join("rules"), s.join("rules-emerging-threats"), s.join("rules-threat-hunting")]))
 }
 
+/// SigmaHQ's Windows process_creation rules only (`rules/windows/process_creation`),
+/// the pack of the instruction-count gate: small enough to compile under callgrind.
+pub fn sigmahq_process_creation_pack() -> Option<Pack> {
+    Some(read_pack(&[shared()?.join("sigma/rules/windows/process_creation")]))
+}
+
 /// The configuration the benches use: Windows process_creation events.
 pub fn windows_config() -> Config {
     let logsource =

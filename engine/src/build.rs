@@ -55,6 +55,8 @@ struct Source {
     text: Arc<str>,
     /// Set when the file's bytes were not UTF-8 (then `text` is empty).
     invalid_utf8: Option<std::str::Utf8Error>,
+    /// The byte ranges of the text's lines, found when the first error is located.
+    lines: std::sync::OnceLock<Vec<(usize, usize)>>,
 }
 
 /// Collects rule files and builds an [`Engine`].
@@ -119,7 +121,12 @@ impl Builder {
     /// Adds the text of one rule file. `origin` names it in errors and
     /// matches (normally its path).
     pub fn add_source(&mut self, origin: &str, text: &str) -> &mut Builder {
-        self.sources.push(Source { origin: origin.into(), text: text.into(), invalid_utf8: None });
+        self.sources.push(Source {
+            origin: origin.into(),
+            text: text.into(),
+            invalid_utf8: None,
+            lines: std::sync::OnceLock::new(),
+        });
         self
     }
 
@@ -129,7 +136,12 @@ impl Builder {
         match std::str::from_utf8(bytes) {
             Ok(text) => self.add_source(origin, text),
             Err(e) => {
-                self.sources.push(Source { origin: origin.into(), text: "".into(), invalid_utf8: Some(e) });
+                self.sources.push(Source {
+                    origin: origin.into(),
+                    text: "".into(),
+                    invalid_utf8: Some(e),
+                    lines: std::sync::OnceLock::new(),
+                });
                 self
             }
         }
@@ -281,7 +293,7 @@ impl Builder {
             )));
             return Vec::new();
         }
-        let docs = match crate::yaml::parse(&src.text) {
+        let docs = match crate::yaml::parse_limited(&src.text, self.config.max_rule_bytes) {
             Ok(d) => d,
             Err(e) => {
                 report.errors.push(whole_file(e));
@@ -303,7 +315,7 @@ impl Builder {
                     let title = d.value.get("title").and_then(|v| v.as_str()).map(str::to_string);
                     e.set_origin(&src.origin);
                     e.set_rule(id.as_deref(), title.as_deref());
-                    locate(&mut e, &src.text, &origin);
+                    locate(&mut e, src, &origin);
                     report.errors.push(e);
                 }
             }
@@ -315,13 +327,16 @@ impl Builder {
         e.set_origin(&origin.path);
         e.set_rule(id, title);
         if let Some(src) = self.sources.get(source) {
-            locate(e, &src.text, origin);
+            locate(e, src, origin);
         }
     }
 }
 
-fn locate(e: &mut Error, text: &str, origin: &Origin) {
-    if let Some(p) = crate::yaml::locate(text, origin.first_line, origin.last_line, e.anchor()) {
+fn locate(e: &mut Error, src: &Source, origin: &Origin) {
+    // The file's lines are found once, for all of its errors.
+    let spans = src.lines.get_or_init(|| crate::yaml::Lines::spans(&src.text));
+    let lines = crate::yaml::Lines::new(&src.text, spans);
+    if let Some(p) = crate::yaml::locate(&lines, origin.first_line, origin.last_line, e.anchor()) {
         e.set_position(p.line, p.column, p.width, Some(p.snippet));
     }
 }

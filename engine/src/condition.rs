@@ -190,11 +190,21 @@ fn prec(op: Op) -> u8 {
     }
 }
 
-/// Parses a condition. `max_depth` bounds the depth of the resulting tree.
+/// The deepest tree [`parse`] builds, whatever `max_depth` it is given.
+/// Every later stage walks condition and expression trees recursively (and
+/// dropping a tree is recursive too); this ceiling bounds their stack use.
+/// A rule 256 levels deep loads, evaluates (compiled and reference) and
+/// drops in less than 256 KiB of stack; `tests/integration/limits.rs` runs
+/// it in a 512 KiB thread (Rust's default is 2 MiB).
+pub const MAX_CONDITION_DEPTH: usize = 256;
+
+/// Parses a condition. `max_depth` bounds the depth of the resulting tree
+/// (and is itself capped at [`MAX_CONDITION_DEPTH`]).
 ///
 /// Errors carry a condition anchor with the column and width of the
 /// offending token (condition index 0; the loader sets the real index).
 pub fn parse(text: &str, max_depth: usize) -> std::result::Result<Ast, Error> {
+    let max_depth = max_depth.min(MAX_CONDITION_DEPTH);
     let toks = lex(text)?;
     if toks.is_empty() {
         return Err(cond_err(ErrorKind::Condition, "the condition is empty", Span { start: 0, end: 1 }));
@@ -394,27 +404,28 @@ fn reduce(operands: &mut Vec<Ast>, op: Op, span: Span, max_depth: usize) -> Resu
 
 /// True if `name` matches an `x of` pattern, where `*` matches any run of
 /// characters and the match covers the whole name.
+///
+/// Linear in the lengths of both: the pieces between stars are found
+/// left to right with `memmem` (for a `*`-only glob the leftmost occurrence
+/// of each piece is always a safe choice), so a hostile condition cannot
+/// make this quadratic.
 pub fn pattern_matches(pattern: &str, name: &str) -> bool {
-    let p: Vec<char> = pattern.chars().collect();
-    let n: Vec<char> = name.chars().collect();
-    let (mut pi, mut ni) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while ni < n.len() {
-        if pi < p.len() && p[pi] == '*' {
-            star = Some((pi, ni));
-            pi += 1;
-        } else if pi < p.len() && p[pi] == n[ni] {
-            pi += 1;
-            ni += 1;
-        } else if let Some((sp, sn)) = star {
-            pi = sp + 1;
-            ni = sn + 1;
-            star = Some((sp, sn + 1));
-        } else {
-            return false;
+    let mut pieces = pattern.split('*');
+    // OK: split always yields at least one piece.
+    let first = pieces.next().unwrap_or("");
+    let Some(mut rest) = name.strip_prefix(first) else { return false };
+    let mut middle: Vec<&str> = pieces.collect();
+    let Some(last) = middle.pop() else {
+        // No star: the pattern is the whole name.
+        return rest.is_empty();
+    };
+    for piece in middle {
+        match memchr::memmem::find(rest.as_bytes(), piece.as_bytes()) {
+            Some(i) => rest = &rest[i + piece.len()..],
+            None => return false,
         }
     }
-    p[pi..].iter().all(|c| *c == '*')
+    rest.ends_with(last)
 }
 
 #[cfg(test)]

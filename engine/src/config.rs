@@ -6,8 +6,20 @@ use crate::rule::LogSource;
 /// Build-time settings: size and nesting limits (rules are hostile input)
 /// and which logsource the events will come from.
 ///
-/// The defaults let every SigmaHQ rule load with a wide margin (its largest
-/// item has 1,093 values; its deepest condition nests 4 levels).
+/// A rule that exceeds a limit is refused with an [`ErrorKind::Limit`](crate::ErrorKind::Limit)
+/// error naming the rule and the limit ([`Error::limit`](crate::Error::limit)); loading never
+/// panics or aborts, and what a rule may cost is bounded:
+///
+/// | limit | default | bounds | SigmaHQ's largest |
+/// |---|---:|---|---:|
+/// | [`max_rule_bytes`](Config::max_rule_bytes) | 1 MiB | a rule file, and its YAML after aliases are expanded | 288 KiB |
+/// | [`max_values_per_item`](Config::max_values_per_item) | 10,000 | values of one detection item | 1,093 |
+/// | [`max_modifiers`](Config::max_modifiers) | 16 | modifiers chained on one field | 3 |
+/// | [`max_expansion`](Config::max_expansion) | 4,096 | alternatives of one value (`windash` × `base64offset` × placeholders) | 25 |
+/// | [`max_expansion_bytes`](Config::max_expansion_bytes) | 16 MiB | predicates of one rule after modifiers, expansions and condition references | 1.0 MB |
+/// | [`max_condition_depth`](Config::max_condition_depth) | 64 (at most 256) | nesting of a condition | 4 |
+/// | [`regex_size_limit`](Config::regex_size_limit) | 10 MiB | one compiled regex, and all of one rule's together | 3.4 MiB (`\w{1,64}`) |
+/// | [`regex_cache_capacity`](Config::regex_cache_capacity) | 2 MiB | the lazy DFA cache of one regex (memory, not a refusal) | — |
 ///
 /// ```
 /// let config = sigmata::Config::new().max_condition_depth(16).logsource(None);
@@ -17,7 +29,9 @@ use crate::rule::LogSource;
 pub struct Config {
     pub(crate) max_rule_bytes: usize,
     pub(crate) max_values_per_item: usize,
+    pub(crate) max_modifiers: usize,
     pub(crate) max_expansion: usize,
+    pub(crate) max_expansion_bytes: usize,
     pub(crate) max_condition_depth: usize,
     pub(crate) regex_size_limit: usize,
     pub(crate) regex_cache_capacity: usize,
@@ -33,7 +47,9 @@ impl Default for Config {
         Config {
             max_rule_bytes: 1 << 20,
             max_values_per_item: 10_000,
+            max_modifiers: 16,
             max_expansion: 4_096,
+            max_expansion_bytes: 16 << 20,
             max_condition_depth: 64,
             regex_size_limit: 10 << 20,
             regex_cache_capacity: 2 << 20,
@@ -64,6 +80,14 @@ impl Config {
         self
     }
 
+    /// Most modifiers one detection item may chain (default 16). Each
+    /// modifier rewrites every alternative of every value, so the chain's
+    /// length multiplies lowering's work.
+    pub fn max_modifiers(mut self, n: usize) -> Config {
+        self.max_modifiers = n;
+        self
+    }
+
     /// Most alternatives one value may expand to through `windash`,
     /// `base64offset` and placeholders together (default 4,096).
     pub fn max_expansion(mut self, n: usize) -> Config {
@@ -71,13 +95,30 @@ impl Config {
         self
     }
 
-    /// Deepest condition nesting (default 64).
-    pub fn max_condition_depth(mut self, n: usize) -> Config {
-        self.max_condition_depth = n;
+    /// Most bytes the predicates of one rule may take once lowered
+    /// (default 16 MiB): every value after its modifiers and expansions,
+    /// counted as 64 bytes plus its text, and again each time the condition
+    /// names its search (`sel and sel and …` copies it). It bounds what
+    /// `max_expansion` does not: a chain of `utf16`/`base64` modifiers
+    /// doubles the text at each step, and 10,000 values of 4,096
+    /// alternatives each are 40 million predicates.
+    pub fn max_expansion_bytes(mut self, n: usize) -> Config {
+        self.max_expansion_bytes = n;
         self
     }
 
-    /// Largest compiled regex (NFA) in bytes (default 10 MiB).
+    /// Deepest condition nesting (default 64). Values above
+    /// [`MAX_CONDITION_DEPTH`](crate::condition::MAX_CONDITION_DEPTH) (256)
+    /// are lowered to it: the compiler and the reference evaluator walk
+    /// expression trees recursively, and that ceiling keeps their stack use
+    /// bounded by a constant.
+    pub fn max_condition_depth(mut self, n: usize) -> Config {
+        self.max_condition_depth = n.min(crate::condition::MAX_CONDITION_DEPTH);
+        self
+    }
+
+    /// Largest compiled regex (NFA) in bytes, and largest total of the
+    /// compiled regexes of one rule (default 10 MiB).
     pub fn regex_size_limit(mut self, n: usize) -> Config {
         self.regex_size_limit = n;
         self
@@ -134,7 +175,9 @@ impl Config {
     pub(crate) fn lower_limits(&self) -> crate::ir::Limits {
         crate::ir::Limits {
             max_values_per_item: self.max_values_per_item,
+            max_modifiers: self.max_modifiers,
             max_expansion: self.max_expansion,
+            max_expansion_bytes: self.max_expansion_bytes,
             max_condition_depth: self.max_condition_depth,
         }
     }

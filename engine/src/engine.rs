@@ -276,11 +276,32 @@ impl Engine {
         // whose regex is too big is refused on its own.
         let mut errors = Vec::new();
         let mut regexes = crate::lazy::Regexes::default();
+        // The regexes of one rule together are held to `regex_size_limit`
+        // as well (each distinct one counted once), so that a rule cannot
+        // multiply the per-regex limit by listing thousands of them.
         rules.retain(|r| {
             let mut err = None;
+            let mut seen = std::collections::HashSet::new();
+            let mut total = 0usize;
             r.ir.expr.for_each_pred(&mut |p| {
                 if let (None, crate::ir::Test::Regex { pattern, flags }) = (&err, &p.test) {
-                    err = regexes.compile(pattern, *flags, config).err();
+                    match regexes.compile(pattern, *flags, config) {
+                        Ok(re) if seen.insert((pattern, *flags)) => {
+                            total = total.saturating_add(re.memory_usage());
+                            if total > config.regex_size_limit {
+                                err = Some(Error::limit_exceeded(
+                                    "regex_size_limit",
+                                    config.regex_size_limit,
+                                    format!(
+                                        "the rule's regular expressions compile to more than the limit of {} bytes together",
+                                        config.regex_size_limit
+                                    ),
+                                ));
+                            }
+                        }
+                        Ok(_) => {}
+                        Err(e) => err = Some(e),
+                    }
                 }
             });
             match err {

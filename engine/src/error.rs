@@ -130,8 +130,10 @@ impl Error {
         }
     }
 
+    /// A limit error; the message ends with the name of the `Config` setting,
+    /// so that whoever reads it knows what to raise.
     pub(crate) fn limit_exceeded(name: &'static str, limit: usize, message: impl Into<String>) -> Error {
-        let mut e = Error::new(ErrorKind::Limit, message);
+        let mut e = Error::new(ErrorKind::Limit, format!("{} (Config::{name})", message.into()));
         e.inner.limit = Some(LimitExceeded { name, limit });
         e
     }

@@ -10,7 +10,7 @@
 //! an error's line by walking the key path through the text. It is a
 //! best-effort heuristic for messages, never used for semantics.
 
-use crate::error::{Anchor, Error, ErrorKind, Result};
+use crate::error::{Anchor, Error, ErrorKind};
 
 /// A YAML value, as the rule loader and the CLI see it.
 ///
@@ -78,24 +78,60 @@ pub struct Document {
     pub last_line: usize,
 }
 
-/// Parses every document of a (possibly multi-document) YAML text.
+/// Parses every document of a (possibly multi-document) YAML text, with
+/// the default size budget (see [`parse_limited`]): 1 MiB or the length of
+/// the text, whichever is larger.
 ///
 /// A syntax error anywhere fails the whole text: YAML cannot resynchronise
 /// after one, and guessing would risk loading half a rule.
 pub fn parse(text: &str) -> std::result::Result<Vec<Document>, Error> {
-    use serde::Deserialize;
+    parse_limited(text, text.len().max(1 << 20))
+}
+
+/// Parses every document of a YAML text, refusing it with a
+/// [`max_rule_bytes`](crate::Config::max_rule_bytes) limit error once the
+/// trees it builds exceed `budget` bytes.
+///
+/// Aliases make the tree of a small text arbitrarily large (`b: [*a, *a, …]`
+/// over `a: &a [x, x, …]` squares it with each level, the "billion laughs";
+/// serde_yaml bounds alias jumps only by 100 per event). Every node is
+/// counted as it is built: a scalar (key or value) by its length, at least 1,
+/// a sequence or mapping as 1. Without aliases that count never exceeds the
+/// length of the text (`{a,b}` costs 5), so a text within the rule size
+/// limit is refused only if aliases blow it up. Nesting is bounded by
+/// serde_yaml's recursion limit (128 levels), which also bounds every later
+/// walk of the tree.
+pub fn parse_limited(text: &str, budget: usize) -> std::result::Result<Vec<Document>, Error> {
+    use serde::de::DeserializeSeed;
+    if let Some((line, column)) = flow_nesting_exceeds(text, MAX_FLOW_DEPTH) {
+        return Err(Error::new(
+            ErrorKind::Yaml,
+            format!("invalid YAML: flow collections ('[', '{{') nest more than {MAX_FLOW_DEPTH} levels deep"),
+        )
+        .at(Anchor::Line { line, column }));
+    }
     let ranges = document_ranges(text);
     let mut docs = Vec::new();
+    let spent = std::cell::Cell::new(0usize);
     for (index, de) in serde_yaml::Deserializer::from_str(text).enumerate() {
-        let value = serde_yaml::Value::deserialize(de).map_err(|e| yaml_error(e, text))?;
-        let value = convert(value).map_err(|e| {
-            let (first, _) = ranges.get(index).copied().unwrap_or((1, 1));
-            e.at(Anchor::Line { line: first, column: 1 })
-        })?;
+        let seed = Seed { budget, spent: &spent };
+        let value = match seed.deserialize(de) {
+            Ok(v) => v,
+            // serde_yaml's own alias bound (100 jumps per event) catches
+            // the exponential forms before the budget does: same refusal.
+            Err(e) if spent.get() > budget || e.to_string().starts_with("repetition limit exceeded") => {
+                return Err(Error::limit_exceeded(
+                    "max_rule_bytes",
+                    budget,
+                    format!("the YAML expands (through aliases) to more than the limit of {budget} bytes"),
+                ));
+            }
+            Err(e) => return Err(yaml_error(e, text)),
+        };
         if value == Yaml::Null {
             continue;
         }
-        let (first_line, last_line) = ranges.get(index).copied().unwrap_or((1, text.lines().count().max(1)));
+        let (first_line, last_line) = ranges.get(index).copied().unwrap_or_else(|| (1, text.lines().count().max(1)));
         docs.push(Document { value, index, first_line, last_line });
     }
     Ok(docs)
@@ -110,7 +146,8 @@ fn yaml_error(e: serde_yaml::Error, text: &str) -> Error {
     // at the second occurrence of the key instead, which is what is wrong.
     const DUPLICATE: &str = "duplicate entry with key ";
     if let Some(key) = message.find(DUPLICATE).map(|i| message[i + DUPLICATE.len()..].trim_matches('"')) {
-        let lines: Vec<&str> = text.lines().collect();
+        let spans = Lines::spans(text);
+        let lines = Lines::new(text, &spans);
         if let Some((first, _)) = find_key(&lines, line, lines.len(), key)
             && let Some((second, col)) = find_key(&lines, first + 1, lines.len(), key)
         {
@@ -118,6 +155,70 @@ fn yaml_error(e: serde_yaml::Error, text: &str) -> Error {
         }
     }
     err.at(Anchor::Line { line, column })
+}
+
+/// The deepest flow nesting [`parse_limited`] hands to serde_yaml: its own
+/// recursion limit, so that nothing it would accept is refused.
+const MAX_FLOW_DEPTH: usize = 128;
+
+/// Where flow collections first nest deeper than `max`, if they do (1-based
+/// line and column).
+///
+/// libyaml's scanner (which serde_yaml runs over the whole text before it
+/// builds anything) walks its stack of possible simple keys, one per open
+/// flow level, for every token: 40,000 `[` took 5 s and a megabyte of them
+/// would take an hour. serde_yaml's recursion limit applies only after the
+/// scan. So the same scanner is run here first, token by token, and stopped
+/// as soon as the flow depth passes `max`: the cost is then linear. Texts
+/// with few brackets (every real rule) skip the scan.
+fn flow_nesting_exceeds(text: &str, max: usize) -> Option<(usize, usize)> {
+    use std::mem::MaybeUninit;
+    let openers = memchr::memchr2_iter(b'[', b'{', text.as_bytes()).count();
+    if openers <= max {
+        return None;
+    }
+    let mut parser = MaybeUninit::<unsafe_libyaml::yaml_parser_t>::uninit();
+    let parser = parser.as_mut_ptr();
+    // SAFETY: the calls follow libyaml's protocol exactly as serde_yaml's
+    // loader does: initialise the parser (on failure nothing was allocated),
+    // give it the input (which outlives the parser: it is dropped below,
+    // before `text` goes out of scope), scan tokens until the end of the
+    // stream or an error, delete each token after reading its type, and
+    // delete the parser once. `yaml_parser_scan` fully writes the token it
+    // is given when it succeeds; on failure the token is left empty.
+    unsafe {
+        if unsafe_libyaml::yaml_parser_initialize(parser).fail {
+            return None;
+        }
+        unsafe_libyaml::yaml_parser_set_input_string(parser, text.as_ptr(), text.len() as u64);
+        let mut depth = 0usize;
+        let mut found = None;
+        loop {
+            let mut token = MaybeUninit::<unsafe_libyaml::yaml_token_t>::uninit();
+            if unsafe_libyaml::yaml_parser_scan(parser, token.as_mut_ptr()).fail {
+                break;
+            }
+            let token = token.as_mut_ptr();
+            let (kind, mark) = ((*token).type_, (*token).start_mark);
+            unsafe_libyaml::yaml_token_delete(token);
+            match kind {
+                unsafe_libyaml::YAML_FLOW_SEQUENCE_START_TOKEN | unsafe_libyaml::YAML_FLOW_MAPPING_START_TOKEN => {
+                    depth += 1;
+                    if depth > max {
+                        found = Some((mark.line as usize + 1, mark.column as usize + 1));
+                        break;
+                    }
+                }
+                unsafe_libyaml::YAML_FLOW_SEQUENCE_END_TOKEN | unsafe_libyaml::YAML_FLOW_MAPPING_END_TOKEN => {
+                    depth = depth.saturating_sub(1)
+                }
+                unsafe_libyaml::YAML_STREAM_END_TOKEN | unsafe_libyaml::YAML_NO_TOKEN => break,
+                _ => {}
+            }
+        }
+        unsafe_libyaml::yaml_parser_delete(parser);
+        found
+    }
 }
 
 /// serde_yaml appends " at line X column Y" to its messages; we print the
@@ -129,40 +230,132 @@ fn strip_location(msg: &str) -> &str {
     }
 }
 
-fn convert(v: serde_yaml::Value) -> Result<Yaml> {
-    use serde_yaml::Value as V;
-    Ok(match v {
-        V::Null => Yaml::Null,
-        V::Bool(b) => Yaml::Bool(b),
-        V::Number(n) => match n.as_i64() {
-            Some(i) => Yaml::Int(i),
-            // OK: every YAML number is representable as f64, possibly rounded.
-            None => Yaml::Float(n.as_f64().unwrap_or(f64::NAN)),
-        },
-        V::String(s) => Yaml::Str(s),
-        V::Sequence(items) => Yaml::Seq(items.into_iter().map(convert).collect::<Result<_>>()?),
-        V::Mapping(map) => {
-            let mut entries = Vec::with_capacity(map.len());
-            for (k, v) in map {
-                let key = match k {
-                    V::String(s) => s,
-                    V::Number(n) => n.to_string(),
-                    V::Bool(b) => b.to_string(),
-                    V::Null => String::new(),
-                    other => {
-                        return Err(Error::new(
-                            ErrorKind::Yaml,
-                            format!("mapping keys must be scalars, found {other:?}"),
-                        ));
-                    }
-                };
-                entries.push((key, convert(v)?));
-            }
-            Yaml::Map(entries)
+/// Builds a [`Yaml`] straight from serde_yaml's events (no intermediate
+/// `serde_yaml::Value`), charging every node to a shared budget. It reads
+/// what `serde_yaml::Value` would and converts it the same way: integers
+/// that fit an `i64` are `Int`, other numbers `Float`, tags are dropped,
+/// scalar keys become strings, and a repeated key is an error (keys of
+/// different YAML types, `1` and `'1'`, are different keys, as in serde_yaml).
+#[derive(Clone, Copy)]
+struct Seed<'a> {
+    budget: usize,
+    spent: &'a std::cell::Cell<usize>,
+}
+
+impl Seed<'_> {
+    fn charge<E: serde::de::Error>(&self, n: usize) -> std::result::Result<(), E> {
+        let spent = self.spent.get().saturating_add(n);
+        self.spent.set(spent);
+        if spent > self.budget {
+            // The caller sees `spent > budget` and reports the limit.
+            return Err(E::custom("YAML size budget exceeded"));
         }
-        // Sigma does not use YAML tags; a tagged value is read as its content.
-        V::Tagged(t) => convert(t.value)?,
-    })
+        Ok(())
+    }
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for Seed<'_> {
+    type Value = Yaml;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> std::result::Result<Yaml, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Seed<'_> {
+    type Value = Yaml;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any YAML value")
+    }
+
+    fn visit_bool<E: serde::de::Error>(self, b: bool) -> std::result::Result<Yaml, E> {
+        self.charge(1)?;
+        Ok(Yaml::Bool(b))
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, i: i64) -> std::result::Result<Yaml, E> {
+        self.charge(1)?;
+        Ok(Yaml::Int(i))
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, u: u64) -> std::result::Result<Yaml, E> {
+        self.charge(1)?;
+        Ok(i64::try_from(u).map_or(Yaml::Float(u as f64), Yaml::Int))
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, f: f64) -> std::result::Result<Yaml, E> {
+        self.charge(1)?;
+        Ok(Yaml::Float(f))
+    }
+
+    fn visit_str<E: serde::de::Error>(self, s: &str) -> std::result::Result<Yaml, E> {
+        self.charge(s.len().max(1))?;
+        Ok(Yaml::Str(s.to_string()))
+    }
+
+    fn visit_string<E: serde::de::Error>(self, s: String) -> std::result::Result<Yaml, E> {
+        self.charge(s.len().max(1))?;
+        Ok(Yaml::Str(s))
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> std::result::Result<Yaml, E> {
+        self.charge(1)?;
+        Ok(Yaml::Null)
+    }
+
+    fn visit_none<E: serde::de::Error>(self) -> std::result::Result<Yaml, E> {
+        self.visit_unit()
+    }
+
+    fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> std::result::Result<Yaml, D::Error> {
+        serde::de::DeserializeSeed::deserialize(self, d)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<Yaml, A::Error> {
+        self.charge(1)?;
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element_seed(self)? {
+            items.push(item);
+        }
+        Ok(Yaml::Seq(items))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> std::result::Result<Yaml, A::Error> {
+        use serde::de::Error as _;
+        self.charge(1)?;
+        let mut entries: Vec<(String, Yaml)> = Vec::new();
+        let mut seen: std::collections::HashSet<(u8, String)> = std::collections::HashSet::new();
+        while let Some(key) = map.next_key_seed(self)? {
+            // serde_yaml's key types, for its duplicate rule and messages.
+            let (kind, text, shown) = match key {
+                Yaml::Str(s) => (0, s.clone(), format!("with key {s:?}")),
+                Yaml::Int(i) => (1, i.to_string(), format!("with key {i}")),
+                Yaml::Float(f) => {
+                    let t = serde_yaml::Number::from(f).to_string();
+                    (1, t.clone(), format!("with key {t}"))
+                }
+                Yaml::Bool(b) => (2, b.to_string(), format!("with key `{b}`")),
+                Yaml::Null => (3, String::new(), "with null key".to_string()),
+                other => {
+                    return Err(A::Error::custom(format!("mapping keys must be scalars, found {}", other.type_name())));
+                }
+            };
+            if !seen.insert((kind, text.clone())) {
+                return Err(A::Error::custom(format!("duplicate entry {shown}")));
+            }
+            let value = map.next_value_seed(self)?;
+            entries.push((text, value));
+        }
+        Ok(Yaml::Map(entries))
+    }
+
+    fn visit_enum<A: serde::de::EnumAccess<'de>>(self, data: A) -> std::result::Result<Yaml, A::Error> {
+        // A tagged value (`!foo x`): Sigma does not use tags; read the content.
+        use serde::de::VariantAccess;
+        let (_tag, variant) = data.variant::<serde::de::IgnoredAny>()?;
+        variant.newtype_variant_seed(self)
+    }
 }
 
 /// Line ranges (1-based, inclusive) of the documents in `text`, in the order
@@ -194,6 +387,41 @@ fn document_ranges(text: &str) -> Vec<(usize, usize)> {
     ranges
 }
 
+/// The lines of a text, as `str::lines` splits them, with O(1) access by
+/// line number.
+pub(crate) struct Lines<'a> {
+    text: &'a str,
+    spans: &'a [(usize, usize)],
+}
+
+impl<'a> Lines<'a> {
+    pub(crate) fn new(text: &'a str, spans: &'a [(usize, usize)]) -> Lines<'a> {
+        Lines { text, spans }
+    }
+
+    /// The byte range of every line, without its `\n` or `\r\n`.
+    pub(crate) fn spans(text: &str) -> Vec<(usize, usize)> {
+        let mut spans = Vec::new();
+        let mut at = 0;
+        for line in text.split_inclusive('\n') {
+            let body = line.strip_suffix('\n').map_or(line, |l| l.strip_suffix('\r').unwrap_or(l));
+            spans.push((at, at + body.len()));
+            at += line.len();
+        }
+        spans
+    }
+
+    /// Line `n` (1-based).
+    fn get(&self, n: usize) -> Option<&'a str> {
+        let &(a, b) = self.spans.get(n.checked_sub(1)?)?;
+        self.text.get(a..b)
+    }
+
+    fn len(&self) -> usize {
+        self.spans.len()
+    }
+}
+
 /// A position found by [`locate`]: 1-based line and column, the width to
 /// underline, and the text of the line.
 pub(crate) struct Position {
@@ -205,9 +433,13 @@ pub(crate) struct Position {
 
 /// Finds the line an [`Anchor`] refers to inside the document spanning
 /// `first..=last` lines of `text`.
-pub(crate) fn locate(text: &str, first: usize, last: usize, anchor: &Anchor) -> Option<Position> {
-    let lines: Vec<&str> = text.lines().collect();
-    let line_at = |n: usize| lines.get(n.wrapping_sub(1)).copied();
+///
+/// `lines` are the lines of the whole file, found once by the caller
+/// ([`Lines::spans`]): a file of ten thousand refused documents is located ten
+/// thousand times, and splitting it each time made that quadratic (12 s for
+/// 1 MiB).
+pub(crate) fn locate(lines: &Lines<'_>, first: usize, last: usize, anchor: &Anchor) -> Option<Position> {
+    let line_at = |n: usize| lines.get(n);
     let position = |line: usize, column: Option<usize>, width: usize| {
         line_at(line).map(|s| Position { line, column, width, snippet: s.trim_end().to_string() })
     };
@@ -218,7 +450,7 @@ pub(crate) fn locate(text: &str, first: usize, last: usize, anchor: &Anchor) -> 
             let mut at = first;
             let mut found: Option<(usize, usize, usize)> = None;
             for key in keys {
-                if let Some((line, col)) = find_key(&lines, at, last, key) {
+                if let Some((line, col)) = find_key(lines, at, last, key) {
                     found = Some((line, col, key.chars().count()));
                     at = line + 1;
                 }
@@ -242,8 +474,8 @@ pub(crate) fn locate(text: &str, first: usize, last: usize, anchor: &Anchor) -> 
             }
         }
         Anchor::Condition { section, index, column, width } => {
-            let detection = find_key(&lines, first, last, section).map_or(first, |(l, _)| l);
-            let (line, key_col) = find_key(&lines, detection, last, "condition")?;
+            let detection = find_key(lines, first, last, section).map_or(first, |(l, _)| l);
+            let (line, key_col) = find_key(lines, detection, last, "condition")?;
             let key_line = line_at(line)?;
             // Inline condition: `condition: <text>` (possibly quoted).
             let after_key =
@@ -313,7 +545,8 @@ pub enum PathStep<'a> {
 /// assert_eq!(locate_path(text, 1, 5, &path), Some(5));
 /// ```
 pub fn locate_path(text: &str, first: usize, last: usize, path: &[PathStep<'_>]) -> Option<usize> {
-    let lines: Vec<&str> = text.lines().collect();
+    let spans = Lines::spans(text);
+    let lines = Lines::new(text, &spans);
     let last = last.min(lines.len());
     let indent = |l: &str| l.len() - l.trim_start().len();
     let (mut from, mut to) = (first, last);
@@ -328,7 +561,7 @@ pub fn locate_path(text: &str, first: usize, last: usize, path: &[PathStep<'_>])
                 let key_indent = col - 1;
                 let mut end = line;
                 for n in line + 1..=to {
-                    let l = lines[n - 1];
+                    let Some(l) = lines.get(n) else { break };
                     let t = l.trim_start();
                     if t.is_empty() || t.starts_with('#') {
                         continue;
@@ -347,7 +580,7 @@ pub fn locate_path(text: &str, first: usize, last: usize, path: &[PathStep<'_>])
                 let mut items = Vec::new();
                 let mut item_indent = None;
                 for n in from..=to {
-                    let l = lines[n - 1];
+                    let Some(l) = lines.get(n) else { break };
                     let t = l.trim_start();
                     if t.is_empty() || t.starts_with('#') {
                         continue;
@@ -380,9 +613,9 @@ fn byte_of_col(line: &str, col: usize) -> usize {
 /// Finds the first line in `from..=to` that holds `key` as a mapping key
 /// (bare, single- or double-quoted, possibly after a `- ` list marker) and
 /// returns the line and the 1-based column of the key.
-fn find_key(lines: &[&str], from: usize, to: usize, key: &str) -> Option<(usize, usize)> {
-    for n in from..=to.min(lines.len()) {
-        let line = lines[n - 1];
+fn find_key(lines: &Lines<'_>, from: usize, to: usize, key: &str) -> Option<(usize, usize)> {
+    for n in from.max(1)..=to.min(lines.len()) {
+        let line = lines.get(n)?;
         let mut t = line.trim_start();
         while let Some(rest) = t.strip_prefix("- ") {
             t = rest.trim_start();
@@ -440,7 +673,8 @@ mod tests {
     fn keys_are_located_along_their_path() {
         let text = "title: t\ndetection:\n    sel:\n        Image: x\n    other:\n        'Image|re': y\n";
         let anchor = Anchor::Path(vec!["detection".into(), "other".into(), "Image|re".into()], None);
-        let p = locate(text, 1, 6, &anchor).unwrap();
+        let spans = Lines::spans(text);
+        let p = locate(&Lines::new(text, &spans), 1, 6, &anchor).unwrap();
         assert_eq!((p.line, p.column), (6, Some(9)));
     }
 }

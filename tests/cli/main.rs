@@ -259,3 +259,57 @@ fn debug_ir_shows_modifiers_compiled_away() {
     assert!(text.contains("CommandLine contains \" -x\"") && text.contains("CommandLine contains \" /x\""), "{text}");
     assert!(text.contains("CommandLine contains \" \u{2015}x\""), "{text}");
 }
+
+/// The bad-input matrix through `sigmata scan`, from a file and from stdin:
+/// every line is counted exactly once, as an event, a malformed line or an
+/// empty line. (The engine-level matrix is `tests/integration/bad_input.rs`.)
+#[test]
+fn bad_input_matrix() {
+    let whoami = br#"{"Image":"C:\\Windows\\whoami.exe"}"#;
+    let ten_mb = format!(r#"{{"Image":"{}\\whoami.exe"}}"#, "a".repeat(10 << 20));
+    let lines: Vec<(&str, Vec<u8>)> = vec![
+        ("BOM on the first line", [&b"\xEF\xBB\xBF"[..], whoami].concat()),
+        ("CRLF", [&whoami[..], b"\r"].concat()),
+        ("empty", Vec::new()),
+        ("blank", b"  \t ".to_vec()),
+        ("malformed", br#"{"Image": }"#.to_vec()),
+        ("invalid UTF-8", b"{\"Image\":\"\xff\xfe\\whoami.exe\"}".to_vec()),
+        ("raw NUL", b"{\"Image\":\"a\0b\"}".to_vec()),
+        ("escaped NUL", br#"{"Image":"\u0000x.exe"}"#.to_vec()),
+        ("array", b"[1]".to_vec()),
+        ("string", br#""whoami""#.to_vec()),
+        ("10 MB line", ten_mb.into_bytes()),
+        ("100,000 '[' in a value", format!(r#"{{"x":{}1{}}}"#, "[".repeat(100_000), "]".repeat(100_000)).into_bytes()),
+        ("100,000 '['", "[".repeat(100_000).into_bytes()),
+        ("BOM on a later line", [&b"\xEF\xBB\xBF"[..], whoami].concat()),
+    ];
+    let mut input = Vec::new();
+    for (_, l) in &lines {
+        input.extend_from_slice(l);
+        input.push(b'\n');
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let rule = write(dir.path(), "rule.yml", RULE);
+    let events = dir.path().join("events.jsonl");
+    std::fs::write(&events, &input).unwrap();
+    let from_file = sigmata().args(["scan", "--stats", "--format", "none", "-r"]).arg(&rule).arg(&events).output();
+    let from_stdin =
+        sigmata().args(["scan", "--stats", "--format", "none", "-r"]).arg(&rule).write_stdin(input.clone()).output();
+    for out in [from_file.unwrap(), from_stdin.unwrap()] {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let stats: Value = serde_json::from_str(stderr.lines().last().unwrap()).unwrap();
+        // Events: the two first lines, the escaped NUL and the 10 MB line;
+        // three of them match. Empty: two. Malformed: the other eight.
+        assert_eq!(stats["events"], 4, "{stats}");
+        assert_eq!(stats["matched_events"], 3, "{stats}");
+        assert_eq!(stats["empty_lines"], 2, "{stats}");
+        assert_eq!(stats["malformed_lines"], 8, "{stats}");
+        let total =
+            ["events", "empty_lines", "malformed_lines"].iter().map(|k| stats[k].as_u64().unwrap()).sum::<u64>();
+        assert_eq!(total as usize, lines.len());
+        // Each malformed line is reported with its line number.
+        for n in [5, 6, 7, 9, 10, 12, 13, 14] {
+            assert!(stderr.contains(&format!(":{n}: skipped: ")), "line {n} not reported: {stderr}");
+        }
+    }
+}

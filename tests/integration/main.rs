@@ -13,3 +13,9 @@ mod shared;
 mod differential;
 // Explanations of matches and misses against the reference evaluator.
 mod explain;
+// Every Config limit, and hostile rules that must neither crash nor blow up.
+mod limits;
+// Bad JSONL lines at the engine level: each an event or a named error, exactly.
+mod bad_input;
+// Hostile regexes and 10 MB lines cost time linear in the input (a ratio, not a clock).
+mod linear;

@@ -100,9 +100,16 @@ impl Placeholders {
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Limits {
     pub max_values_per_item: usize,
+    pub max_modifiers: usize,
     pub max_expansion: usize,
+    pub max_expansion_bytes: usize,
     pub max_condition_depth: usize,
 }
+
+/// What one predicate (or value alternative) costs against
+/// `max_expansion_bytes` besides its text: roughly the heap size of a
+/// `Pred` with its pattern, so that the budget tracks memory.
+const NODE_COST: usize = 64;
 
 /// Lowers a rule, AND-ing the given filter expressions onto its condition.
 pub fn lower_rule(
@@ -113,7 +120,7 @@ pub fn lower_rule(
     config: &crate::Config,
 ) -> std::result::Result<RuleIr, Error> {
     let limits = &config.lower_limits();
-    let mut l = Lowerer { fields, placeholders, limits };
+    let mut l = Lowerer { fields, placeholders, limits, spent: 0 };
     let expr = l.detection(&rule.detection, "detection")?;
     Ok(RuleIr { expr: Expr::and(std::iter::once(expr).chain(filters.iter().cloned())) })
 }
@@ -126,7 +133,7 @@ pub fn lower_filter(
     config: &crate::Config,
 ) -> std::result::Result<Expr, Error> {
     let limits = &config.lower_limits();
-    let mut l = Lowerer { fields, placeholders, limits };
+    let mut l = Lowerer { fields, placeholders, limits, spent: 0 };
     l.detection(&filter.detection, "filter")
 }
 
@@ -169,7 +176,7 @@ pub(crate) fn lower_parts(
     config: &crate::Config,
 ) -> std::result::Result<Vec<SearchParts>, Error> {
     let limits = &config.lower_limits();
-    let mut l = Lowerer { fields, placeholders, limits };
+    let mut l = Lowerer { fields, placeholders, limits, spent: 0 };
     let mut out = Vec::with_capacity(detection.searches.len());
     for s in &detection.searches {
         let mut branches = Vec::with_capacity(s.branches.len());
@@ -213,22 +220,49 @@ struct Lowerer<'a> {
     fields: &'a mut FieldTable,
     placeholders: &'a Placeholders,
     limits: &'a Limits,
+    /// Bytes charged against `max_expansion_bytes` so far (see [`Lowerer::charge`]).
+    spent: usize,
 }
 
 impl Lowerer<'_> {
     fn detection(&mut self, d: &Detection, section: &'static str) -> Result<Expr> {
-        let mut searches = Vec::with_capacity(d.searches.len());
+        let mut searches = Searches { list: Vec::with_capacity(d.searches.len()), index: HashMap::new() };
         for s in &d.searches {
             let e = self.search(s).map_err(|e| e.under(&s.name).under(section))?;
-            searches.push((s.name.as_str(), e));
+            let size = expr_size(&e);
+            searches.index.entry(s.name.as_str()).or_insert(searches.list.len());
+            searches.list.push((s.name.as_str(), e, size));
         }
         let mut conditions = Vec::with_capacity(d.conditions.len());
         for (i, text) in d.conditions.iter().enumerate() {
             let ast =
                 condition::parse(text, self.limits.max_condition_depth).map_err(|e| e.in_condition(section, i))?;
-            conditions.push(condition_expr(&ast, &searches).map_err(|e| e.in_condition(section, i))?);
+            conditions.push(self.condition_expr(&ast, &searches).map_err(|e| e.in_condition(section, i))?);
         }
         Ok(Expr::or(conditions))
+    }
+
+    /// Charges `n` bytes against `max_expansion_bytes`.
+    ///
+    /// The budget bounds the memory lowering builds for one rule, whatever
+    /// multiplies it: `windash` × `base64offset` × placeholders (alternatives),
+    /// chained `utf16`/`base64` modifiers (each doubles or grows the text), and
+    /// a condition naming a large search many times (each name copies it).
+    /// Every value is charged once lowered, every search again each time the
+    /// condition names it, and an `x of` pattern also pays for the names it
+    /// is matched against, so that lowering's work is bounded too.
+    fn charge(&mut self, n: usize) -> Result<()> {
+        self.check_room(n)?;
+        self.spent += n;
+        Ok(())
+    }
+
+    /// Fails if a value of `n` bytes would not fit in what is left of the budget.
+    fn check_room(&self, n: usize) -> Result<()> {
+        if self.spent.saturating_add(n) > self.limits.max_expansion_bytes {
+            return Err(expansion_bytes_limit(self.limits));
+        }
+        Ok(())
     }
 
     fn search(&mut self, s: &Search) -> Result<Expr> {
@@ -265,6 +299,18 @@ impl Lowerer<'_> {
             Some(f) => Target::Field(self.fields.intern(f)),
             None => Target::Keywords,
         };
+        if item.modifiers.len() > self.limits.max_modifiers {
+            return Err(Error::limit_exceeded(
+                "max_modifiers",
+                self.limits.max_modifiers,
+                format!(
+                    "'{}' chains {} modifiers, more than the limit of {}",
+                    item.key,
+                    item.modifiers.len(),
+                    self.limits.max_modifiers
+                ),
+            ));
+        }
         if item.values.len() > self.limits.max_values_per_item {
             return Err(Error::limit_exceeded(
                 "max_values_per_item",
@@ -300,6 +346,9 @@ impl Lowerer<'_> {
         let mut v = Val::from_scalar(scalar);
         for (i, m) in mods.iter().enumerate() {
             v = apply(*m, v, &mods[..i], target, self.limits)?;
+            // Checked after every step, so that a chain of growing
+            // modifiers stops at most one step past the budget.
+            self.check_room(val_size(&v))?;
         }
         // A keyword without a position modifier is a substring search.
         let positioned = mods
@@ -309,6 +358,7 @@ impl Lowerer<'_> {
             v = apply(Modifier::Contains, v, mods, target, self.limits)?;
         }
         let v = self.resolve_placeholders(v)?;
+        self.charge(val_size(&v))?;
         self.lower_val(target, v)
     }
 
@@ -332,6 +382,12 @@ impl Lowerer<'_> {
                             if variants.len().saturating_mul(values.len()) > self.limits.max_expansion {
                                 return Err(expansion_limit(self.limits));
                             }
+                            let longest = values.iter().map(String::len).max().unwrap_or(0);
+                            let grown: usize = variants
+                                .iter()
+                                .map(|v| part_bytes(v).saturating_add(longest).saturating_add(NODE_COST))
+                                .sum();
+                            self.check_room(grown.saturating_mul(values.len()))?;
                             let mut next = Vec::with_capacity(variants.len() * values.len());
                             for prefix in &variants {
                                 for value in values {
@@ -418,6 +474,18 @@ fn expansion_limit(limits: &Limits) -> Error {
     )
 }
 
+fn expansion_bytes_limit(limits: &Limits) -> Error {
+    Error::limit_exceeded(
+        "max_expansion_bytes",
+        limits.max_expansion_bytes,
+        format!(
+            "the rule expands to more than {} bytes of predicates (values after modifiers and expansions, \
+             and the searches its condition names)",
+            limits.max_expansion_bytes
+        ),
+    )
+}
+
 /// Validates a regex with the flags it will be compiled with, so that a bad
 /// pattern is a load error naming the rule rather than a build failure.
 fn check_regex(pattern: &str, flags: ReFlags) -> Result<()> {
@@ -438,58 +506,144 @@ fn check_regex(pattern: &str, flags: ReFlags) -> Result<()> {
         })
 }
 
-fn condition_expr(ast: &Ast, searches: &[(&str, Expr)]) -> Result<Expr> {
-    let at = |ast: &Ast| Anchor::Condition {
-        section: "detection",
-        index: 0,
-        column: ast.span.start,
-        width: (ast.span.end - ast.span.start).max(1),
-    };
-    Ok(match &ast.kind {
-        AstKind::Ident(name) => match searches.iter().find(|(n, _)| n == name) {
-            Some((_, e)) => e.clone(),
-            None => {
-                let hint = closest(name, searches.iter().map(|(n, _)| *n))
-                    .map(|c| format!(" (did you mean '{c}'?)"))
-                    .unwrap_or_default();
-                return Err(
-                    Error::new(ErrorKind::Condition, format!("undefined identifier '{name}'{hint}")).at(at(ast))
-                );
-            }
-        },
-        AstKind::Of { quantifier, target } => {
-            let chosen: Vec<Expr> = searches
-                .iter()
-                .filter(|(n, _)| match target {
-                    condition::Target::Them => !n.starts_with('_'),
-                    condition::Target::Pattern(p) => {
-                        (!n.starts_with('_') || p.starts_with('_')) && condition::pattern_matches(p, n)
-                    }
-                })
-                .map(|(_, e)| e.clone())
-                .collect();
-            if chosen.is_empty() {
-                let what = match target {
-                    condition::Target::Them => "'them' matches no search identifier".to_string(),
-                    condition::Target::Pattern(p) => {
-                        format!("pattern '{p}' matches no search identifier")
-                    }
-                };
-                return Err(Error::new(ErrorKind::Condition, what).at(at(ast)));
-            }
-            match quantifier {
-                Quantifier::One => Expr::or(chosen),
-                Quantifier::All => Expr::and(chosen),
-            }
-        }
-        AstKind::Not(x) => !condition_expr(x, searches)?,
-        AstKind::And(xs) => Expr::and(xs.iter().map(|x| condition_expr(x, searches)).collect::<Result<Vec<_>>>()?),
-        AstKind::Or(xs) => Expr::or(xs.iter().map(|x| condition_expr(x, searches)).collect::<Result<Vec<_>>>()?),
-    })
+/// The searches of a detection, in order, with their sizes, and an index by name.
+struct Searches<'a> {
+    list: Vec<(&'a str, Expr, usize)>,
+    index: HashMap<&'a str, usize>,
 }
 
+/// What an expression costs against `max_expansion_bytes`: [`NODE_COST`]
+/// per predicate plus its text. The depth of `e` is bounded (see the module
+/// docs of `ir`), so the recursion is too.
+fn expr_size(e: &Expr) -> usize {
+    let mut n = 0usize;
+    e.for_each_pred(&mut |p| {
+        let text = match &p.test {
+            Test::Str { pattern, .. } => {
+                pattern.tokens().iter().map(|t| if let Token::Lit(s) = t { s.len() } else { 1 }).sum()
+            }
+            Test::Regex { pattern, .. } => pattern.len(),
+            _ => 0,
+        };
+        n = n.saturating_add(NODE_COST + text);
+    });
+    n
+}
+
+/// The cost of a value on its way through the modifiers, as [`expr_size`]
+/// will count it once lowered. Nesting of `Any` grows only when a modifier
+/// expands, so its depth is at most the number of modifiers.
+fn val_size(v: &Val) -> usize {
+    match v {
+        Val::Any(vs) => vs.iter().fold(0usize, |n, v| n.saturating_add(val_size(v))),
+        Val::Str(s) => NODE_COST.saturating_add(part_bytes(&s.parts)),
+        Val::Re(r) => NODE_COST.saturating_add(r.pattern.len()),
+        _ => NODE_COST,
+    }
+}
+
+fn part_bytes(parts: &[Part]) -> usize {
+    parts
+        .iter()
+        .map(|p| match p {
+            Part::Lit(s) | Part::Placeholder(s) => s.len(),
+            Part::Star | Part::One => 1,
+        })
+        .fold(0usize, usize::saturating_add)
+}
+
+impl Lowerer<'_> {
+    /// The expression of a condition. Recursive over the `Ast`, whose depth
+    /// the parser bounded by `max_condition_depth`.
+    fn condition_expr(&mut self, ast: &Ast, searches: &Searches<'_>) -> Result<Expr> {
+        let at = |ast: &Ast| Anchor::Condition {
+            section: "detection",
+            index: 0,
+            column: ast.span.start,
+            width: (ast.span.end - ast.span.start).max(1),
+        };
+        Ok(match &ast.kind {
+            AstKind::Ident(name) => match searches.index.get(name.as_str()) {
+                Some(&i) => {
+                    let (_, e, size) = &searches.list[i];
+                    self.charge(*size).map_err(|e| e.at(at(ast)))?;
+                    e.clone()
+                }
+                None => {
+                    let hint = closest(name, searches.list.iter().map(|(n, _, _)| *n))
+                        .map(|c| format!(" (did you mean '{c}'?)"))
+                        .unwrap_or_default();
+                    return Err(
+                        Error::new(ErrorKind::Condition, format!("undefined identifier '{name}'{hint}")).at(at(ast))
+                    );
+                }
+            },
+            AstKind::Of { quantifier, target } => {
+                // Matching the pattern against every name is work the
+                // condition's length multiplies: pay for it.
+                let examined = searches.list.iter().map(|(n, _, _)| n.len() + 1).fold(0usize, usize::saturating_add);
+                self.charge(examined).map_err(|e| e.at(at(ast)))?;
+                let chosen: Vec<usize> = (0..searches.list.len())
+                    .filter(|&i| {
+                        let n = searches.list[i].0;
+                        match target {
+                            condition::Target::Them => !n.starts_with('_'),
+                            condition::Target::Pattern(p) => {
+                                (!n.starts_with('_') || p.starts_with('_')) && condition::pattern_matches(p, n)
+                            }
+                        }
+                    })
+                    .collect();
+                if chosen.is_empty() {
+                    let what = match target {
+                        condition::Target::Them => "'them' matches no search identifier".to_string(),
+                        condition::Target::Pattern(p) => {
+                            format!("pattern '{p}' matches no search identifier")
+                        }
+                    };
+                    return Err(Error::new(ErrorKind::Condition, what).at(at(ast)));
+                }
+                let size = chosen.iter().map(|&i| searches.list[i].2).fold(0usize, usize::saturating_add);
+                self.charge(size).map_err(|e| e.at(at(ast)))?;
+                let chosen = chosen.into_iter().map(|i| searches.list[i].1.clone());
+                match quantifier {
+                    Quantifier::One => Expr::or(chosen),
+                    Quantifier::All => Expr::and(chosen),
+                }
+            }
+            AstKind::Not(x) => !self.condition_expr(x, searches)?,
+            AstKind::And(xs) => {
+                let mut out = Vec::with_capacity(xs.len());
+                for x in xs {
+                    out.push(self.condition_expr(x, searches)?);
+                }
+                Expr::and(out)
+            }
+            AstKind::Or(xs) => {
+                let mut out = Vec::with_capacity(xs.len());
+                for x in xs {
+                    out.push(self.condition_expr(x, searches)?);
+                }
+                Expr::or(out)
+            }
+        })
+    }
+}
+
+/// The closest search name to a misspelt one. Only names of similar length
+/// are compared, and only short ones: the distance is quadratic, and a
+/// hostile condition could name a megabyte-long identifier.
 fn closest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
-    candidates.map(|c| (strsim_distance(name, c), c)).filter(|(d, c)| *d <= 3 && *d < c.len()).min().map(|(_, c)| c)
+    const LONGEST: usize = 128;
+    if name.len() > LONGEST {
+        return None;
+    }
+    candidates
+        .filter(|c| c.len() <= LONGEST && c.len().abs_diff(name.len()) <= 3)
+        .map(|c| (strsim_distance(name, c), c))
+        .filter(|(d, c)| *d <= 3 && *d < c.len())
+        .min()
+        .map(|(_, c)| c)
 }
 
 fn strsim_distance(a: &str, b: &str) -> usize {
@@ -1075,7 +1229,13 @@ mod tests {
 
     #[test]
     fn windash_positions() {
-        let limits = Limits { max_values_per_item: 10, max_expansion: 1000, max_condition_depth: 10 };
+        let limits = Limits {
+            max_values_per_item: 10,
+            max_modifiers: 10,
+            max_expansion: 1000,
+            max_expansion_bytes: 1 << 20,
+            max_condition_depth: 10,
+        };
         let Val::Any(vs) = windash(SStr::new(" -enc /x a-b"), &limits).unwrap() else { panic!() };
         assert_eq!(vs.len(), 25);
         let Val::Str(s) = windash(SStr::new("a-b"), &limits).unwrap() else { panic!() };

@@ -1,0 +1,88 @@
+//! One measured phase of the instruction-count gate
+//! (`benches/scripts/instructions.sh`), run under callgrind:
+//!
+//! ```sh
+//! valgrind --tool=callgrind --collect-atstart=no --toggle-collect='instructions::measured_*' \
+//!     target/release/examples/instructions compile|evaluate own|sigmahq-pc [EVENTS.jsonl]
+//! ```
+//!
+//! Everything outside the `measured_*` functions (reading files, building
+//! the frequency model, and for `evaluate` compiling the engine) is not
+//! counted. `compile` counts `Builder::build` over the pack's rule texts;
+//! `evaluate` counts, for every line of the corpus, `Engine::fill_json` and
+//! `Engine::matches_record` with one warm cache, as a scan does. Both print
+//! what they produced (rules loaded, matches), which the gate compares
+//! exactly: a change that saves instructions by losing detections fails.
+
+use sigmata::{Config, Engine, LoadReport, MatchSet, Record};
+use sigmata_benches::*;
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let usage = "usage: instructions compile|evaluate own|sigmahq-pc [EVENTS.jsonl]";
+    let (Some(phase), Some(pack)) = (args.first(), args.get(1)) else {
+        eprintln!("{usage}");
+        std::process::exit(2);
+    };
+    let pack = match pack.as_str() {
+        "own" => own_pack(),
+        "sigmahq-pc" => sigmahq_process_creation_pack().unwrap_or_else(|| {
+            eprintln!("instructions: ../shared/sigma is needed for the SigmaHQ pack");
+            std::process::exit(2);
+        }),
+        other => {
+            eprintln!("instructions: unknown pack {other}\n{usage}");
+            std::process::exit(2);
+        }
+    };
+    // Built outside the measured functions: the built-in frequency model
+    // is read when the first Config is made.
+    let config = windows_config();
+    match phase.as_str() {
+        "compile" => {
+            let (engine, report) = measured_compile(&pack, config);
+            println!("rules={} refused={}", engine.len(), report.errors.len());
+        }
+        "evaluate" => {
+            let Some(path) = args.get(2) else {
+                eprintln!("{usage}");
+                std::process::exit(2);
+            };
+            let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+            let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+            let engine = build_with(&pack, config);
+            let (events, matches) = measured_evaluate(&engine, &lines);
+            println!("rules={} events={events} matches={matches}", engine.len());
+        }
+        other => {
+            eprintln!("instructions: unknown phase {other}\n{usage}");
+            std::process::exit(2);
+        }
+    }
+}
+
+#[inline(never)]
+fn measured_compile(pack: &Pack, config: Config) -> (Engine, LoadReport) {
+    let mut b = sigmata::Builder::new();
+    b.config(config);
+    for (origin, text) in pack {
+        b.add_source(origin, text);
+    }
+    b.build()
+}
+
+#[inline(never)]
+fn measured_evaluate(engine: &Engine, lines: &[&str]) -> (usize, usize) {
+    let mut cache = engine.create_cache();
+    let mut record = Record::new();
+    let mut out = MatchSet::new();
+    let (mut events, mut matches) = (0, 0);
+    for line in lines {
+        if engine.fill_json(&mut record, line).is_ok() {
+            engine.matches_record(&mut cache, &record, &mut out);
+            events += 1;
+            matches += out.len();
+        }
+    }
+    (events, matches)
+}

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Writes seed corpora for the fuzz targets into fuzz/corpus/<target>/ from
+# the project's own rules (rules/), the conformance cases (tests/cases/*.yml)
+# and, when present, a few hundred real events of ../shared/corpora. The
+# corpora are generated, never committed (fuzz/corpus is git-ignored).
+set -euo pipefail
+cd "$(dirname "$0")"
+python3 - <<'PY'
+import glob, hashlib, json, os, re
+
+def put(target, data):
+    if isinstance(data, str):
+        data = data.encode()
+    d = f"corpus/{target}"
+    os.makedirs(d, exist_ok=True)
+    with open(f"{d}/{hashlib.sha1(data).hexdigest()}", "wb") as f:
+        f.write(data)
+
+counts = {}
+def add(target, data):
+    put(target, data)
+    counts[target] = counts.get(target, 0) + 1
+
+rule_files = sorted(glob.glob("../rules/**/*.yml", recursive=True))
+for path in rule_files:
+    text = open(path, encoding="utf-8").read()
+    add("rule_yaml", text)
+    for m in re.finditer(r"^\s*condition:\s*(.+)$", text, re.M):
+        add("condition", m.group(1).strip().strip("'\""))
+
+# Case files: each case's rule, its conditions, and its events as JSON.
+try:
+    import yaml
+except ImportError:
+    yaml = None
+for path in sorted(glob.glob("../tests/cases/*.yml")):
+    text = open(path, encoding="utf-8").read()
+    if yaml is not None:
+        for case in yaml.safe_load(text) or []:
+            rule = case.get("rule", "")
+            add("rule_yaml", rule)
+            for c in re.finditer(r"^\s*condition:\s*(.+)$", rule, re.M):
+                add("condition", c.group(1).strip().strip("'\""))
+            for key in ("match", "no_match"):
+                for event in case.get(key) or []:
+                    add("json_event", json.dumps(event, ensure_ascii=False, default=str))
+    else:
+        # Without PyYAML: the conditions, and the whole file as one rule seed.
+        add("rule_yaml", text)
+        for c in re.finditer(r"^\s*condition:\s*(.+)$", text, re.M):
+            add("condition", c.group(1).strip().strip("'\""))
+
+for corpus in sorted(glob.glob("../../shared/corpora/*.jsonl")):
+    with open(corpus, encoding="utf-8", errors="replace") as f:
+        for n, line in enumerate(f):
+            if n >= 50:
+                break
+            add("json_event", line.rstrip("\n"))
+
+# Shapes the bad-input matrix cares about.
+for s in ['{}', '[]', '1', '"s"', 'null', '{"a":1}\r', '\ufeff{"a":1}', '', ' ', '{"a":"\\u0000"}',
+          '{"a":{"b":{"c":1}},"a.b":{"c":2}}', '{"k":1,"k":2}', '[' * 200 + ']' * 200]:
+    add("json_event", s)
+os.makedirs("corpus/differential", exist_ok=True)
+print(" ".join(f"{k}: {v}" for k, v in sorted(counts.items())))
+PY
