@@ -9,7 +9,7 @@
 #                                                   # count grew by more than 5 %, or if
 #                                                   # what was produced (rules, matches) changed
 #
-# Benchmarks (each a phase of benches/examples/instructions.rs; only the
+# Benchmarks (each a phase of benches/src/bin/instructions.rs; only the
 # measured function is counted):
 #   compile/own             Builder::build of the project's pack (rules/)
 #   evaluate/own            fill_json + matches_record over the generated corpus
@@ -31,7 +31,8 @@ while [ $# -gt 0 ]; do
     esac
 done
 tolerance=${GATE_TOLERANCE:-5}
-cargo build --release -q -p sigmata-benches --example instructions -p sigmata-corpus
+# A binary, not an example: examples would build the peers (dev-dependencies) in release too.
+cargo build --release -q -p sigmata-benches --bin instructions -p sigmata-corpus
 work=target/instructions
 mkdir -p "$work"
 corpus=$work/generated-seed1-2000.jsonl
@@ -51,7 +52,7 @@ for pack in "${packs[@]}"; do
         [ "$phase" = evaluate ] && args+=("$corpus")
         cg=$work/callgrind.$phase.$pack.out
         produced=$(valgrind --tool=callgrind --callgrind-out-file="$cg" --collect-atstart=no \
-            --toggle-collect='instructions::measured_*' target/release/examples/instructions "${args[@]}" 2> "$work/valgrind.log")
+            --toggle-collect='instructions::measured_*' target/release/instructions "${args[@]}" 2> "$work/valgrind.log")
         # The totals line of a callgrind profile is the sum of all costs (Ir only here).
         ir=$(awk '/^(summary|totals):/ {print $2; exit}' "$cg")
         printf '%s/%s\t%s\t%s\n' "$phase" "$pack" "$ir" "$produced" | tee -a "$tsv" | cut -f1-3 >&2

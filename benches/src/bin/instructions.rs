@@ -3,7 +3,7 @@
 //!
 //! ```sh
 //! valgrind --tool=callgrind --collect-atstart=no --toggle-collect='instructions::measured_*' \
-//!     target/release/examples/instructions compile|evaluate own|sigmahq-pc [EVENTS.jsonl]
+//!     target/release/instructions compile|evaluate own|sigmahq-pc [EVENTS.jsonl]
 //! ```
 //!
 //! Everything outside the `measured_*` functions (reading files, building
