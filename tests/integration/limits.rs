@@ -387,10 +387,10 @@ fn fuzz_timeout_field_name_with_49_dots() {
     let e = refused(Config::new(), text, "max_field_dots", 8);
     assert!(e.message().contains("49 dots"), "{}", short(&e));
     // The setting is capped at 16.
-    let seventeen = rule(&format!("    sel: {{{}: x}}\n    condition: sel\n", vec!["a"; 18].join(".")));
+    let seventeen = rule(&format!("    sel: {{{}: x}}\n    condition: sel\n", ["a"; 18].join(".")));
     refused(Config::new().max_field_dots(usize::MAX), &seventeen, "max_field_dots", 16);
     // Eight dots: every nesting of the name is found, through both readers.
-    let name = vec!["a"; 9].join(".");
+    let name = ["a"; 9].join(".");
     let engine = loads(Config::new(), &rule(&format!("    sel: {{{name}: x}}\n    condition: sel\n")));
     let mut record = sigmata::Record::new();
     let mut cache = engine.create_cache();
