@@ -13,6 +13,7 @@ use crate::rule::LogSource;
 /// | limit | default | bounds | SigmaHQ's largest |
 /// |---|---:|---|---:|
 /// | [`max_rule_bytes`](Config::max_rule_bytes) | 1 MiB | a rule file, and its YAML after aliases are expanded | 288 KiB |
+/// | [`max_field_dots`](Config::max_field_dots) | 8 | dots in one field name (the JSON reader looks up all 2^dots splits) | 3 |
 /// | [`max_values_per_item`](Config::max_values_per_item) | 10,000 | values of one detection item | 1,093 |
 /// | [`max_modifiers`](Config::max_modifiers) | 16 | modifiers chained on one field | 3 |
 /// | [`max_expansion`](Config::max_expansion) | 4,096 | alternatives of one value (`windash` × `base64offset` × placeholders) | 25 |
@@ -28,6 +29,7 @@ use crate::rule::LogSource;
 #[derive(Clone, Debug)]
 pub struct Config {
     pub(crate) max_rule_bytes: usize,
+    pub(crate) max_field_dots: usize,
     pub(crate) max_values_per_item: usize,
     pub(crate) max_modifiers: usize,
     pub(crate) max_expansion: usize,
@@ -46,6 +48,7 @@ impl Default for Config {
     fn default() -> Config {
         Config {
             max_rule_bytes: 1 << 20,
+            max_field_dots: 8,
             max_values_per_item: 10_000,
             max_modifiers: 16,
             max_expansion: 4_096,
@@ -71,6 +74,16 @@ impl Config {
     /// Largest rule file, in bytes (default 1 MiB).
     pub fn max_rule_bytes(mut self, n: usize) -> Config {
         self.max_rule_bytes = n;
+        self
+    }
+
+    /// Most dots one field name may have (default 8; SigmaHQ's names have
+    /// at most 3). A dotted name also reaches nested objects, split into
+    /// keys in every possible way (`a.b.c` is `a`→`b.c`, `a.b`→`c`,
+    /// `a`→`b`→`c` or the key `a.b.c`), and the JSON reader prepares a table
+    /// of all 2^dots splits. Values above 16 are lowered to 16 (65,536 splits per name).
+    pub fn max_field_dots(mut self, n: usize) -> Config {
+        self.max_field_dots = n.min(16);
         self
     }
 
@@ -174,6 +187,7 @@ impl Config {
 
     pub(crate) fn lower_limits(&self) -> crate::ir::Limits {
         crate::ir::Limits {
+            max_field_dots: self.max_field_dots,
             max_values_per_item: self.max_values_per_item,
             max_modifiers: self.max_modifiers,
             max_expansion: self.max_expansion,

@@ -264,6 +264,10 @@ pub struct PlanStats {
     pub fields: Vec<(String, usize, String)>,
 }
 
+/// The longest JSON text [`Engine::fill_json`] reads (2 GiB - 1).
+#[cfg(feature = "json")]
+const MAX_JSON_BYTES: usize = (u32::MAX / 2) as usize;
+
 impl Engine {
     pub(crate) fn compile(
         mut rules: Vec<LoadedRule>,
@@ -511,7 +515,9 @@ impl Engine {
 
     /// Fills `record` from the text of one JSON object (a JSONL line),
     /// reading only the fields the rules use; the result is the record
-    /// [`fill`](Engine::fill) builds from the parsed `serde_json::Value`.
+    /// [`fill`](Engine::fill) builds from the parsed `serde_json::Value`, and
+    /// it refuses exactly the texts serde_json refuses as a `Value` object
+    /// (nesting past 128 levels included), plus texts over 2 GiB.
     ///
     /// ```
     /// let rule = "title: t\nlogsource: {category: process_creation}\ndetection:\n  sel: {Image|endswith: '\\\\whoami.exe'}\n  condition: sel\n";
@@ -525,6 +531,15 @@ impl Engine {
     /// ```
     #[cfg(feature = "json")]
     pub fn fill_json(&self, record: &mut Record, json: &str) -> Result<(), crate::json::JsonError> {
+        // A record holds at most 4 GiB of text, and each value of the line
+        // may be stored twice (for its field and as a keyword).
+        if json.len() > MAX_JSON_BYTES {
+            record.clear();
+            return Err(crate::json::JsonError::new(format!(
+                "the line has {} bytes, more than the {MAX_JSON_BYTES} a record holds",
+                json.len()
+            )));
+        }
         match self.inner.json.fill(record, json, self.inner.needs_keywords) {
             Err(e) if e.message() == crate::json::DUPLICATE => {
                 // Rare: a repeated key that matters. Read it as serde_json does.

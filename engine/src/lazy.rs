@@ -191,6 +191,8 @@ pub(crate) struct Folds {
     buf: String,
     pub scratch: String,
     pub scratch2: String,
+    /// Ranges of `scratch2` (the other field's texts of a field reference).
+    pub scratch_ranges: Vec<(u32, u32)>,
 }
 
 impl Folds {
@@ -380,28 +382,45 @@ impl LazyPred {
                 values.iter().any(|v| record.value(v).time_part(*part).is_some_and(|x| op.apply(x, *n)))
             }
             LazyTest::FieldRef { other, position, case } => {
-                let theirs = record.values(*other);
+                // The other field's texts are loaded (folded) once, then
+                // every value of this field is compared with them: sorted
+                // and binary-searched for whole-value references, so that
+                // two fields of 100,000-element arrays cost n log n and not
+                // 10^10 comparisons. Prefix, suffix and contains references
+                // compare every pair: their cost is the product of the two
+                // fields' value counts (no SigmaHQ rule uses them).
+                let Folds { scratch, scratch2, scratch_ranges, .. } = folds;
                 let load = |s: &str, buf: &mut String| {
                     if *case == Case::Insensitive {
-                        fold::fold_into(s, buf);
+                        fold::fold_append(s, buf);
                     } else {
-                        buf.clear();
                         buf.push_str(s);
                     }
                 };
-                let Folds { scratch, scratch2, .. } = folds;
+                scratch2.clear();
+                scratch_ranges.clear();
+                for v in record.values(*other).iter().filter(|v| has_text(v)) {
+                    let from = scratch2.len();
+                    load(record.text(v), scratch2);
+                    scratch_ranges.push((from as u32, scratch2.len() as u32));
+                }
+                let theirs = scratch2.as_str();
+                let text_of = |r: &(u32, u32)| &theirs[r.0 as usize..r.1 as usize];
+                if *position == Position::Exact && scratch_ranges.len() > 1 {
+                    scratch_ranges.sort_unstable_by(|a, b| text_of(a).cmp(text_of(b)));
+                }
                 texts().any(|mine| {
+                    scratch.clear();
                     load(mine, scratch);
-                    theirs.iter().filter(|v| has_text(v)).any(|v| {
-                        load(record.text(v), scratch2);
-                        let (a, b) = (scratch.as_str(), scratch2.as_str());
-                        match position {
-                            Position::Exact => a == b,
-                            Position::Prefix => a.starts_with(b),
-                            Position::Suffix => a.ends_with(b),
-                            Position::Contains => memmem::find(a.as_bytes(), b.as_bytes()).is_some(),
+                    let a = scratch.as_str();
+                    match position {
+                        Position::Exact => scratch_ranges.binary_search_by(|r| text_of(r).cmp(a)).is_ok(),
+                        Position::Prefix => scratch_ranges.iter().any(|r| a.starts_with(text_of(r))),
+                        Position::Suffix => scratch_ranges.iter().any(|r| a.ends_with(text_of(r))),
+                        Position::Contains => {
+                            scratch_ranges.iter().any(|r| memmem::find(a.as_bytes(), text_of(r).as_bytes()).is_some())
                         }
-                    })
+                    }
                 })
             }
         }

@@ -93,8 +93,12 @@ impl Record {
         self.text.clear();
     }
 
+    /// Appends a value's text. Offsets are `u32` (records stay small), so
+    /// an event holds at most 4 GiB of text: a value that would cross that
+    /// is stored empty rather than wrap an offset and panic later.
+    /// `Engine::fill_json` refuses lines long enough to get there.
     fn store(&mut self, value: Value<'_>) -> ValueRef {
-        let start = self.text.len() as u32;
+        let start = self.text.len();
         let kind = match value {
             Value::Null => Kind::Null,
             Value::Object => Kind::Object,
@@ -103,7 +107,12 @@ impl Record {
             Value::Int(_) | Value::UInt(_) | Value::Float(_) => Kind::Number,
         };
         value.write_text(&mut self.text);
-        ValueRef { kind, start, end: self.text.len() as u32 }
+        if self.text.len() > u32::MAX as usize {
+            self.text.truncate(start);
+        }
+        // OK: the text never grows past u32::MAX bytes (above).
+        let (start, end) = (start as u32, self.text.len() as u32);
+        ValueRef { kind, start, end }
     }
 
     fn entry(&self, field: FieldId) -> Option<usize> {

@@ -325,22 +325,9 @@ impl<'de> serde::de::Visitor<'de> for Seed<'_> {
         use serde::de::Error as _;
         self.charge(1)?;
         let mut entries: Vec<(String, Yaml)> = Vec::new();
+        // Keys by serde_yaml's type and text, for its duplicate rule.
         let mut seen: std::collections::HashSet<(u8, String)> = std::collections::HashSet::new();
-        while let Some(key) = map.next_key_seed(self)? {
-            // serde_yaml's key types, for its duplicate rule and messages.
-            let (kind, text, shown) = match key {
-                Yaml::Str(s) => (0, s.clone(), format!("with key {s:?}")),
-                Yaml::Int(i) => (1, i.to_string(), format!("with key {i}")),
-                Yaml::Float(f) => {
-                    let t = serde_yaml::Number::from(f).to_string();
-                    (1, t.clone(), format!("with key {t}"))
-                }
-                Yaml::Bool(b) => (2, b.to_string(), format!("with key `{b}`")),
-                Yaml::Null => (3, String::new(), "with null key".to_string()),
-                other => {
-                    return Err(A::Error::custom(format!("mapping keys must be scalars, found {}", other.type_name())));
-                }
-            };
+        while let Some(Key { kind, text, shown }) = map.next_key_seed(KeySeed(self))? {
             if !seen.insert((kind, text.clone())) {
                 return Err(A::Error::custom(format!("duplicate entry {shown}")));
             }
@@ -355,6 +342,87 @@ impl<'de> serde::de::Visitor<'de> for Seed<'_> {
         use serde::de::VariantAccess;
         let (_tag, variant) = data.variant::<serde::de::IgnoredAny>()?;
         variant.newtype_variant_seed(self)
+    }
+}
+
+/// A mapping key as serde_yaml's `Value` would hold it: its type (keys of
+/// different types are different keys), its text, and how serde_yaml's
+/// duplicate-key message shows it.
+struct Key {
+    kind: u8,
+    text: String,
+    shown: String,
+}
+
+/// Reads a mapping key: a scalar, charged to the budget like a value.
+struct KeySeed<'a>(Seed<'a>);
+
+impl<'de> serde::de::DeserializeSeed<'de> for KeySeed<'_> {
+    type Value = Key;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> std::result::Result<Key, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl KeySeed<'_> {
+    fn key<E: serde::de::Error>(&self, kind: u8, text: String, shown: String) -> std::result::Result<Key, E> {
+        self.0.charge(text.len().max(1))?;
+        Ok(Key { kind, text, shown })
+    }
+
+    fn complex<E: serde::de::Error>(what: &str) -> std::result::Result<Key, E> {
+        Err(E::custom(format!("mapping keys must be scalars, found {what}")))
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for KeySeed<'_> {
+    type Value = Key;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a scalar mapping key")
+    }
+
+    fn visit_bool<E: serde::de::Error>(self, b: bool) -> std::result::Result<Key, E> {
+        self.key(2, b.to_string(), format!("with key `{b}`"))
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, i: i64) -> std::result::Result<Key, E> {
+        self.key(1, i.to_string(), format!("with key {i}"))
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, u: u64) -> std::result::Result<Key, E> {
+        self.key(1, u.to_string(), format!("with key {u}"))
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, f: f64) -> std::result::Result<Key, E> {
+        let text = serde_yaml::Number::from(f).to_string();
+        let shown = format!("with key {text}");
+        self.key(1, text, shown)
+    }
+
+    fn visit_str<E: serde::de::Error>(self, s: &str) -> std::result::Result<Key, E> {
+        self.key(0, s.to_string(), format!("with key {s:?}"))
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> std::result::Result<Key, E> {
+        self.key(3, String::new(), "with null key".to_string())
+    }
+
+    fn visit_none<E: serde::de::Error>(self) -> std::result::Result<Key, E> {
+        self.visit_unit()
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, _: A) -> std::result::Result<Key, A::Error> {
+        KeySeed::complex("a sequence")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, _: A) -> std::result::Result<Key, A::Error> {
+        KeySeed::complex("a mapping")
+    }
+
+    fn visit_enum<A: serde::de::EnumAccess<'de>>(self, _: A) -> std::result::Result<Key, A::Error> {
+        KeySeed::complex("a tagged value")
     }
 }
 
@@ -658,6 +726,68 @@ mod tests {
             docs[0].value.get("a"),
             Some(&Yaml::Seq(vec![Yaml::Int(1), Yaml::Float(2.5), Yaml::Bool(true), Yaml::Null, Yaml::Str("s".into())]))
         );
+    }
+
+    /// What the loader built before it read events itself: serde_yaml's
+    /// `Value`, converted. The visitor must give the same trees.
+    fn via_value(text: &str) -> std::result::Result<Vec<Yaml>, String> {
+        use serde::Deserialize;
+        fn convert(v: serde_yaml::Value) -> std::result::Result<Yaml, String> {
+            use serde_yaml::Value as V;
+            Ok(match v {
+                V::Null => Yaml::Null,
+                V::Bool(b) => Yaml::Bool(b),
+                V::Number(n) => n.as_i64().map_or_else(|| Yaml::Float(n.as_f64().unwrap_or(f64::NAN)), Yaml::Int),
+                V::String(s) => Yaml::Str(s),
+                V::Sequence(items) => Yaml::Seq(items.into_iter().map(convert).collect::<Result<_, _>>()?),
+                V::Mapping(map) => {
+                    let mut entries = Vec::new();
+                    for (k, v) in map {
+                        let key = match k {
+                            V::String(s) => s,
+                            V::Number(n) => n.to_string(),
+                            V::Bool(b) => b.to_string(),
+                            V::Null => String::new(),
+                            _ => return Err("mapping keys must be scalars".into()),
+                        };
+                        entries.push((key, convert(v)?));
+                    }
+                    Yaml::Map(entries)
+                }
+                V::Tagged(t) => convert(t.value)?,
+            })
+        }
+        let mut out = Vec::new();
+        for de in serde_yaml::Deserializer::from_str(text) {
+            let v = convert(serde_yaml::Value::deserialize(de).map_err(|e| e.to_string())?)?;
+            if v != Yaml::Null {
+                out.push(v);
+            }
+        }
+        Ok(out)
+    }
+
+    #[test]
+    fn the_visitor_builds_what_serde_yaml_value_did() {
+        for text in [
+            "a: 1\nb: [1, 2.5, -3, 18446744073709551615, .inf, true, ~, '', s]\nc: {d: {e: null}}\n",
+            "4688: x\n1.5: y\ntrue: z\n~: w\n18446744073709551615: v\n",
+            "a: !foo x\nb: !!str 1\nc: !bar [1, {d: 2}]\n",
+            "a: &x [1, 2]\nb: *x\nc: &y {k: *x}\nd: [*y, *y]\n",
+            "1: a\n'1': b\n",
+            "---\na: 1\n---\n---\nb: |\n  multi\n  line\n",
+            "a: 'it''s'\nb: \"\\u00e9\\t\"\nc: >\n  folded\n  text\n",
+            "a: 1\na: 2\n",
+            "[a]: 1\n",
+            "a: [unclosed\n",
+        ] {
+            let ours = parse(text).map(|docs| docs.into_iter().map(|d| d.value).collect::<Vec<_>>());
+            match (ours, via_value(text)) {
+                (Ok(a), Ok(b)) => assert_eq!(a, b, "{text}"),
+                (Err(_), Err(_)) => {}
+                (a, b) => panic!("{text}: visitor {a:?}, serde_yaml::Value {b:?}"),
+            }
+        }
     }
 
     #[test]

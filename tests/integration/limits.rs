@@ -374,3 +374,35 @@ fn limits_apply_to_filters() {
     assert_eq!(e.limit().map(|l| l.name), Some("max_values_per_item"), "{}", short(e));
     assert_eq!(e.rule_title(), Some("hostile filter"), "{}", short(e));
 }
+
+/// Found by the `rule_yaml` fuzz target (a timeout): a field name of 49
+/// dots. The JSON reader's key table holds every split of a dotted name
+/// into nested keys, 2^49 of them. Such names are refused by
+/// `max_field_dots`; names within it still reach every nesting.
+#[test]
+fn fuzz_timeout_field_name_with_49_dots() {
+    let text = "title: cidr text\nlogsource: {category: process_creation}\ndetection:\n  sel:\n   \
+                ................................................. DestinationIp|cidr: ['10.0.0.0/8', 'intranet']\n  \
+                condition: sel\n";
+    let e = refused(Config::new(), text, "max_field_dots", 8);
+    assert!(e.message().contains("49 dots"), "{}", short(&e));
+    // The setting is capped at 16.
+    let seventeen = rule(&format!("    sel: {{{}: x}}\n    condition: sel\n", ["a"; 18].join(".")));
+    refused(Config::new().max_field_dots(usize::MAX), &seventeen, "max_field_dots", 16);
+    // Eight dots: every nesting of the name is found, through both readers.
+    let name = ["a"; 9].join(".");
+    let engine = loads(Config::new(), &rule(&format!("    sel: {{{name}: x}}\n    condition: sel\n")));
+    let mut record = sigmata::Record::new();
+    let mut cache = engine.create_cache();
+    let mut out = sigmata::MatchSet::new();
+    for event in [
+        format!(r#"{{"{name}":"x"}}"#),
+        r#"{"a":{"a":{"a":{"a":{"a":{"a":{"a":{"a":{"a":"x"}}}}}}}}}"#.to_string(),
+        r#"{"a.a.a":{"a":{"a.a.a.a":{"a":"x"}}}}"#.to_string(),
+    ] {
+        engine.fill_json(&mut record, &event).unwrap();
+        engine.matches_record(&mut cache, &record, &mut out);
+        let value: serde_json::Value = serde_json::from_str(&event).unwrap();
+        assert_eq!((out.len(), engine.matches(&value).len()), (1, 1), "{event}");
+    }
+}

@@ -114,3 +114,28 @@ fn ten_megabytes_cost_ten_times_one_megabyte() {
     assert!(engine_ratio < 30.0, "the engine is not linear: 10 MB took {engine_ratio:.1} times 1 MB");
     assert!(reader_ratio < 30.0, "the JSON reader is not linear: 10 MB took {reader_ratio:.1} times 1 MB");
 }
+
+/// A whole-value field reference between two fields holding 100,000-element
+/// arrays compares sorted values (n log n), not every pair (10^10, minutes).
+/// SigmaHQ has such rules (`User|fieldref: ParentUser`), and events are
+/// attacker-shaped.
+#[test]
+fn fieldref_between_large_arrays_is_not_quadratic() {
+    let rule = "title: same user\nlogsource: {category: process_creation}\ndetection:\n    \
+                sel: {User|fieldref: ParentUser}\n    condition: sel\n";
+    let (engine, report) = Builder::new().config(Config::new().logsource(None)).add_source("r.yml", rule).build();
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    let users = |prefix: &str| (0..100_000).map(|i| format!("{prefix}{i}")).collect::<Vec<_>>();
+    let mut parents = users("P");
+    let (mut cache, mut out, mut record) = (engine.create_cache(), MatchSet::new(), Record::new());
+    let mut check = |parents: &[String], want: bool| {
+        let line = serde_json::json!({"User": users("u"), "ParentUser": parents}).to_string();
+        engine.fill_json(&mut record, &line).expect("valid JSON");
+        engine.matches_record(&mut cache, &record, &mut out);
+        assert_eq!(out.len(), usize::from(want));
+    };
+    check(&parents, false);
+    // Case-insensitive: `U99999` equals `u99999`.
+    parents[50_000] = "U99999".to_string();
+    check(&parents, true);
+}

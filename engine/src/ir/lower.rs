@@ -11,7 +11,9 @@ use std::collections::HashMap;
 
 use base64::Engine as _;
 
-use super::{Case, CmpOp, Expr, FieldTable, Pattern, Position, Pred, ReFlags, RuleIr, Target, Test, TimePart, Token};
+use super::{
+    Case, CmpOp, Expr, FieldId, FieldTable, Pattern, Position, Pred, ReFlags, RuleIr, Target, Test, TimePart, Token,
+};
 use crate::condition::{self, Ast, AstKind, Quantifier};
 use crate::error::{Anchor, Error, ErrorKind, Result};
 use crate::modifier::Modifier;
@@ -99,6 +101,7 @@ impl Placeholders {
 /// Limits the lowering enforces (a subset of [`Config`](crate::Config)).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Limits {
+    pub max_field_dots: usize,
     pub max_values_per_item: usize,
     pub max_modifiers: usize,
     pub max_expansion: usize,
@@ -242,6 +245,28 @@ impl Lowerer<'_> {
         Ok(Expr::or(conditions))
     }
 
+    /// Interns a field name, refusing one with more dots than
+    /// `max_field_dots`: a dotted name reaches nested JSON objects through
+    /// every way of splitting it into keys (`a.b.c` is `a`→`b`→`c`, `a.b`→`c`,
+    /// `a`→`b.c` or `a.b.c`), and the JSON reader's key table holds all
+    /// 2^dots of them (a name of 49 dots, found by the fuzzer, hung it).
+    fn intern_field(&mut self, name: &str) -> Result<FieldId> {
+        let dots = name.bytes().filter(|b| *b == b'.').count();
+        if dots > self.limits.max_field_dots {
+            let shown: String = name.chars().take(80).collect();
+            return Err(Error::limit_exceeded(
+                "max_field_dots",
+                self.limits.max_field_dots,
+                format!(
+                    "field name '{shown}' has {dots} dots, more than the limit of {} (each split of a dotted \
+                     name into nested keys is looked up: 2^dots of them)",
+                    self.limits.max_field_dots
+                ),
+            ));
+        }
+        Ok(self.fields.intern(name))
+    }
+
     /// Charges `n` bytes against `max_expansion_bytes`.
     ///
     /// The budget bounds the memory lowering builds for one rule, whatever
@@ -296,7 +321,7 @@ impl Lowerer<'_> {
     /// combines them, `explain` looks at them one by one.
     fn item_values(&mut self, item: &Item) -> Result<(Vec<Expr>, bool, bool)> {
         let target = match &item.field {
-            Some(f) => Target::Field(self.fields.intern(f)),
+            Some(f) => Target::Field(self.intern_field(f)?),
             None => Target::Keywords,
         };
         if item.modifiers.len() > self.limits.max_modifiers {
@@ -438,7 +463,7 @@ impl Lowerer<'_> {
             Val::Cidr(net) => field_only(target, "cidr", Test::Cidr(net))?,
             Val::Exists(b) => field_only(target, "exists", Test::Exists(b))?,
             Val::FieldRef(f) => {
-                let other = self.fields.intern(&f.name);
+                let other = self.intern_field(&f.name)?;
                 let position = match (f.any_before, f.any_after) {
                     (false, false) => Position::Exact,
                     (false, true) => Position::Prefix,
@@ -1230,6 +1255,7 @@ mod tests {
     #[test]
     fn windash_positions() {
         let limits = Limits {
+            max_field_dots: 8,
             max_values_per_item: 10,
             max_modifiers: 10,
             max_expansion: 1000,
