@@ -32,7 +32,8 @@ while [ $# -gt 0 ]; do
 done
 tolerance=${GATE_TOLERANCE:-5}
 # A binary, not an example: examples would build the peers (dev-dependencies) in release too.
-cargo build --release -q -p sigmata-benches --bin instructions -p sigmata-corpus
+cargo build --release -q -p sigmata-benches --bin instructions
+cargo build --release -q -p sigmata-corpus --bin gen-corpus
 work=target/instructions
 mkdir -p "$work"
 corpus=$work/generated-seed1-2000.jsonl
