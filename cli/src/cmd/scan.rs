@@ -177,7 +177,9 @@ pub fn run(a: &ScanArgs) -> Result<Outcome, Failure> {
         // Each worker timed its own rules; the report adds them up.
         let mut total = Profile::new(engine.len());
         for w in scan.workers.lock().map(|mut w| std::mem::take(&mut *w)).unwrap_or_default() {
-            total.merge(w.profile.as_ref().unwrap_or(&Profile::new(0)));
+            if let Some(p) = &w.profile {
+                total.merge(p);
+            }
         }
         eprint!("{}", total.report(engine, tally.events, start.elapsed()));
     }
