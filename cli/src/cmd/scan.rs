@@ -413,14 +413,22 @@ impl Scan<'_> {
             r.malformed(line, e.message().to_string());
             return;
         }
+        let Some(kind) = self.evaluate_slots(w, r) else { return };
+        self.report(w, r, at, kind, Echo::Text(text));
+    }
+
+    /// Routes the event read into the worker's slots and, if it is one the
+    /// rules apply to, evaluates it with the compiled engine; `None` (and
+    /// counted as skipped) otherwise.
+    fn evaluate_slots(&self, w: &mut Worker, r: &mut ChunkOut) -> Option<Kind> {
         let (routed, record) = self.mapper.route(&mut w.slots);
         let (Routed::Eval(kind), Some(record)) = (routed, record) else {
             r.tally.skipped_not_process_creation += 1;
-            return;
+            return None;
         };
         evaluate(self.engine, &mut w.cache, &mut w.matches, &mut w.profile, record);
         see(&mut r.tally, record, self.mapper.engine_fields());
-        self.report(w, r, at, kind, Echo::Text(text));
+        Some(kind)
     }
 
     /// A parsed event.
@@ -428,13 +436,7 @@ impl Scan<'_> {
         let kind = match self.evaluator {
             EngineKind::Compiled => {
                 self.mapper.read_event(&mut w.slots, event);
-                let (routed, record) = self.mapper.route(&mut w.slots);
-                let (Routed::Eval(kind), Some(record)) = (routed, record) else {
-                    r.tally.skipped_not_process_creation += 1;
-                    return;
-                };
-                evaluate(self.engine, &mut w.cache, &mut w.matches, &mut w.profile, record);
-                see(&mut r.tally, record, self.mapper.engine_fields());
+                let Some(kind) = self.evaluate_slots(w, r) else { return };
                 kind
             }
             EngineKind::Reference => {
