@@ -552,18 +552,28 @@ impl Engine {
         }
     }
 
-    /// Evaluates every rule against a pre-parsed record.
-    pub fn matches_record(&self, cache: &mut Cache, record: &Record, out: &mut MatchSet) {
-        out.clear();
+    /// Starts an event: scans the record's fields and returns the rules to
+    /// verify (the candidates whose witnesses fired, and the rules evaluated
+    /// for every event), sorted. The vector is the cache's; give it back in
+    /// `cache.state.candidates`.
+    #[inline]
+    fn candidates(&self, cache: &mut Cache, record: &Record) -> Vec<u32> {
         cache.state.begin();
         cache.folds.begin(cache.state.generation);
         self.scan(cache, record);
-        let inner = &*self.inner;
         let mut candidates = std::mem::take(&mut cache.state.candidates);
-        candidates.extend_from_slice(&inner.always);
+        candidates.extend_from_slice(&self.inner.always);
         candidates.sort_unstable();
         cache.counters.events += 1;
         cache.counters.programs += candidates.len() as u64;
+        candidates
+    }
+
+    /// Evaluates every rule against a pre-parsed record.
+    pub fn matches_record(&self, cache: &mut Cache, record: &Record, out: &mut MatchSet) {
+        out.clear();
+        let candidates = self.candidates(cache, record);
+        let inner = &*self.inner;
         for &r in &candidates {
             if self.run(inner.starts[r as usize], cache, record) {
                 out.ids.push(RuleId(r));
@@ -587,16 +597,9 @@ impl Engine {
     ) -> u64 {
         out.clear();
         let started = std::time::Instant::now();
-        cache.state.begin();
-        cache.folds.begin(cache.state.generation);
-        self.scan(cache, record);
+        let candidates = self.candidates(cache, record);
         let inner = &*self.inner;
-        let mut candidates = std::mem::take(&mut cache.state.candidates);
-        candidates.extend_from_slice(&inner.always);
-        candidates.sort_unstable();
         let scan_nanos = started.elapsed().as_nanos() as u64;
-        cache.counters.events += 1;
-        cache.counters.programs += candidates.len() as u64;
         for &r in &candidates {
             let t = std::time::Instant::now();
             let hit = self.run(inner.starts[r as usize], cache, record);
