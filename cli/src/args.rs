@@ -17,7 +17,9 @@ Examples:
   sigmata test -r rules/ --format junit             run rule tests, JUnit XML for CI
   sigmata explain -r rules/x.yml event.json         why a rule did or did not match
   sigmata check -r rules/ --cost                    per rule its witnesses and cost
-  sigmata debug ir rules/windows/x.yml              show a rule after each compiler stage";
+  sigmata debug ir rules/windows/x.yml              show a rule after each compiler stage
+  sigmata serve -r sigma/rules --stream EVENTS --consumer sigmata --alerts-subject alerts
+                                                    run as a service on NATS JetStream";
 
 /// The `sigmata` command line.
 #[derive(Debug, Parser)]
@@ -45,6 +47,13 @@ pub enum Command {
     Explain(ExplainArgs),
     /// Print one rule after each compiler stage.
     Debug(DebugArgs),
+    /// Run as a service: evaluate events from a NATS JetStream stream and
+    /// publish alerts (at-least-once, scale-out, hot reload).
+    #[command(after_help = crate::serve::HELP)]
+    Serve(ServeArgs),
+    /// NATS JetStream helpers: create a stream, publish JSONL, read a stream.
+    #[command(subcommand)]
+    Nats(NatsCommand),
 }
 
 const SCAN_HELP: &str = "\
@@ -193,7 +202,7 @@ Examples:
   echo '{\"Image\": \"C:\\\\x\\\\mshta.exe\"}' | sigmata explain -r rules/ --format json -";
 
 /// Options shared by every command that loads rules.
-#[derive(Debug, Args)]
+#[derive(Clone, Debug, Args)]
 pub struct RuleArgs {
     /// Rule file or folder (searched recursively for .yml/.yaml); repeatable.
     /// Default: the rule pack built into this binary.
@@ -417,4 +426,158 @@ pub enum Stage {
     /// The plan of the whole pack: per rule its witness groups (or that it
     /// is evaluated for every event), per field its literal matcher.
     Plan,
+}
+
+/// `sigmata serve`.
+#[derive(Clone, Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub rules: RuleArgs,
+    /// Field mapping, as for `scan` (auditd is refused: its records of one
+    /// exec arrive as several messages).
+    #[arg(short = 'p', long = "pipeline", value_name = "NAME|FILE")]
+    pub pipelines: Vec<String>,
+    #[command(flatten)]
+    pub nats: NatsArgs,
+    /// The JetStream stream holding the events (one JSON event per message).
+    #[arg(long, value_name = "NAME")]
+    pub stream: String,
+    /// The durable pull consumer (created if absent); processes with the
+    /// same consumer share the events.
+    #[arg(long, value_name = "NAME")]
+    pub consumer: String,
+    /// Where alerts are published (a stream must capture this subject).
+    #[arg(long, value_name = "SUBJECT")]
+    pub alerts_subject: String,
+    /// Where messages that are not events are published, with the reason
+    /// [default: <alerts-subject>.dead].
+    #[arg(long, value_name = "SUBJECT")]
+    pub dead_letter_subject: Option<String>,
+    /// Consume only this subject of the stream (a consumer filter; wildcards allowed).
+    #[arg(long, value_name = "SUBJECT", conflicts_with = "partition")]
+    pub filter_subject: Option<String>,
+    /// Consume only partition K of N: subject <partition-prefix>.K, through
+    /// the consumer <consumer>-K (see "Partitions" below).
+    #[arg(long, value_name = "K/N")]
+    pub partition: Option<String>,
+    /// The subject prefix of partitioned events (`sigmata nats publish --partitions`).
+    #[arg(long, value_name = "PREFIX", default_value = "events")]
+    pub partition_prefix: String,
+    /// Evaluation threads [default: all cores].
+    #[arg(short = 'j', long = "threads", value_name = "N")]
+    pub threads: Option<usize>,
+    /// Messages this process holds at most (fetched, not yet acknowledged).
+    #[arg(long, value_name = "N", default_value_t = 1024)]
+    pub max_inflight: usize,
+    /// Acknowledgement deadline set on the consumer when serve creates it:
+    /// a message not acknowledged in time is redelivered.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30.0)]
+    pub ack_wait: f64,
+    /// Messages larger than this are dead-lettered.
+    #[arg(long, value_name = "BYTES", default_value_t = 1 << 20)]
+    pub max_message_bytes: usize,
+    /// Serve Prometheus metrics at http://ADDR/metrics (a loopback address).
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<String>,
+    /// Log format on stderr.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// Reload the pack when a rule file under -r changes (checked every second).
+    #[arg(long)]
+    pub watch: bool,
+    /// Accept a pack in which some rules were refused (they are logged);
+    /// by default such a pack is refused at startup and on reload.
+    #[arg(long)]
+    pub allow_refused: bool,
+    /// Exit (status 0) once the consumer has nothing left to deliver and
+    /// nothing unacknowledged: a backfill, or a benchmark.
+    #[arg(long)]
+    pub exit_when_idle: bool,
+}
+
+/// How to reach NATS.
+#[derive(Clone, Debug, Args)]
+pub struct NatsArgs {
+    /// NATS server URL(s), comma-separated; a user and password or a token
+    /// go in the URL (`nats://user:pass@host:4222`), TLS with `tls://`.
+    #[arg(long = "nats", value_name = "URL", default_value = "nats://127.0.0.1:4222")]
+    pub url: String,
+}
+
+/// `serve` log formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// `sigmata serve: level: message key=value ...`.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// `sigmata nats …`.
+#[derive(Debug, Subcommand)]
+pub enum NatsCommand {
+    /// Create a stream if no stream of that name exists.
+    #[command(after_help = crate::cmd::nats::STREAM_HELP)]
+    Stream(NatsStreamArgs),
+    /// Publish JSONL lines, one message per line, with JetStream acknowledgements.
+    #[command(after_help = crate::cmd::nats::PUBLISH_HELP)]
+    Publish(NatsPublishArgs),
+    /// Print the messages of a stream, one per line.
+    #[command(after_help = crate::cmd::nats::READ_HELP)]
+    Read(NatsReadArgs),
+}
+
+/// `sigmata nats stream`.
+#[derive(Debug, Args)]
+pub struct NatsStreamArgs {
+    #[command(flatten)]
+    pub nats: NatsArgs,
+    /// The stream's name.
+    pub name: String,
+    /// The subjects it captures (wildcards allowed), comma-separated.
+    #[arg(long, value_name = "S1,S2", value_delimiter = ',', required = true)]
+    pub subjects: Vec<String>,
+    /// Keep messages in memory instead of files.
+    #[arg(long)]
+    pub memory: bool,
+    /// The window in which a repeated Nats-Msg-Id is dropped.
+    #[arg(long, value_name = "SECONDS", default_value_t = 120)]
+    pub duplicate_window: u64,
+}
+
+/// `sigmata nats publish`.
+#[derive(Debug, Args)]
+pub struct NatsPublishArgs {
+    #[command(flatten)]
+    pub nats: NatsArgs,
+    /// The subject (with --partitions, the prefix of <SUBJECT>.<n>).
+    #[arg(long, value_name = "SUBJECT")]
+    pub subject: String,
+    /// Spread events over N subjects <SUBJECT>.0 … <SUBJECT>.N-1 by the
+    /// hash of --partition-key, so that one host's events stay on one
+    /// partition.
+    #[arg(long, value_name = "N")]
+    pub partitions: Option<u32>,
+    /// The event field whose value chooses the partition.
+    #[arg(long, value_name = "FIELD", default_value = "Computer")]
+    pub partition_key: String,
+    /// JSONL files; `-` is standard input (the default).
+    #[arg(value_name = "FILE")]
+    pub inputs: Vec<PathBuf>,
+}
+
+/// `sigmata nats read`.
+#[derive(Debug, Args)]
+pub struct NatsReadArgs {
+    #[command(flatten)]
+    pub nats: NatsArgs,
+    /// The stream.
+    pub stream: String,
+    /// Only messages on this subject (wildcards allowed).
+    #[arg(long, value_name = "SUBJECT")]
+    pub subject: Option<String>,
+    /// Keep reading new messages (default: stop at the last message the
+    /// stream held when reading started).
+    #[arg(short, long)]
+    pub follow: bool,
 }

@@ -4,12 +4,14 @@
 
 pub mod args;
 mod cmd;
+mod eval;
 pub mod explain;
 pub mod input;
 mod output;
 pub mod pipeline;
 pub mod profile;
 pub mod rules;
+mod serve;
 
 use std::process::ExitCode;
 
@@ -58,6 +60,8 @@ pub fn run() -> ExitCode {
         args::Command::Test(a) => cmd::test::run(&a),
         args::Command::Explain(a) => cmd::explain::run(&a),
         args::Command::Debug(a) => cmd::debug::run(&a),
+        args::Command::Serve(a) => serve::run(a),
+        args::Command::Nats(c) => cmd::nats::run(&c),
     };
     match result {
         Ok(Outcome::Yes) => ExitCode::SUCCESS,

@@ -22,6 +22,10 @@ pub struct Loaded {
     /// The configuration the engine was built with (for one-rule engines
     /// built later with other placeholders, as `test` does).
     pub config: Config,
+    /// SHA-256 (hex) of what the pack was built from: the logsource, the
+    /// placeholder values, and every rule file's path and bytes, in load
+    /// order. Two processes with the same digest run the same pack.
+    pub digest: String,
 }
 
 /// True for a rule test sidecar (`<rule-stem>.tests.yml`), which is never
@@ -103,7 +107,16 @@ pub fn parse_logsource(text: &str) -> Result<LogSource, Failure> {
 
 /// Builds an engine from the rule options.
 pub fn load(args: &RuleArgs) -> Result<Loaded, Failure> {
+    use sha2::Digest as _;
+    let mut digest = sha2::Sha256::new();
+    // Each part is length-prefixed so that no two packs hash alike by
+    // shifting bytes from one part to the next.
+    let mut hash = |part: &[u8]| {
+        digest.update((part.len() as u64).to_le_bytes());
+        digest.update(part);
+    };
     let mut builder = Builder::new();
+    hash(if args.all_logsources { b"*" } else { args.logsource.as_bytes() });
     let config =
         Config::new().logsource(if args.all_logsources { None } else { Some(parse_logsource(&args.logsource)?) });
     builder.config(config.clone());
@@ -111,6 +124,7 @@ pub fn load(args: &RuleArgs) -> Result<Loaded, Failure> {
     builder.threads(std::thread::available_parallelism().map_or(1, |n| n.get()));
     if let Some(p) = &args.placeholders {
         let text = std::fs::read_to_string(p).map_err(|e| Failure::usage(format!("{}: {e}", p.display())))?;
+        hash(text.as_bytes());
         let placeholders =
             Placeholders::from_yaml(&text).map_err(|e| Failure::usage(format!("{}: {e}", p.display())))?;
         builder.placeholders(placeholders);
@@ -119,16 +133,22 @@ pub fn load(args: &RuleArgs) -> Result<Loaded, Failure> {
     if args.rules.is_empty() {
         for (path, text) in EMBEDDED_RULES {
             builder.add_source(path, text);
+            hash(path.as_bytes());
+            hash(text.as_bytes());
             files += 1;
         }
     }
     for root in &args.rules {
         for f in rule_files(root)? {
             let bytes = std::fs::read(&f).map_err(|e| Failure::io(format!("{}: {e}", f.display())))?;
-            builder.add_source_bytes(&f.display().to_string(), &bytes);
+            let path = f.display().to_string();
+            hash(path.as_bytes());
+            hash(&bytes);
+            builder.add_source_bytes(&path, &bytes);
             files += 1;
         }
     }
     let (engine, report) = builder.build();
-    Ok(Loaded { engine, report, files, config })
+    let digest = digest.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    Ok(Loaded { engine, report, files, config, digest })
 }

@@ -3,5 +3,6 @@
 pub mod check;
 pub mod debug;
 pub mod explain;
+pub mod nats;
 pub mod scan;
 pub mod test;

@@ -14,12 +14,13 @@ use std::path::PathBuf;
 use std::sync::{Mutex, mpsc};
 use std::time::Instant;
 
-use sigmata::{Engine, Event, MatchSet, Record};
+use sigmata::Engine;
 
 use crate::args::{ColorChoice, EngineKind, ScanArgs, ScanFormat};
+use crate::eval::{Evaluator, Worker, echo_text};
 use crate::input::{self, Chunk, FeedOptions, Feeder, Unit};
 use crate::output::{self, Loc, Printer, Tally};
-use crate::pipeline::{Kind, MappedEvent, Mapper, Pipelines, Routed, Slots};
+use crate::pipeline::{Kind, MappedEvent, Mapper, Pipelines};
 use crate::profile::Profile;
 use crate::rules;
 use crate::{Failure, Outcome};
@@ -283,31 +284,6 @@ struct Scan<'a> {
     workers: Mutex<Vec<Worker>>,
 }
 
-/// Per-thread state.
-struct Worker {
-    cache: sigmata::Cache,
-    slots: Slots,
-    matches: MatchSet,
-    /// `--profile`: this worker's verification times.
-    profile: Option<Profile>,
-}
-
-/// Evaluates a record with the compiled engine (timed per rule under
-/// `--profile`). A function of the worker's parts, since the record
-/// borrows the worker's slots.
-fn evaluate(
-    engine: &Engine,
-    cache: &mut sigmata::Cache,
-    out: &mut MatchSet,
-    profile: &mut Option<Profile>,
-    r: &Record,
-) {
-    match profile {
-        Some(p) => p.add(engine, cache, r, out),
-        None => engine.matches_record(cache, r, out),
-    }
-}
-
 /// The result of one chunk.
 #[derive(Default)]
 struct ChunkOut {
@@ -327,12 +303,12 @@ enum Echo<'t> {
 
 impl Scan<'_> {
     fn chunk(&self, chunk: &Chunk) -> ChunkOut {
-        let mut w = self.workers.lock().ok().and_then(|mut w| w.pop()).unwrap_or_else(|| Worker {
-            cache: self.engine.create_cache(),
-            slots: Slots::default(),
-            matches: MatchSet::new(),
-            profile: self.profile.then(|| Profile::new(self.engine.len())),
-        });
+        let mut w = self
+            .workers
+            .lock()
+            .ok()
+            .and_then(|mut w| w.pop())
+            .unwrap_or_else(|| Worker::new(self.engine, self.profile));
         let mut r = ChunkOut::default();
         if self.summary {
             r.tally.per_rule = vec![0; self.engine.len()];
@@ -391,75 +367,25 @@ impl Scan<'_> {
         }
     }
 
-    /// A line of text: read straight into a record (only the fields some
-    /// mapping needs). Windows records that must be flattened first, and
-    /// every line under `--engine reference` (so that the oracle shares
-    /// nothing with the fast path, not even the JSON reader), go through
-    /// `serde_json::Value` instead.
-    fn text(&self, w: &mut Worker, r: &mut ChunkOut, at: &Loc<'_>, text: &str) {
-        let line = at.line;
-        if self.evaluator == EngineKind::Reference || input::looks_like_evtx_record(text) {
-            match serde_json::from_str::<serde_json::Value>(text) {
-                Ok(v @ serde_json::Value::Object(_)) => {
-                    let v = input::normalise(v);
-                    self.value(w, r, at, &v, Echo::Text(text));
-                }
-                Ok(other) => r.malformed(line, format!("not a JSON object (found {})", json_type(&other))),
-                Err(e) => r.malformed(line, format!("invalid JSON: {e}")),
-            }
-            return;
-        }
-        if let Err(e) = self.mapper.read_json(&mut w.slots, text) {
-            r.malformed(line, e.message().to_string());
-            return;
-        }
-        let Some(kind) = self.evaluate_slots(w, r) else { return };
-        self.report(w, r, at, kind, Echo::Text(text));
+    /// The evaluator the workers share.
+    fn evaluator(&self) -> Evaluator<'_> {
+        Evaluator { engine: self.engine, mapper: &self.mapper, kind: self.evaluator }
     }
 
-    /// Routes the event read into the worker's slots and, if it is one the
-    /// rules apply to, evaluates it with the compiled engine; `None` (and
-    /// counted as skipped) otherwise.
-    fn evaluate_slots(&self, w: &mut Worker, r: &mut ChunkOut) -> Option<Kind> {
-        let (routed, record) = self.mapper.route(&mut w.slots);
-        let (Routed::Eval(kind), Some(record)) = (routed, record) else {
-            r.tally.skipped_not_process_creation += 1;
-            return None;
-        };
-        evaluate(self.engine, &mut w.cache, &mut w.matches, &mut w.profile, record);
-        see(&mut r.tally, record, self.mapper.engine_fields());
-        Some(kind)
+    /// A line of text (see [`Evaluator::text`]).
+    fn text(&self, w: &mut Worker, r: &mut ChunkOut, at: &Loc<'_>, text: &str) {
+        match self.evaluator().text(w, &mut r.tally, text) {
+            Ok(Some(kind)) => self.report(w, r, at, kind, Echo::Text(text)),
+            Ok(None) => {}
+            Err(reason) => r.malformed(at.line, reason),
+        }
     }
 
     /// A parsed event.
     fn value(&self, w: &mut Worker, r: &mut ChunkOut, at: &Loc<'_>, event: &serde_json::Value, echo: Echo<'_>) {
-        let kind = match self.evaluator {
-            EngineKind::Compiled => {
-                self.mapper.read_event(&mut w.slots, event);
-                let Some(kind) = self.evaluate_slots(w, r) else { return };
-                kind
-            }
-            EngineKind::Reference => {
-                let (routed, mapped) = self.mapper.map_value(self.engine, event);
-                let Routed::Eval(kind) = routed else {
-                    r.tally.skipped_not_process_creation += 1;
-                    return;
-                };
-                w.matches.clear();
-                for (id, lr) in self.engine.rules() {
-                    if sigmata::reference::eval(&lr.ir.expr, self.engine.fields(), &mapped) {
-                        w.matches.insert(id);
-                    }
-                }
-                for (id, name) in self.engine.fields().iter() {
-                    if mapped.field(id, name, &mut |_| {}) {
-                        r.tally.see(id.index());
-                    }
-                }
-                kind
-            }
-        };
-        self.report(w, r, at, kind, echo);
+        if let Some(kind) = self.evaluator().value(w, &mut r.tally, event) {
+            self.report(w, r, at, kind, echo);
+        }
     }
 
     /// Counts an evaluated event and prints its matches.
@@ -486,12 +412,7 @@ impl Scan<'_> {
             self.selected_fields(&echo)
         } else {
             match echo {
-                // A JSONL line is echoed as read; a pretty-printed record
-                // from a `.json` file is compacted to stay on one line.
-                Echo::Text(t) if t.contains('\n') => {
-                    serde_json::from_str::<serde_json::Value>(t).map(|v| v.to_string()).unwrap_or_default()
-                }
-                Echo::Text(t) => t.trim().to_string(),
+                Echo::Text(t) => echo_text(t),
                 Echo::Value(v) => v.to_string(),
             }
         };
@@ -541,25 +462,5 @@ impl ChunkOut {
     fn malformed(&mut self, line: u64, reason: String) {
         self.tally.malformed_lines += 1;
         self.diags.push(format!("{line}: skipped: {reason}"));
-    }
-}
-
-/// Marks the rule fields present in `record`.
-fn see(tally: &mut Tally, record: &Record, engine_fields: usize) {
-    for f in record.present_fields() {
-        if f.index() < engine_fields {
-            tally.see(f.index());
-        }
-    }
-}
-
-fn json_type(v: &serde_json::Value) -> &'static str {
-    match v {
-        serde_json::Value::Null => "null",
-        serde_json::Value::Bool(_) => "a boolean",
-        serde_json::Value::Number(_) => "a number",
-        serde_json::Value::String(_) => "a string",
-        serde_json::Value::Array(_) => "an array",
-        serde_json::Value::Object(_) => "an object",
     }
 }

@@ -1,0 +1,242 @@
+//! The rule pack a `serve` process runs: the engine, its field mapping and
+//! the alert printer, built together from the command line and swapped
+//! whole on reload. A batch of messages is evaluated with one `Pack`, so no
+//! event ever sees half of one pack and half of another.
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::{Instant, SystemTime};
+
+use rayon::prelude::*;
+use sigmata::{Engine, RuleId};
+
+use crate::args::{EngineKind, ScanFormat, ServeArgs};
+use crate::eval::{Evaluator, Worker, echo_text};
+use crate::output::{Loc, Printer, Tally};
+use crate::pipeline::{Mapper, Pipelines};
+use crate::rules;
+
+use super::metrics::Metrics;
+
+/// A loaded pack.
+pub struct Pack {
+    engine: Engine,
+    mapper: Mapper,
+    printer: Printer,
+    /// The first 16 hex digits of the pack's SHA-256 (see `rules::Loaded::digest`).
+    pub hash: String,
+    /// Rules loaded.
+    pub rules: usize,
+    /// Per rule: what names it in a `Nats-Msg-Id` (its id, or its title).
+    keys: Vec<String>,
+    /// Idle evaluation state, reused across batches.
+    idle: Mutex<Vec<Worker>>,
+}
+
+/// One event message as fetched.
+pub struct Delivery {
+    /// Its stream sequence.
+    pub seq: u64,
+    /// Its subject.
+    pub subject: String,
+    /// Its bytes.
+    pub payload: bytes::Bytes,
+}
+
+/// What to do with a message.
+pub enum Verdict {
+    /// Publish these alerts (none: the event matched nothing), then ack.
+    Alerts(Vec<Alert>),
+    /// The event said it is not process creation: ack.
+    Skipped,
+    /// Not an event: publish to the dead-letter subject with the reason, then ack.
+    Dead(String),
+}
+
+/// One (event, rule) match, ready to publish.
+pub struct Alert {
+    /// The `Nats-Msg-Id`: the same for every redelivery of the event.
+    pub msg_id: String,
+    /// The alert object: the `scan` JSONL match plus `stream_seq` and `subject`.
+    pub payload: bytes::Bytes,
+    /// The rule's level (for the metrics).
+    pub level: Option<&'static str>,
+}
+
+/// Where the messages come from (for alert objects and message ids).
+pub struct Origin {
+    /// The stream's name (an alert's `source`).
+    pub stream: String,
+    /// The consumer's name (part of message ids, so that two deployments
+    /// reading the same stream do not drop each other's alerts).
+    pub consumer: String,
+}
+
+impl Pack {
+    /// Loads the rules and mapping `a` names. Refused rules make the pack
+    /// fail unless `--allow-refused`; the error lists them.
+    pub fn load(a: &ServeArgs) -> Result<Pack, String> {
+        let pipelines = Pipelines::parse(&a.pipelines).map_err(|e| e.to_string())?;
+        if pipelines.auditd() {
+            return Err("--pipeline auditd cannot be served: the records of one exec arrive as several messages; \
+                        merge them into one event per exec before publishing (as auoms or msticpy do)"
+                .into());
+        }
+        let loaded = rules::load(&a.rules).map_err(|e| e.to_string())?;
+        let report = &loaded.report;
+        if !report.errors.is_empty() && !a.allow_refused {
+            let mut msg = format!("{} rule(s) refused (use --allow-refused to run without them):", report.errors.len());
+            for e in report.errors.iter().take(10) {
+                msg.push_str(&format!("\n  {e}"));
+            }
+            if report.errors.len() > 10 {
+                msg.push_str(&format!("\n  … and {} more (see `sigmata check`)", report.errors.len() - 10));
+            }
+            return Err(msg);
+        }
+        let engine = loaded.engine;
+        if engine.is_empty() {
+            return Err(format!(
+                "no rule to evaluate ({} loaded, {} refused, {} not applicable to the logsource {})",
+                report.rules_loaded,
+                report.errors.len(),
+                report.not_applicable.len(),
+                a.rules.logsource
+            ));
+        }
+        let routing = !a.rules.all_logsources
+            && rules::parse_logsource(&a.rules.logsource).map_err(|e| e.to_string())?.category.as_deref()
+                == Some("process_creation");
+        let keys = engine.rules().map(|(_, lr)| lr.rule.id.clone().unwrap_or_else(|| lr.rule.title.clone())).collect();
+        Ok(Pack {
+            mapper: Mapper::new(&engine, &pipelines, routing),
+            printer: Printer::new(&engine, ScanFormat::Jsonl, false),
+            hash: loaded.digest[..16].to_string(),
+            rules: engine.len(),
+            keys,
+            idle: Mutex::new(Vec::new()),
+            engine,
+        })
+    }
+
+    /// Evaluates a batch on the pool's threads; verdicts in batch order.
+    pub fn evaluate(
+        &self,
+        pool: &rayon::ThreadPool,
+        origin: &Origin,
+        batch: &[Delivery],
+        max_bytes: usize,
+        metrics: &Metrics,
+    ) -> Vec<Verdict> {
+        let source_json = serde_json::Value::from(origin.stream.as_str()).to_string();
+        pool.install(|| {
+            batch
+                .par_iter()
+                .map_init(
+                    || Lease {
+                        pack: self,
+                        worker: self.idle.lock().ok().and_then(|mut w| w.pop()),
+                        tally: Tally::default(),
+                    },
+                    |lease, d| {
+                        let start = Instant::now();
+                        let verdict = self.one(lease, origin, &source_json, d, max_bytes);
+                        metrics.eval_seconds.observe(start.elapsed().as_secs_f64());
+                        verdict
+                    },
+                )
+                .collect()
+        })
+    }
+
+    fn one(
+        &self,
+        lease: &mut Lease<'_>,
+        origin: &Origin,
+        source_json: &str,
+        d: &Delivery,
+        max_bytes: usize,
+    ) -> Verdict {
+        if d.payload.len() > max_bytes {
+            return Verdict::Dead(format!(
+                "message of {} bytes is longer than --max-message-bytes {max_bytes}",
+                d.payload.len()
+            ));
+        }
+        let text = match std::str::from_utf8(&d.payload) {
+            Ok(t) => t.strip_prefix('\u{feff}').unwrap_or(t),
+            Err(e) => return Verdict::Dead(format!("invalid UTF-8 at byte {}", e.valid_up_to())),
+        };
+        if text.trim().is_empty() {
+            return Verdict::Dead("empty message".into());
+        }
+        let w = lease.worker.get_or_insert_with(|| Worker::new(&self.engine, false));
+        let evaluator = Evaluator { engine: &self.engine, mapper: &self.mapper, kind: EngineKind::Compiled };
+        match evaluator.text(w, &mut lease.tally, text) {
+            Err(reason) => Verdict::Dead(reason),
+            Ok(None) => Verdict::Skipped,
+            Ok(Some(_)) => {
+                let event = echo_text(text);
+                let at = Loc { source: &origin.stream, source_json, line: d.seq };
+                let subject = serde_json::Value::from(d.subject.as_str()).to_string();
+                let alerts = w.matches.iter().map(|id| self.alert(id, &at, &event, &subject, origin)).collect();
+                Verdict::Alerts(alerts)
+            }
+        }
+    }
+
+    /// The alert object: exactly `scan`'s JSONL match (through the same
+    /// printer), with the stream sequence and subject added at the end.
+    fn alert(&self, id: RuleId, at: &Loc<'_>, event: &str, subject_json: &str, origin: &Origin) -> Alert {
+        let mut out = Vec::with_capacity(256 + event.len());
+        self.printer.write_match(&mut out, &self.engine, id, at, event, None);
+        // The printer ends the object with "}\n".
+        out.truncate(out.len().saturating_sub(2));
+        out.extend_from_slice(format!(",\"stream_seq\":{},\"subject\":{subject_json}}}", at.line).as_bytes());
+        Alert {
+            msg_id: format!("{}:{}:{}:{}", origin.stream, origin.consumer, at.line, self.keys[id.index()]),
+            payload: out.into(),
+            level: self.engine.rule(id).level.map(|l| l.as_str()),
+        }
+    }
+}
+
+/// A worker taken from the pack's idle list for one rayon task, given back
+/// when the task is done.
+struct Lease<'p> {
+    pack: &'p Pack,
+    worker: Option<Worker>,
+    tally: Tally,
+}
+
+impl Drop for Lease<'_> {
+    fn drop(&mut self) {
+        if let (Some(w), Ok(mut idle)) = (self.worker.take(), self.pack.idle.lock()) {
+            idle.push(w);
+        }
+    }
+}
+
+/// The rule, placeholder and pipeline files with their sizes and times.
+pub type Fingerprint = Vec<(PathBuf, u64, Option<SystemTime>)>;
+
+/// What `--watch` compares: every rule file's path, size and modification
+/// time, and the same for the placeholder and pipeline files. Polling works
+/// the same on every file system and with editors that replace a file by
+/// renaming another over it.
+pub fn fingerprint(a: &ServeArgs) -> Fingerprint {
+    let mut files: Vec<PathBuf> = Vec::new();
+    for root in &a.rules.rules {
+        files.extend(rules::rule_files(root).unwrap_or_default());
+    }
+    files.extend(a.rules.placeholders.iter().cloned());
+    files.extend(a.pipelines.iter().map(PathBuf::from).filter(|p| p.is_file()));
+    files
+        .into_iter()
+        .map(|p| {
+            let meta = std::fs::metadata(&p).ok();
+            let (len, modified) = meta.map_or((0, None), |m| (m.len(), m.modified().ok()));
+            (p, len, modified)
+        })
+        .collect()
+}
