@@ -246,3 +246,32 @@ async fn read(a: &NatsReadArgs) -> Result<Outcome, Failure> {
     out.flush().map_err(|e| Failure::io(e.to_string()))?;
     Ok(if printed > 0 { Outcome::Yes } else { Outcome::No })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fnv1a32_is_the_published_function() {
+        // Test vectors of the FNV reference (Fowler, Noll, Vo).
+        assert_eq!(fnv1a32(b""), 0x811c_9dc5);
+        assert_eq!(fnv1a32(b"a"), 0xe40c_292c);
+        assert_eq!(fnv1a32(b"foobar"), 0xbf9c_f968);
+    }
+
+    #[test]
+    fn partitions_follow_the_lower_cased_key() {
+        let a = NatsPublishArgs {
+            nats: NatsArgs { url: String::new() },
+            subject: "events".into(),
+            partitions: Some(4),
+            partition_key: "Computer".into(),
+            inputs: Vec::new(),
+        };
+        let host = |h: &str| partition_subject(&a, 4, &format!(r#"{{"Computer": "{h}", "Image": "x"}}"#));
+        assert_eq!(host("WKS-01.corp"), host("wks-01.CORP"));
+        assert_eq!(host("wks-01.corp"), format!("events.{}", fnv1a32(b"wks-01.corp") % 4));
+        assert_eq!(partition_subject(&a, 4, "not json"), "events.0");
+        assert_eq!(partition_subject(&a, 4, r#"{"Image": "no key"}"#), "events.0");
+    }
+}

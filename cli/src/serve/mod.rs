@@ -27,7 +27,7 @@ pub mod metrics;
 pub mod pack;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use arc_swap::ArcSwap;
 use async_nats::jetstream::{self, AckKind, consumer::pull};
@@ -106,6 +106,19 @@ struct Shared {
     dead_subject: String,
     pool: rayon::ThreadPool,
     max_bytes: usize,
+    /// When the first message arrived and the last ack was confirmed (for
+    /// the throughput in the last log line, without startup and idle time).
+    busy: std::sync::Mutex<Option<(SystemTime, SystemTime)>>,
+}
+
+impl Shared {
+    /// Notes activity now.
+    fn busy_now(&self) {
+        let now = SystemTime::now();
+        if let Ok(mut b) = self.busy.lock() {
+            b.get_or_insert((now, now)).1 = now;
+        }
+    }
 }
 
 /// Runs `serve` until a stop signal (or, with `--exit-when-idle`, until the
@@ -209,6 +222,7 @@ async fn service(
         dead_subject,
         pool,
         max_bytes: a.max_message_bytes,
+        busy: std::sync::Mutex::new(None),
     });
     let (stop_tx, stop) = watch::channel(false);
     tokio::spawn(stop_on_signal(stop_tx, term, int));
@@ -221,9 +235,15 @@ async fn service(
         warn("flush at exit failed", &[("error", e.to_string().into())]);
     }
     let m = &shared.metrics;
+    let busy = shared.busy.lock().ok().and_then(|b| *b);
+    let unix = |t: SystemTime| t.duration_since(SystemTime::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
+    let (first, last) = busy.map_or((0.0, 0.0), |(f, l)| (unix(f), unix(l)));
     info(
         "stopped",
         &[
+            ("first_message_unix_s", first.into()),
+            ("last_ack_unix_s", last.into()),
+            ("events_per_s", if last > first { (m.events.get() as f64 / (last - first)).round() } else { 0.0 }.into()),
             ("events", m.events.get().into()),
             ("acked", m.acked.get().into()),
             ("malformed", m.malformed.get().into()),
@@ -419,6 +439,7 @@ async fn evaluate_group(
         }
     }
     m.inflight.inc_by(group.len() as i64);
+    shared.busy_now();
     let deliveries: Vec<Delivery> = group
         .iter()
         .map(|msg| {
@@ -492,6 +513,7 @@ async fn finish(
     };
     if published {
         ack(&msg, m, d.seq).await;
+        shared.busy_now();
     } else {
         warn("publishing failed; the event is handed back for redelivery", &[("stream_seq", d.seq.into())]);
         let _ = msg.ack_with(AckKind::Nak(Some(Duration::from_secs(1)))).await;
@@ -674,5 +696,38 @@ async fn report_throughput(m: Arc<Metrics>) {
             );
         }
         last = now;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partitions_are_k_of_n() {
+        assert_eq!(parse_partition("0/3").unwrap(), (0, 3));
+        assert_eq!(parse_partition(" 2 / 3 ").unwrap(), (2, 3));
+        for bad in ["3/3", "1", "a/2", "1/0", "-1/2"] {
+            assert!(parse_partition(bad).unwrap_err().to_string().contains("is not K/N"), "{bad}");
+        }
+    }
+
+    #[test]
+    fn dead_letters_say_why_and_keep_the_message() {
+        let d = Delivery { seq: 7, subject: "events.x".into(), payload: bytes::Bytes::from_static(b"not \xffjson") };
+        let v: serde_json::Value =
+            serde_json::from_slice(&dead_letter("EVENTS", &d, "invalid UTF-8 at byte 4")).unwrap();
+        assert_eq!(v["reason"], "invalid UTF-8 at byte 4");
+        assert_eq!(
+            (v["stream"].as_str(), v["stream_seq"].as_u64(), v["subject"].as_str()),
+            (Some("EVENTS"), Some(7), Some("events.x"))
+        );
+        assert_eq!(v["message"], "not \u{fffd}json");
+        let big = Delivery { seq: 1, subject: "s".into(), payload: vec![b'a'; 70_000].into() };
+        let v: serde_json::Value = serde_json::from_slice(&dead_letter("E", &big, "too large")).unwrap();
+        assert_eq!(
+            (v["message"].as_str().unwrap().len(), v["message_bytes"].as_u64(), v["message_truncated"].as_bool()),
+            (65_536, Some(70_000), Some(true))
+        );
     }
 }
