@@ -174,6 +174,11 @@ fn serve_dead_letters_messages_that_are_not_events() {
         bytes.push(b'\n');
     }
     bytes.extend_from_slice(b"{\"Image\": \"\xff\xfe\"}\n");
+    // A network connection event: not process creation, acked and counted.
+    bytes.extend_from_slice(
+        br#"{"EventID": 3, "Channel": "Microsoft-Windows-Sysmon/Operational", "Image": "C:\\x\\mshta.exe"}"#,
+    );
+    bytes.push(b'\n');
     let file = dir.path().join("mixed.jsonl");
     std::fs::write(&file, &bytes).unwrap();
     let stream = nats.stream("EV", &["ev.>"]);
@@ -202,7 +207,9 @@ fn serve_dead_letters_messages_that_are_not_events() {
     let all = nats.read(&alerts, Some("al"));
     assert!(!all.is_empty() && all.iter().all(|a| a["stream_seq"] == 5), "{all:?}");
     let stopped = w.last("stopped").unwrap();
-    assert_eq!((stopped["dead_lettered"].as_u64(), stopped["acked"].as_u64()), (Some(6), Some(7)), "{stopped}");
+    let counts =
+        ["events", "skipped_not_process_creation", "malformed", "dead_lettered", "acked"].map(|k| stopped[k].as_u64());
+    assert_eq!(counts, [1, 1, 6, 6, 8].map(Some), "{stopped}");
 }
 
 const WHOAMI: &str = r#"title: Whoami

@@ -24,7 +24,7 @@ type Labels = Vec<(String, String)>;
 /// Everything `serve` counts.
 pub struct Metrics {
     registry: Registry,
-    /// Event messages evaluated (routed-away events included).
+    /// Events evaluated.
     pub events: Counter,
     /// Events that said they were not process creation (acked, not evaluated).
     pub skipped: Counter,
@@ -80,7 +80,7 @@ impl Metrics {
             pack_rules: Gauge::default(),
             registry: Registry::default(),
         };
-        registry.register("events", "Event messages evaluated", m.events.clone());
+        registry.register("events", "Events evaluated", m.events.clone());
         registry.register(
             "skipped_not_process_creation",
             "Events that say they are not process creation",

@@ -245,6 +245,7 @@ async fn service(
             ("last_ack_unix_s", last.into()),
             ("events_per_s", if last > first { (m.events.get() as f64 / (last - first)).round() } else { 0.0 }.into()),
             ("events", m.events.get().into()),
+            ("skipped_not_process_creation", m.skipped.get().into()),
             ("acked", m.acked.get().into()),
             ("malformed", m.malformed.get().into()),
             ("dead_lettered", m.dead_lettered.get().into()),
@@ -469,9 +470,11 @@ async fn evaluate_group(
         return;
     };
     for (((msg, verdict), d), permit) in group.into_iter().zip(verdicts).zip(deliveries).zip(held) {
-        if !matches!(verdict, Verdict::Dead(_)) {
-            m.events.inc();
-        }
+        match verdict {
+            Verdict::Alerts(_) => m.events.inc(),
+            Verdict::Skipped => m.skipped.inc(),
+            Verdict::Dead(_) => m.malformed.inc(),
+        };
         tasks.spawn(finish(shared.clone(), msg, d, verdict, permit));
     }
 }
@@ -501,7 +504,6 @@ async fn finish(
             results.iter().all(|ok| *ok)
         }
         Verdict::Dead(reason) => {
-            m.malformed.inc();
             let letter = dead_letter(&shared.origin.stream, &d, reason);
             let id = format!("{}:{}:{}:dead", shared.origin.stream, shared.origin.consumer, d.seq);
             let ok = publish(&shared, &shared.dead_subject, &id, letter).await;
