@@ -84,6 +84,29 @@ pub fn rule_files(path: &Path) -> Result<Vec<PathBuf>, Failure> {
     Ok(files)
 }
 
+impl Loaded {
+    /// Fails when the pack has nothing to evaluate, saying what became of its rules.
+    pub fn require_rules(&self, args: &RuleArgs) -> Result<(), Failure> {
+        if !self.engine.is_empty() {
+            return Ok(());
+        }
+        let r = &self.report;
+        Err(Failure::usage(format!(
+            "no rule to evaluate ({} loaded, {} refused, {} not applicable to the logsource {})",
+            r.rules_loaded,
+            r.errors.len(),
+            r.not_applicable.len(),
+            args.logsource
+        )))
+    }
+}
+
+/// True when events that say they are not process creation are skipped:
+/// only when every rule is a process_creation rule.
+pub fn routing(args: &RuleArgs) -> Result<bool, Failure> {
+    Ok(!args.all_logsources && parse_logsource(&args.logsource)?.category.as_deref() == Some("process_creation"))
+}
+
 /// Parses `category=process_creation,product=windows`.
 pub fn parse_logsource(text: &str) -> Result<LogSource, Failure> {
     let mut l = LogSource::default();

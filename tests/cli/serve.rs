@@ -212,16 +212,6 @@ fn serve_dead_letters_messages_that_are_not_events() {
     assert_eq!(counts, [1, 1, 6, 6, 8].map(Some), "{stopped}");
 }
 
-const WHOAMI: &str = r#"title: Whoami
-id: 00000000-0000-4000-8000-0000000000a1
-level: medium
-logsource: {category: process_creation, product: windows}
-detection:
-    selection:
-        Image|endswith: '\whoami.exe'
-    condition: selection
-"#;
-
 const NET: &str = r#"title: Net user
 id: 00000000-0000-4000-8000-0000000000b2
 level: high
@@ -238,7 +228,7 @@ fn serve_reloads_on_sighup_and_refuses_a_broken_pack() {
     let dir = tempfile::tempdir().unwrap();
     let rules = dir.path().join("rules");
     std::fs::create_dir(&rules).unwrap();
-    std::fs::write(rules.join("r.yml"), WHOAMI).unwrap();
+    std::fs::write(rules.join("r.yml"), crate::RULE).unwrap();
     let stream = nats.stream("EV", &["ev.>"]);
     let alerts = nats.stream("AL", &["al", "al.>"]);
     let mut args = nats.serve_args(&stream, "c", "al");
@@ -268,7 +258,7 @@ fn serve_reloads_on_sighup_and_refuses_a_broken_pack() {
         }
     };
     publish(&[whoami, net]);
-    assert_eq!(rules_of(1), [(1, "Whoami".to_string())]);
+    assert_eq!(rules_of(1), [(1, "Whoami Execution".to_string())]);
     let hash = |w: &Worker| {
         let text = w.metrics_text().unwrap();
         text.lines().find(|l| l.starts_with("sigmata_pack_info{")).unwrap().to_string()
@@ -282,7 +272,7 @@ fn serve_reloads_on_sighup_and_refuses_a_broken_pack() {
     let after = hash(&w);
     assert_ne!(before, after);
     publish(&[whoami, net]);
-    assert_eq!(rules_of(2), [(1, "Whoami".to_string()), (4, "Net user".to_string())]);
+    assert_eq!(rules_of(2), [(1, "Whoami Execution".to_string()), (4, "Net user".to_string())]);
 
     // A broken pack is refused; the running one stays.
     std::fs::write(rules.join("broken.yml"), NET.replace("condition: selection", "condition: selection and")).unwrap();
@@ -301,7 +291,7 @@ fn serve_reloads_on_sighup_and_refuses_a_broken_pack() {
 fn serve_watch_reloads_when_a_rule_file_changes() {
     let Some(nats) = Nats::shared_or_own("serve_watch") else { return };
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("r.yml"), WHOAMI).unwrap();
+    std::fs::write(dir.path().join("r.yml"), crate::RULE).unwrap();
     let stream = nats.stream("EV", &["ev.>"]);
     nats.stream("AL", &["al", "al.>"]);
     let mut args = nats.serve_args(&stream, "c", "al");

@@ -43,20 +43,9 @@ pub fn run(a: &ScanArgs) -> Result<Outcome, Failure> {
             report.errors.len()
         );
     }
+    loaded.require_rules(&a.rules)?;
     let engine = &loaded.engine;
-    if engine.is_empty() {
-        return Err(Failure::usage(format!(
-            "no rule to evaluate ({} loaded, {} refused, {} not applicable to the logsource {})",
-            report.rules_loaded,
-            report.errors.len(),
-            report.not_applicable.len(),
-            a.rules.logsource
-        )));
-    }
-    // Events that say they are something else are skipped only when every
-    // rule is a process_creation rule.
-    let routing = !a.rules.all_logsources
-        && rules::parse_logsource(&a.rules.logsource)?.category.as_deref() == Some("process_creation");
+    let routing = rules::routing(&a.rules)?;
     let stdout = io::stdout();
     let format = a.format.unwrap_or(if stdout.is_terminal() { ScanFormat::Text } else { ScanFormat::Jsonl });
     let color = match a.color {

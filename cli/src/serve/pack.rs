@@ -94,19 +94,9 @@ impl Pack {
             }
             return Err(msg);
         }
+        loaded.require_rules(&a.rules).map_err(|e| e.to_string())?;
+        let routing = rules::routing(&a.rules).map_err(|e| e.to_string())?;
         let engine = loaded.engine;
-        if engine.is_empty() {
-            return Err(format!(
-                "no rule to evaluate ({} loaded, {} refused, {} not applicable to the logsource {})",
-                report.rules_loaded,
-                report.errors.len(),
-                report.not_applicable.len(),
-                a.rules.logsource
-            ));
-        }
-        let routing = !a.rules.all_logsources
-            && rules::parse_logsource(&a.rules.logsource).map_err(|e| e.to_string())?.category.as_deref()
-                == Some("process_creation");
         let keys = engine.rules().map(|(_, lr)| lr.rule.id.clone().unwrap_or_else(|| lr.rule.title.clone())).collect();
         Ok(Pack {
             mapper: Mapper::new(&engine, &pipelines, routing),
