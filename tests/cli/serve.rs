@@ -368,4 +368,33 @@ fn serve_usage_errors_name_what_is_wrong() {
         assert_eq!(out.status.code(), Some(2), "{extra:?}: {err}");
         assert!(err.contains(message), "{extra:?}: {err}");
     }
+    // A pack with a refused rule is refused, unless --allow-refused (then
+    // the refusal is logged and serve goes on, here to a server that is not there).
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("good.yml"), NET).unwrap();
+    std::fs::write(dir.path().join("bad.yml"), NET.replace("condition: selection", "condition: selection and"))
+        .unwrap();
+    let serve = |extra: &[&str]| {
+        Command::new(bin())
+            .args([
+                "serve",
+                "--stream",
+                "S",
+                "--consumer",
+                "c",
+                "--alerts-subject",
+                "a",
+                "--nats",
+                "nats://127.0.0.1:9",
+            ])
+            .arg("-r")
+            .arg(dir.path())
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let refused = String::from_utf8_lossy(&serve(&[]).stderr).to_string();
+    assert!(refused.contains("1 rule(s) refused (use --allow-refused") && refused.contains("bad.yml"), "{refused}");
+    let allowed = String::from_utf8_lossy(&serve(&["--allow-refused"]).stderr).to_string();
+    assert!(allowed.contains("rule refused (running without it") && allowed.contains("cannot connect"), "{allowed}");
 }

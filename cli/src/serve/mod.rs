@@ -142,6 +142,7 @@ pub fn run(a: ServeArgs) -> Result<Outcome, Failure> {
     let files = a.watch.then(|| pack::fingerprint(&a));
     let pack = Pack::load(&a).map_err(|e| Failure::usage(format!("cannot load the rule pack: {e}")))?;
     info("rule pack loaded", &[("hash", pack.hash.clone().into()), ("rules", pack.rules.into())]);
+    log_refused(&pack);
     let threads = a.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1);
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
@@ -156,6 +157,13 @@ pub fn run(a: ServeArgs) -> Result<Outcome, Failure> {
         .build()
         .map_err(|e| Failure::io(format!("cannot start the I/O runtime: {e}")))?;
     runtime.block_on(service(a, pack, files, pool, partition, metrics_addr))
+}
+
+/// Logs the rules a pack runs without (`--allow-refused`).
+fn log_refused(pack: &Pack) {
+    for reason in &pack.refused {
+        warn("rule refused (running without it: --allow-refused)", &[("reason", reason.as_str().into())]);
+    }
 }
 
 /// `K/N` with K < N.
@@ -651,6 +659,7 @@ async fn reloads(shared: Arc<Shared>, a: ServeArgs, mut hup: Signal, mut seen: O
                     ("previous_hash", old.hash.clone().into()),
                 ];
                 info("rule pack reloaded", &fields);
+                log_refused(&pack);
                 shared.metrics.set_pack(&pack.hash, pack.rules);
                 shared.metrics.reloaded(true);
                 shared.packs.store(Arc::new(pack));

@@ -27,6 +27,8 @@ pub struct Pack {
     pub hash: String,
     /// Rules loaded.
     pub rules: usize,
+    /// Rules refused (only with `--allow-refused`): the reasons, for the log.
+    pub refused: Vec<String>,
     /// Per rule: what names it in a `Nats-Msg-Id` (its id, or its title).
     keys: Vec<String>,
     /// Idle evaluation state, reused across batches.
@@ -103,6 +105,7 @@ impl Pack {
             printer: Printer::new(&engine, ScanFormat::Jsonl, false),
             hash: loaded.digest[..16].to_string(),
             rules: engine.len(),
+            refused: loaded.report.errors.iter().map(|e| e.to_string()).collect(),
             keys,
             idle: Mutex::new(Vec::new()),
             engine,
