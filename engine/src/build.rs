@@ -8,10 +8,11 @@
 use std::sync::Arc;
 
 use crate::config::Config;
-use crate::engine::{Engine, LoadedRule};
 use crate::error::{Error, ErrorKind};
+use crate::exec::Engine;
+use crate::front::rule::{self, Document, Filter, FilterTargets, LogSource, Origin, Rule};
+use crate::ir::LoadedRule;
 use crate::ir::{self, Expr, FieldTable, Placeholders};
-use crate::rule::{self, Document, Filter, FilterTargets, LogSource, Origin, Rule};
 
 /// A rule that loaded but whose logsource is not the one being evaluated.
 #[derive(Clone, Debug)]
@@ -293,7 +294,7 @@ impl Builder {
             )));
             return Vec::new();
         }
-        let docs = match crate::yaml::parse_limited(&src.text, self.config.max_rule_bytes) {
+        let docs = match crate::front::yaml::parse_limited(&src.text, self.config.max_rule_bytes) {
             Ok(d) => d,
             Err(e) => {
                 report.errors.push(whole_file(e));
@@ -334,9 +335,9 @@ impl Builder {
 
 fn locate(e: &mut Error, src: &Source, origin: &Origin) {
     // The file's lines are found once, for all of its errors.
-    let spans = src.lines.get_or_init(|| crate::yaml::Lines::spans(&src.text));
-    let lines = crate::yaml::Lines::new(&src.text, spans);
-    if let Some(p) = crate::yaml::locate(&lines, origin.first_line, origin.last_line, e.anchor()) {
+    let spans = src.lines.get_or_init(|| crate::front::yaml::Lines::spans(&src.text));
+    let lines = crate::front::yaml::Lines::new(&src.text, spans);
+    if let Some(p) = crate::front::yaml::locate(&lines, origin.first_line, origin.last_line, e.anchor()) {
         e.set_position(p.line, p.column, p.width, Some(p.snippet));
     }
 }

@@ -1,7 +1,6 @@
 //! [`Config`]: limits and choices that shape a build, passed by value.
 
-use crate::matcher::AutomatonKind;
-use crate::rule::LogSource;
+use crate::front::rule::LogSource;
 
 /// Build-time settings: size and nesting limits (rules are hostile input)
 /// and which logsource the events will come from.
@@ -41,7 +40,7 @@ pub struct Config {
     pub(crate) automaton: AutomatonKind,
     pub(crate) value_cache_entries: usize,
     pub(crate) value_cache_bytes: usize,
-    pub(crate) frequency_model: Option<std::sync::Arc<crate::freq::FrequencyModel>>,
+    pub(crate) frequency_model: Option<std::sync::Arc<crate::plan::freq::FrequencyModel>>,
 }
 
 impl Default for Config {
@@ -60,7 +59,7 @@ impl Default for Config {
             automaton: AutomatonKind::Auto,
             value_cache_entries: 4_096,
             value_cache_bytes: 1 << 20,
-            frequency_model: Some(crate::freq::FrequencyModel::builtin()),
+            frequency_model: Some(crate::plan::freq::FrequencyModel::builtin()),
         }
     }
 }
@@ -121,12 +120,12 @@ impl Config {
     }
 
     /// Deepest condition nesting (default 64). Values above
-    /// [`MAX_CONDITION_DEPTH`](crate::condition::MAX_CONDITION_DEPTH) (256)
+    /// [`MAX_CONDITION_DEPTH`](crate::front::condition::MAX_CONDITION_DEPTH) (256)
     /// are lowered to it: the compiler and the reference evaluator walk
     /// expression trees recursively, and that ceiling keeps their stack use
     /// bounded by a constant.
     pub fn max_condition_depth(mut self, n: usize) -> Config {
-        self.max_condition_depth = n.min(crate::condition::MAX_CONDITION_DEPTH);
+        self.max_condition_depth = n.min(crate::front::condition::MAX_CONDITION_DEPTH);
         self
     }
 
@@ -170,7 +169,7 @@ impl Config {
     /// How often literals occur in field values, which steers the choice of
     /// witnesses (default: the built-in model; `None`: length heuristics).
     /// Never changes what matches.
-    pub fn frequency_model(mut self, model: Option<std::sync::Arc<crate::freq::FrequencyModel>>) -> Config {
+    pub fn frequency_model(mut self, model: Option<std::sync::Arc<crate::plan::freq::FrequencyModel>>) -> Config {
         self.frequency_model = model;
         self
     }
@@ -195,4 +194,21 @@ impl Config {
             max_condition_depth: self.max_condition_depth,
         }
     }
+}
+
+/// Which automaton implementation to use (for benchmarks and tests; the
+/// default is the ladder above).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum AutomatonKind {
+    /// Follow the strategy ladder.
+    #[default]
+    Auto,
+    /// Always an Aho-Corasick DFA.
+    Dfa,
+    /// Always an Aho-Corasick contiguous NFA.
+    ContiguousNfa,
+    /// Always an Aho-Corasick noncontiguous NFA (slowest; smallest to build).
+    NoncontiguousNfa,
+    /// Always a double-array Aho-Corasick automaton (daachorse).
+    DoubleArray,
 }

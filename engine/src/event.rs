@@ -49,7 +49,7 @@ impl Value<'_> {
             Value::UInt(u) => {
                 let _ = write!(out, "{u}");
             }
-            Value::Float(f) => out.push_str(&crate::rule::format_float(*f)),
+            Value::Float(f) => out.push_str(&crate::front::rule::format_float(*f)),
             Value::Null | Value::Object => return false,
         }
         true

@@ -47,34 +47,29 @@
 #![warn(missing_debug_implementations)]
 
 mod build;
-pub mod condition;
 mod config;
-mod engine;
 mod error;
 pub mod event;
+mod exec;
 pub mod explain;
 pub mod fold;
-pub mod freq;
+mod front;
 pub mod ir;
-#[cfg(feature = "json")]
-mod json;
-mod lazy;
-mod matcher;
-pub mod modifier;
 mod plan;
-mod record;
 pub mod reference;
-pub mod rule;
-pub mod yaml;
+
+// The front end's modules keep their paths at the crate root: they are the
+// public rule model (`sigmata::rule::Rule`, `sigmata::yaml::locate_path`).
+pub use front::{condition, modifier, rule, yaml};
+pub use plan::freq;
 
 pub use build::{Builder, LoadReport, NotApplicable};
-pub use config::Config;
-pub use engine::{Cache, Engine, EvalCounters, LoadedRule, MatchSet, PlanStats, RuleId};
+pub use config::{AutomatonKind, Config};
 pub use error::{Error, ErrorKind, LimitExceeded};
 pub use event::{Event, Value};
-pub use explain::Explanation;
-pub use ir::Placeholders;
 #[cfg(feature = "json")]
-pub use json::{JsonError, JsonReader};
-pub use matcher::AutomatonKind;
-pub use record::{Kind, Record};
+pub use exec::json::{JsonError, JsonReader};
+pub use exec::record::{Kind, Record};
+pub use exec::{Cache, Engine, EvalCounters, MatchSet, PlanStats, RuleId};
+pub use explain::Explanation;
+pub use ir::{LoadedRule, Placeholders};

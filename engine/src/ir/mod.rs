@@ -1,6 +1,6 @@
 //! Stage 3: the rule IR.
 //!
-//! [`lower_rule`] turns a [`Rule`](crate::rule::Rule) and its parsed conditions
+//! [`lower_rule`] turns a [`Rule`] and its parsed conditions
 //! into a [`RuleIr`]: one boolean [`Expr`] over [`Pred`]icates. Every Sigma
 //! modifier is compiled away here (`windash`, `base64offset` and placeholders
 //! become OR-ed alternatives, `contains` becomes a `*…*` pattern, `neq` a
@@ -23,6 +23,8 @@ mod pattern;
 
 use std::collections::HashMap;
 use std::fmt;
+
+use crate::front::rule::Rule;
 
 pub(crate) use lower::Limits;
 pub(crate) use lower::{BranchParts, ItemParts, lower_parts};
@@ -492,4 +494,15 @@ mod tests {
         assert_ne!(t.intern("image"), a, "field names are case-sensitive");
         assert_eq!(t.name(a), "Image");
     }
+}
+
+/// A rule as loaded: the document, its IR, and the filters AND-ed onto it.
+#[derive(Clone, Debug)]
+pub struct LoadedRule {
+    /// The rule document.
+    pub rule: Rule,
+    /// Its lowered form (filters included).
+    pub ir: RuleIr,
+    /// Titles of the filters applied to it.
+    pub filters: Vec<String>,
 }

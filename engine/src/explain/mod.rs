@@ -22,15 +22,15 @@
 use std::collections::HashMap;
 use std::fmt::{self, Write};
 
-use crate::condition::{self, Ast, AstKind, Quantifier};
 use crate::config::Config;
-use crate::engine::LoadedRule;
 use crate::event::{Event, Value};
+use crate::exec::{Engine, RuleId};
+use crate::front::condition::{self, Ast, AstKind, Quantifier};
+use crate::front::modifier::Modifier;
 use crate::ir::{
-    BranchParts, Case, CmpOp, Expr, FieldId, FieldTable, ItemParts, Placeholders, Position, Pred, Shape, Target, Test,
-    Token, lower_parts,
+    BranchParts, Case, CmpOp, Expr, FieldId, FieldTable, ItemParts, LoadedRule, Placeholders, Position, Pred, Shape,
+    Target, Test, Token, lower_parts,
 };
-use crate::modifier::Modifier;
 use crate::reference;
 
 /// Event values longer than this are shown as an excerpt around the part
@@ -159,6 +159,26 @@ pub struct NearMiss {
     pub common: String,
     /// Characters in common (summed over the literals of a pattern).
     pub score: usize,
+}
+
+impl Engine {
+    /// Why rule `id` does or does not match `event`: per search identifier
+    /// its value, which field, value and modifier made it true, or the
+    /// nearest miss. The verdict is the reference evaluator's; see
+    /// [`explain`](crate::explain).
+    ///
+    /// ```
+    /// let rule = "title: t\nlogsource: {category: process_creation}\ndetection:\n  sel: {Image|endswith: '\\\\whoami.exe'}\n  condition: sel\n";
+    /// let (engine, _) = sigmata::Builder::new().add_source("t.yml", rule).build();
+    /// let id = engine.rules().next().unwrap().0;
+    /// let e = engine.explain(id, &serde_json::json!({"Image": "C:\\who.exe"}));
+    /// assert!(!e.matched);
+    /// assert_eq!(e.failed[0].search, "sel");
+    /// ```
+    pub fn explain(&self, id: RuleId, event: &dyn Event) -> Explanation {
+        let (placeholders, config) = self.lowering();
+        explain(self.loaded(id), self.fields(), placeholders, config, event)
+    }
 }
 
 /// Explains rule `lr` on `event`; see the module docs.

@@ -428,7 +428,7 @@ mod tests {
     use super::*;
 
     fn doc(text: &str) -> Result<Document> {
-        let docs = crate::yaml::parse(text)?;
+        let docs = crate::front::yaml::parse(text)?;
         let origin = Origin { path: "t.yml".into(), document: 0, first_line: 1, last_line: 1 };
         parse(&docs[0].value, origin)
     }

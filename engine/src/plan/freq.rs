@@ -19,6 +19,16 @@ use std::sync::{Arc, OnceLock};
 
 use crate::fold;
 
+/// Where a literal must occur for its predicate to hold.
+#[allow(missing_docs)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum At {
+    Exact,
+    Prefix,
+    Suffix,
+    Anywhere,
+}
+
 /// Sequences of 4 bytes, prefixes, suffixes and whole values seen in fewer
 /// than this share of events are not kept ...
 pub const MIN_SHARE: f64 = 0.01;
@@ -77,7 +87,7 @@ pub struct FrequencyModel {
 }
 
 /// The built-in model's data.
-const BUILTIN: &str = include_str!("../data/frequency.tsv");
+const BUILTIN: &str = include_str!("../../data/frequency.tsv");
 
 fn pack(field: u16, kind: Kind, bytes: &[u8]) -> u64 {
     let mut word = 0u64;
@@ -229,8 +239,7 @@ impl FrequencyModel {
     /// Estimated share of events whose `field` satisfies a folded literal
     /// test: `at` is where the literal must occur. `None` if the model has
     /// no data for the field.
-    pub(crate) fn estimate(&self, field: &str, text: &str, at: crate::plan::At) -> Option<f64> {
-        use crate::plan::At;
+    pub(crate) fn estimate(&self, field: &str, text: &str, at: At) -> Option<f64> {
         let f = self.index_of(field)?;
         let b = text.as_bytes();
         // The rarest 4-byte (or shorter, for short literals) piece bounds it.
@@ -253,7 +262,6 @@ impl FrequencyModel {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::At;
 
     #[test]
     fn learns_round_trips_and_estimates() {

@@ -9,9 +9,9 @@ use regex_automata::meta::Regex;
 
 use crate::config::Config;
 use crate::error::{Error, ErrorKind};
+use crate::exec::record::{Kind, Record, ValueRef};
 use crate::fold;
 use crate::ir::{Case, CmpOp, FieldId, Pattern, Position, ReFlags, Shape, Target, Test, TimePart, Token};
-use crate::record::{Kind, Record, ValueRef};
 
 /// A compiled lazy predicate.
 #[derive(Debug)]

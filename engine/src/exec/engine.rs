@@ -3,7 +3,7 @@
 //! Per event, the engine
 //!
 //! 1. scans each field that has literals, once per value: folds the value
-//!    and runs the field's [`FieldMatcher`](crate::matcher) (or finds the
+//!    and runs the field's [`FieldMatcher`](crate::exec::matcher) (or finds the
 //!    result in the per-thread value cache), which marks every literal
 //!    predicate the value satisfies;
 //! 2. counts, for each marked predicate, the witness groups it belongs to;
@@ -19,13 +19,13 @@ use std::sync::Arc;
 use crate::config::Config;
 use crate::error::Error;
 use crate::event::Event;
+use crate::exec::lazy::{Folds, LazyPred};
+use crate::exec::matcher::{FieldMatcher, Memo, ValueCache};
+use crate::exec::record::{Kind, Record};
 use crate::fold;
-use crate::ir::{FieldId, FieldTable, Placeholders, RuleIr, Target};
-use crate::lazy::{Folds, LazyPred};
-use crate::matcher::{FieldMatcher, Memo, ValueCache};
+use crate::front::rule::Rule;
+use crate::ir::{FieldId, FieldTable, LoadedRule, Placeholders, Target};
 use crate::plan::{self, ACCEPT, Op, PredId, REJECT};
-use crate::record::{Kind, Record};
-use crate::rule::Rule;
 
 /// Values shorter than this are scanned directly rather than looked up in
 /// the value cache (a hash, a probe and a comparison cost about what
@@ -43,17 +43,6 @@ impl RuleId {
     pub fn index(self) -> usize {
         self.0 as usize
     }
-}
-
-/// A rule as loaded: the document, its IR, and the filters AND-ed onto it.
-#[derive(Clone, Debug)]
-pub struct LoadedRule {
-    /// The rule document.
-    pub rule: Rule,
-    /// Its lowered form (filters included).
-    pub ir: RuleIr,
-    /// Titles of the filters applied to it.
-    pub filters: Vec<String>,
 }
 
 /// The rules that matched one event, in rule order.
@@ -142,7 +131,7 @@ struct Inner {
     memo_of: Vec<u32>,
     needs_keywords: bool,
     #[cfg(feature = "json")]
-    json: crate::json::Extractor,
+    json: crate::exec::json::Extractor,
     value_cache_entries: usize,
     value_cache_bytes: usize,
     plan: plan::Plan,
@@ -279,7 +268,7 @@ impl Engine {
         // are compiled per rule first, each distinct one once, so that a rule
         // whose regex is too big is refused on its own.
         let mut errors = Vec::new();
-        let mut regexes = crate::lazy::Regexes::default();
+        let mut regexes = crate::exec::lazy::Regexes::default();
         // The regexes of one rule together are held to `regex_size_limit`
         // as well (each distinct one counted once), so that a rule cannot
         // multiply the per-regex limit by listing thousands of them.
@@ -368,7 +357,7 @@ impl Engine {
             .collect();
         let needs_keywords = plan.preds.iter().any(|p| p.pred.target == Target::Keywords);
         #[cfg(feature = "json")]
-        let json = crate::json::Extractor::new(&fields);
+        let json = crate::exec::json::Extractor::new(&fields);
         // Regexes cost 0.1-2 us per command line and lazy string tests fold
         // the value first (measured, see benches/RESULTS.md), while streams
         // repeat values: their results are memoised per field value.
@@ -530,21 +519,21 @@ impl Engine {
     /// assert_eq!(out.len(), 1);
     /// ```
     #[cfg(feature = "json")]
-    pub fn fill_json(&self, record: &mut Record, json: &str) -> Result<(), crate::json::JsonError> {
+    pub fn fill_json(&self, record: &mut Record, json: &str) -> Result<(), crate::exec::json::JsonError> {
         // A record holds at most 4 GiB of text, and each value of the line
         // may be stored twice (for its field and as a keyword).
         if json.len() > MAX_JSON_BYTES {
             record.clear();
-            return Err(crate::json::JsonError::new(format!(
+            return Err(crate::exec::json::JsonError::new(format!(
                 "the line has {} bytes, more than the {MAX_JSON_BYTES} a record holds",
                 json.len()
             )));
         }
         match self.inner.json.fill(record, json, self.inner.needs_keywords) {
-            Err(e) if e.message() == crate::json::DUPLICATE => {
+            Err(e) if e.message() == crate::exec::json::DUPLICATE => {
                 // Rare: a repeated key that matters. Read it as serde_json does.
                 let value: serde_json::Value = serde_json::from_str(json)
-                    .map_err(|e| crate::json::JsonError::new(format!("invalid JSON: {e}")))?;
+                    .map_err(|e| crate::exec::json::JsonError::new(format!("invalid JSON: {e}")))?;
                 self.fill(record, &value);
                 Ok(())
             }
@@ -749,22 +738,10 @@ impl Engine {
         cache.fired.len()
     }
 
-    /// Why rule `id` does or does not match `event`: per search identifier
-    /// its value, which field, value and modifier made it true, or the
-    /// nearest miss. The verdict is the reference evaluator's; see
-    /// [`explain`](crate::explain).
-    ///
-    /// ```
-    /// let rule = "title: t\nlogsource: {category: process_creation}\ndetection:\n  sel: {Image|endswith: '\\\\whoami.exe'}\n  condition: sel\n";
-    /// let (engine, _) = sigmata::Builder::new().add_source("t.yml", rule).build();
-    /// let id = engine.rules().next().unwrap().0;
-    /// let e = engine.explain(id, &serde_json::json!({"Image": "C:\\who.exe"}));
-    /// assert!(!e.matched);
-    /// assert_eq!(e.failed[0].search, "sel");
-    /// ```
-    pub fn explain(&self, id: RuleId, event: &dyn Event) -> crate::explain::Explanation {
-        let i = &*self.inner;
-        crate::explain::explain(&i.rules[id.index()], &i.fields, &i.placeholders, &i.config, event)
+    /// What the rules were lowered with: placeholder values and the
+    /// configuration (for [`Engine::explain`], which lowers a rule again).
+    pub(crate) fn lowering(&self) -> (&Placeholders, &Config) {
+        (&self.inner.placeholders, &self.inner.config)
     }
 
     /// What the planner decided, in numbers.

@@ -29,6 +29,7 @@ use std::collections::HashMap;
 
 use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 
+use crate::config::AutomatonKind;
 use crate::plan::{Literal, PredId};
 
 /// The predicates one literal decides, by where it must occur.
@@ -83,23 +84,6 @@ impl std::fmt::Debug for Daac {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "DoubleArrayAhoCorasick({} bytes)", self.0.heap_bytes())
     }
-}
-
-/// Which automaton implementation to use (for benchmarks and tests; the
-/// default is the ladder above).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum AutomatonKind {
-    /// Follow the strategy ladder.
-    #[default]
-    Auto,
-    /// Always an Aho-Corasick DFA.
-    Dfa,
-    /// Always an Aho-Corasick contiguous NFA.
-    ContiguousNfa,
-    /// Always an Aho-Corasick noncontiguous NFA (slowest; smallest to build).
-    NoncontiguousNfa,
-    /// Always a double-array Aho-Corasick automaton (daachorse).
-    DoubleArray,
 }
 
 impl FieldMatcher {

@@ -11,8 +11,8 @@ mod parse;
 
 use std::sync::Arc;
 
-use crate::modifier::Modifier;
-pub use crate::yaml::Yaml;
+use crate::front::modifier::Modifier;
+pub use crate::front::yaml::Yaml;
 
 pub(crate) use parse::parse;
 

@@ -23,8 +23,8 @@ use std::fmt;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use crate::event::Value;
+use crate::exec::record::Record;
 use crate::ir::{FieldId, FieldTable};
-use crate::record::Record;
 
 /// Why a JSON text could not be read into a record.
 #[derive(Clone, Debug, PartialEq, Eq)]

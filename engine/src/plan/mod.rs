@@ -51,10 +51,13 @@
 
 use std::collections::HashMap;
 
+pub mod freq;
+
 use regex_syntax::hir::literal::{ExtractKind, Extractor};
 
 use crate::fold;
 use crate::ir::{Case, Expr, ExprKind, FieldId, FieldTable, Pattern, Pred, ReFlags, Shape, Target, Test, Token};
+pub use freq::At;
 
 /// Literal tests shorter than this many bytes are lazy predicates when made
 /// of common characters: a single `-` or `\` would be reported at almost
@@ -75,16 +78,6 @@ impl PredId {
     pub fn index(self) -> usize {
         self.0 as usize
     }
-}
-
-/// Where a literal must occur for its predicate to hold.
-#[allow(missing_docs)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum At {
-    Exact,
-    Prefix,
-    Suffix,
-    Anywhere,
 }
 
 /// One planned predicate.
@@ -142,14 +135,14 @@ pub(crate) struct Plan {
 struct Planner<'a> {
     plan: Plan,
     fields: Option<&'a FieldTable>,
-    model: Option<&'a crate::freq::FrequencyModel>,
+    model: Option<&'a crate::plan::freq::FrequencyModel>,
     pred_ids: HashMap<Pred, PredId>,
     /// (field, folded text) → index into `plan.literals[field]`.
     literal_ids: HashMap<(FieldId, String), usize>,
 }
 
 /// Plans a pack: `exprs[i]` is the condition of rule `i`.
-pub(crate) fn plan(exprs: &[&Expr], fields: &FieldTable, model: Option<&crate::freq::FrequencyModel>) -> Plan {
+pub(crate) fn plan(exprs: &[&Expr], fields: &FieldTable, model: Option<&crate::plan::freq::FrequencyModel>) -> Plan {
     let mut p = Planner { fields: Some(fields), model, ..Planner::default() };
     p.plan.literals = vec![Vec::new(); fields.len()];
     // Every predicate and every witness group first ...
