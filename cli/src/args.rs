@@ -450,14 +450,14 @@ pub struct ServeArgs {
     #[arg(long, value_name = "SUBJECT")]
     pub alerts_subject: String,
     /// Where messages that are not events are published, with the reason
-    /// [default: <alerts-subject>.dead].
+    /// [default: `<alerts-subject>.dead`].
     #[arg(long, value_name = "SUBJECT")]
     pub dead_letter_subject: Option<String>,
     /// Consume only this subject of the stream (a consumer filter; wildcards allowed).
     #[arg(long, value_name = "SUBJECT", conflicts_with = "partition")]
     pub filter_subject: Option<String>,
-    /// Consume only partition K of N: subject <partition-prefix>.K, through
-    /// the consumer <consumer>-K (see "Partitions" below).
+    /// Consume only partition K of N: subject `<partition-prefix>.K`, through
+    /// the consumer `<consumer>-K` (see "Partitions" below).
     #[arg(long, value_name = "K/N")]
     pub partition: Option<String>,
     /// The subject prefix of partitioned events (`sigmata nats publish --partitions`).
@@ -550,10 +550,10 @@ pub struct NatsStreamArgs {
 pub struct NatsPublishArgs {
     #[command(flatten)]
     pub nats: NatsArgs,
-    /// The subject (with --partitions, the prefix of <SUBJECT>.<n>).
+    /// The subject (with --partitions, the prefix of `<SUBJECT>.<n>`).
     #[arg(long, value_name = "SUBJECT")]
     pub subject: String,
-    /// Spread events over N subjects <SUBJECT>.0 … <SUBJECT>.N-1 by the
+    /// Spread events over N subjects `<SUBJECT>.0` … `<SUBJECT>.N-1` by the
     /// hash of --partition-key, so that one host's events stay on one
     /// partition.
     #[arg(long, value_name = "N")]
