@@ -450,7 +450,7 @@ pub struct ServeArgs {
     #[arg(long, value_name = "SUBJECT")]
     pub alerts_subject: String,
     /// Where messages that are not events are published, with the reason
-    /// [default: `<alerts-subject>.dead`].
+    /// (default: `<alerts-subject>.dead`).
     #[arg(long, value_name = "SUBJECT")]
     pub dead_letter_subject: Option<String>,
     /// Consume only this subject of the stream (a consumer filter; wildcards allowed).
