@@ -216,7 +216,31 @@ pub fn check(case: &Case) -> Vec<String> {
             [(&case.matches, true), (&case.no_matches, false), (&case.matches, true), (&case.no_matches, false)]
         {
             for event in events.iter() {
+                // The same event as JSON text, read by the engine's own JSON
+                // reader: plainly written, and with every non-ASCII character
+                // as a `\u` escape and every `/` as `\/` (what the reader's
+                // fast path and the keyword prefilter treat apart).
+                let mut from_text = Vec::new();
+                for text in json_texts(event) {
+                    let mut record = sigmata::Record::new();
+                    match engine.fill_json(&mut record, &text) {
+                        Ok(()) => {
+                            engine.matches_record(&mut cache, &record, &mut set);
+                            from_text.push((text, set.clone()));
+                        }
+                        Err(e) => failures.push(format!("[{config_name}] fill_json refused {text}: {e}")),
+                    }
+                }
                 engine.matches_with(&mut cache, event, &mut set);
+                for (text, got) in &from_text {
+                    if *got != set {
+                        failures.push(format!(
+                            "[{config_name}] fill_json + matches_record gives {:?}, matches_with {:?}, on {text}",
+                            got.iter().collect::<Vec<_>>(),
+                            set.iter().collect::<Vec<_>>()
+                        ));
+                    }
+                }
                 for (id, lr) in engine.rules() {
                     let got = set.contains(id);
                     let oracle = sigmata::reference::eval(&lr.ir.expr, engine.fields(), event);
@@ -233,4 +257,25 @@ pub fn check(case: &Case) -> Vec<String> {
     }
     failures.dedup();
     failures
+}
+
+/// An event as JSON text twice: as serde_json writes it, and with every
+/// non-ASCII character written as a `\u` escape (a surrogate pair beyond
+/// the BMP) and every `/` as `\/`, which is the same JSON value.
+pub fn json_texts(event: &serde_json::Value) -> [String; 2] {
+    let plain = event.to_string();
+    let mut escaped = String::with_capacity(plain.len() + 16);
+    for c in plain.chars() {
+        match c {
+            '/' => escaped.push_str("\\/"),
+            c if c.is_ascii() => escaped.push(c),
+            c => {
+                let mut units = [0u16; 2];
+                for u in c.encode_utf16(&mut units) {
+                    escaped.push_str(&format!("\\u{u:04x}"));
+                }
+            }
+        }
+    }
+    [plain, escaped]
 }

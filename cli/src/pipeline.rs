@@ -560,7 +560,9 @@ impl Mapper {
     /// they are not process creation.
     pub fn new(engine: &Engine, pipelines: &Pipelines, routing: bool) -> Mapper {
         let mut table = engine.fields().clone();
-        let engine_fields: Vec<(FieldId, String)> = engine.fields().iter().map(|(id, n)| (id, n.to_string())).collect();
+        // Only the fields the loaded rules read: the table also names those of
+        // rules that were refused or not applicable, which no event needs.
+        let engine_fields: Vec<(FieldId, String)> = engine.read_fields().map(|(id, n)| (id, n.to_string())).collect();
         let kinds = Kind::ALL.map(|kind| {
             let sources: Vec<(FieldId, Bound)> = engine_fields
                 .iter()
@@ -590,7 +592,14 @@ impl Mapper {
         keys.sort_by_key(|(id, _)| *id);
         keys.dedup();
         let reader = JsonReader::new(keys.iter().copied(), engine.needs_keywords());
-        Mapper { reader, kinds, route, routing, keywords: engine.needs_keywords(), engine_fields: engine_fields.len() }
+        Mapper {
+            reader,
+            kinds,
+            route,
+            routing,
+            keywords: engine.needs_keywords(),
+            engine_fields: engine.fields().len(),
+        }
     }
 
     /// Number of fields the engine knows (record slots below it are rule fields).
@@ -636,7 +645,7 @@ impl Mapper {
             }
         }
         if self.keywords {
-            Event::values(raw, &mut |v| mapped.push_keyword(v));
+            mapped.push_keywords_of(raw);
         }
         (Routed::Eval(kind), Some(mapped))
     }

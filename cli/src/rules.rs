@@ -130,6 +130,13 @@ pub fn parse_logsource(text: &str) -> Result<LogSource, Failure> {
 
 /// Builds an engine from the rule options.
 pub fn load(args: &RuleArgs) -> Result<Loaded, Failure> {
+    load_with(args, false)
+}
+
+/// Builds an engine from the rule options; `check_all`: also lower the
+/// rules the logsource does not cover, to report their errors
+/// ([`Builder::check_all`], for `sigmata check`).
+pub fn load_with(args: &RuleArgs, check_all: bool) -> Result<Loaded, Failure> {
     use sha2::Digest as _;
     let mut digest = sha2::Sha256::new();
     // Each part is length-prefixed so that no two packs hash alike by
@@ -145,6 +152,7 @@ pub fn load(args: &RuleArgs) -> Result<Loaded, Failure> {
     builder.config(config.clone());
     // Rule files are parsed on every core: YAML is most of the load time.
     builder.threads(std::thread::available_parallelism().map_or(1, |n| n.get()));
+    builder.check_all(check_all);
     if let Some(p) = &args.placeholders {
         let text = std::fs::read_to_string(p).map_err(|e| Failure::usage(format!("{}: {e}", p.display())))?;
         hash(text.as_bytes());

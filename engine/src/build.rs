@@ -90,6 +90,19 @@ pub struct Builder {
     sources: Vec<Source>,
     /// Threads that parse rule files (0 and 1: the calling thread only).
     threads: usize,
+    /// Lower the rules the logsource does not cover too (to report their errors).
+    check_all: bool,
+}
+
+impl NotApplicable {
+    fn of(rule: &Rule) -> NotApplicable {
+        NotApplicable {
+            origin: rule.origin.clone(),
+            id: rule.id.clone(),
+            title: rule.title.clone(),
+            logsource: rule.logsource.clone(),
+        }
+    }
 }
 
 impl Builder {
@@ -107,6 +120,17 @@ impl Builder {
     /// Sets the values of `expand` placeholders.
     pub fn placeholders(&mut self, placeholders: Placeholders) -> &mut Builder {
         self.placeholders = placeholders;
+        self
+    }
+
+    /// Also lowers the rules that the configured logsource does not cover,
+    /// so that their errors are reported (as `sigmata check` does). By
+    /// default such a rule is reported as not applicable without being
+    /// lowered: nothing evaluates it, and lowering the 2,300 rules of other
+    /// logsources was a tenth of loading the whole SigmaHQ repository.
+    /// Either way a rule that does not load is never dropped silently.
+    pub fn check_all(&mut self, yes: bool) -> &mut Builder {
+        self.check_all = yes;
         self
     }
 
@@ -190,22 +214,21 @@ impl Builder {
 
         let mut loaded = Vec::new();
         for (rule, si) in rules {
+            let applicable = self.config.logsource.as_ref().is_none_or(|l| l.covers(&rule.logsource));
+            if !applicable && !self.check_all {
+                report.not_applicable.push(NotApplicable::of(&rule));
+                continue;
+            }
             let applied: Vec<&(Filter, Expr, usize)> =
                 lowered_filters.iter().filter(|(f, _, _)| filter_applies(f, &rule)).collect();
             let exprs: Vec<Expr> = applied.iter().map(|(_, e, _)| e.clone()).collect();
             match ir::lower_rule(&rule, &exprs, &mut fields, &self.placeholders, &self.config) {
                 Ok(ir) => {
-                    let applicable = self.config.logsource.as_ref().is_none_or(|l| l.covers(&rule.logsource));
                     if applicable {
                         let filters = applied.iter().map(|(f, _, _)| f.title.clone()).collect();
                         loaded.push(LoadedRule { rule, ir, filters });
                     } else {
-                        report.not_applicable.push(NotApplicable {
-                            origin: rule.origin.clone(),
-                            id: rule.id.clone(),
-                            title: rule.title.clone(),
-                            logsource: rule.logsource.clone(),
-                        });
+                        report.not_applicable.push(NotApplicable::of(&rule));
                     }
                 }
                 Err(mut e) => {
@@ -235,7 +258,7 @@ impl Builder {
             }
         }
 
-        let (engine, compile_errors) = Engine::compile(loaded, fields, &self.config, &self.placeholders);
+        let (engine, compile_errors) = Engine::compile(loaded, fields, &self.config, &self.placeholders, self.threads);
         for (rule, mut e) in compile_errors {
             let si = self.sources.iter().position(|s| s.origin == rule.origin.path).unwrap_or(0);
             self.finish_error(&mut e, si, &rule.origin, rule.id.as_deref(), Some(&rule.title));

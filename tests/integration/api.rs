@@ -104,3 +104,22 @@ fn parsing_on_several_threads_changes_nothing() {
         assert_eq!(build(threads), one, "{threads} threads");
     }
 }
+
+#[test]
+fn rules_of_other_logsources_are_lowered_only_when_checking_all() {
+    // A registry rule with a broken condition, against a process_creation stream.
+    let broken_other = "title: reg\nlogsource: {category: registry_set, product: windows}\ndetection:\n    sel: {TargetObject|contains: Run}\n    condition: sel and nope\n";
+    let build = |check_all: bool| {
+        let mut b = Builder::new();
+        b.config(Config::new()).check_all(check_all).add_source("good.yml", GOOD).add_source("reg.yml", broken_other);
+        b.build()
+    };
+    // Evaluating a stream: the rule does not apply, so it is not lowered.
+    let (engine, report) = build(false);
+    assert_eq!((engine.len(), report.errors.len(), report.not_applicable.len()), (1, 0, 1));
+    assert_eq!(report.not_applicable[0].title, "reg");
+    // Checking a pack: its error is reported.
+    let (engine, report) = build(true);
+    assert_eq!((engine.len(), report.errors.len(), report.not_applicable.len()), (1, 1, 0));
+    assert!(report.errors[0].message().contains("undefined identifier 'nope'"), "{}", report.errors[0]);
+}

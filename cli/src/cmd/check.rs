@@ -10,7 +10,8 @@ use crate::{Failure, Outcome};
 
 /// Runs `check`.
 pub fn run(a: &CheckArgs) -> Result<Outcome, Failure> {
-    let loaded = rules::load(&a.rules)?;
+    // A check reports every rule that does not load, whatever its logsource.
+    let loaded = rules::load_with(&a.rules, true)?;
     let r = &loaded.report;
     let lints = lint::lints(&loaded);
     match a.format {

@@ -19,6 +19,7 @@ use std::sync::Arc;
 use crate::config::Config;
 use crate::error::Error;
 use crate::event::Event;
+use crate::exec::keywords::{LinePrefilter, LineState};
 use crate::exec::lazy::{Folds, LazyPred};
 use crate::exec::matcher::{FieldMatcher, Memo, ValueCache};
 use crate::exec::record::{Kind, Record};
@@ -130,6 +131,12 @@ struct Inner {
     /// For each field id, the index of its memo key cache (or `u32::MAX`).
     memo_of: Vec<u32>,
     needs_keywords: bool,
+    /// The fields the loaded rules read, in id order (the table also holds
+    /// the fields of rules that were not applicable or were refused).
+    read_fields: Vec<FieldId>,
+    /// Keyword predicates' needles, for records whose keyword values were
+    /// left in the event's JSON text.
+    line_prefilter: Option<LinePrefilter>,
     #[cfg(feature = "json")]
     json: crate::exec::json::Extractor,
     value_cache_entries: usize,
@@ -174,6 +181,7 @@ pub struct Cache {
     /// Per field id: (generation, entry id of this event's value).
     memo_ids: Vec<(u32, u64)>,
     memo: Memo,
+    line: LineState,
 }
 
 /// Per-event marks, reset by bumping `generation`: a stamp equal to the
@@ -238,6 +246,36 @@ impl State {
     }
 }
 
+/// Compiles a rule's regexes (each distinct one once, cached in `regexes`)
+/// and checks them against `regex_size_limit`, alone and together.
+fn check_regexes(r: &LoadedRule, config: &Config, regexes: &mut crate::exec::lazy::Regexes) -> Option<Error> {
+    let mut err = None;
+    let mut seen = std::collections::HashSet::new();
+    let mut total = 0usize;
+    r.ir.expr.for_each_pred(&mut |p| {
+        if let (None, crate::ir::Test::Regex { pattern, flags }) = (&err, &p.test) {
+            match regexes.compile(pattern, *flags, config) {
+                Ok(re) if seen.insert((pattern, *flags)) => {
+                    total = total.saturating_add(re.memory_usage());
+                    if total > config.regex_size_limit {
+                        err = Some(Error::limit_exceeded(
+                            "regex_size_limit",
+                            config.regex_size_limit,
+                            format!(
+                                "the rule's regular expressions compile to more than the limit of {} bytes together",
+                                config.regex_size_limit
+                            ),
+                        ));
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => err = Some(e),
+            }
+        }
+    });
+    err
+}
+
 /// Statistics about a compiled engine, for `sigmata debug plan` and benches.
 #[derive(Clone, Debug, Default)]
 pub struct PlanStats {
@@ -258,11 +296,14 @@ pub struct PlanStats {
 const MAX_JSON_BYTES: usize = (u32::MAX / 2) as usize;
 
 impl Engine {
+    /// Compiles the loaded rules; `threads` (at most 2 are used) build
+    /// independent parts side by side. The result does not depend on it.
     pub(crate) fn compile(
         mut rules: Vec<LoadedRule>,
         fields: FieldTable,
         config: &Config,
         placeholders: &Placeholders,
+        threads: usize,
     ) -> (Engine, Vec<(Rule, Error)>) {
         // Regexes, the only tests whose compilation can fail (size limits),
         // are compiled per rule first, each distinct one once, so that a rule
@@ -272,52 +313,67 @@ impl Engine {
         // The regexes of one rule together are held to `regex_size_limit`
         // as well (each distinct one counted once), so that a rule cannot
         // multiply the per-regex limit by listing thousands of them.
-        rules.retain(|r| {
-            let mut err = None;
-            let mut seen = std::collections::HashSet::new();
-            let mut total = 0usize;
-            r.ir.expr.for_each_pred(&mut |p| {
-                if let (None, crate::ir::Test::Regex { pattern, flags }) = (&err, &p.test) {
-                    match regexes.compile(pattern, *flags, config) {
-                        Ok(re) if seen.insert((pattern, *flags)) => {
-                            total = total.saturating_add(re.memory_usage());
-                            if total > config.regex_size_limit {
-                                err = Some(Error::limit_exceeded(
-                                    "regex_size_limit",
-                                    config.regex_size_limit,
-                                    format!(
-                                        "the rule's regular expressions compile to more than the limit of {} bytes together",
-                                        config.regex_size_limit
-                                    ),
-                                ));
-                            }
-                        }
-                        Ok(_) => {}
-                        Err(e) => err = Some(e),
+        // Planning does not depend on it, so with two threads or more the
+        // pack is planned meanwhile, and planned again without the refused
+        // rules only if there are any.
+        let check = |rules: &[LoadedRule], regexes: &mut crate::exec::lazy::Regexes| -> Vec<(usize, Error)> {
+            rules.iter().enumerate().filter_map(|(i, r)| check_regexes(r, config, regexes).map(|e| (i, e))).collect()
+        };
+        let plan_of = |rules: &[LoadedRule]| {
+            let exprs: Vec<&crate::ir::Expr> = rules.iter().map(|r| &r.ir.expr).collect();
+            plan::plan(&exprs, &fields, config.frequency_model.as_deref())
+        };
+        let (refused, early_plan) = if threads > 1 {
+            std::thread::scope(|scope| {
+                let planned = scope.spawn(|| plan_of(&rules));
+                let refused = check(&rules, &mut regexes);
+                // A panic while planning (there is none) would plan again below.
+                (refused, planned.join().ok())
+            })
+        } else {
+            (check(&rules, &mut regexes), None)
+        };
+        let plan = match early_plan {
+            Some(plan) if refused.is_empty() => plan,
+            _ => {
+                let mut refused = refused.into_iter().peekable();
+                let mut kept = Vec::with_capacity(rules.len());
+                for (i, r) in rules.into_iter().enumerate() {
+                    match refused.next_if(|(j, _)| *j == i) {
+                        Some((_, e)) => errors.push((r.rule, e)),
+                        None => kept.push(r),
                     }
                 }
-            });
-            match err {
-                Some(e) => {
-                    errors.push((r.rule.clone(), e));
-                    false
-                }
-                None => true,
+                rules = kept;
+                plan_of(&rules)
             }
-        });
-        let exprs: Vec<&crate::ir::Expr> = rules.iter().map(|r| &r.ir.expr).collect();
-        let plan = plan::plan(&exprs, &fields, config.frequency_model.as_deref());
-        let lazy =
+        };
+        // The literal automata (daachorse builds most of the load time left
+        // after parsing) are built on another thread while the lazy tests compile.
+        let build_matchers = || -> Vec<(FieldId, FieldMatcher)> {
+            // `literals` is indexed by field id.
+            let ids: Vec<FieldId> = fields.iter().map(|(id, _)| id).collect();
+            ids.iter()
+                .zip(&plan.literals)
+                .filter_map(|(&id, lits)| FieldMatcher::new(lits, config.automaton).map(|m| (id, m)))
+                .collect()
+        };
+        let compile_lazy = |regexes: &mut crate::exec::lazy::Regexes| -> Vec<Option<LazyPred>> {
             plan.preds
                 .iter()
-                .map(|p| {
-                    if p.lazy {
-                        LazyPred::compile(p.pred.target, &p.pred.test, config, &mut regexes).ok()
-                    } else {
-                        None
-                    }
-                })
-                .collect();
+                .map(|p| p.lazy.then(|| LazyPred::compile(p.pred.target, &p.pred.test, config, regexes).ok()).flatten())
+                .collect()
+        };
+        let (lazy, matchers) = if threads > 1 {
+            std::thread::scope(|scope| {
+                let built = scope.spawn(build_matchers);
+                let lazy = compile_lazy(&mut regexes);
+                // OK: building automata does not panic; if it did, build them here.
+                (lazy, built.join().unwrap_or_else(|_| build_matchers()))
+            })
+        } else {
+            (compile_lazy(&mut regexes), build_matchers())
+        };
         let mut pred_group_lists: Vec<Vec<u32>> = vec![Vec::new(); plan.preds.len()];
         let mut group_rule = Vec::new();
         let mut group_counts = Vec::with_capacity(plan.rules.len());
@@ -345,27 +401,30 @@ impl Engine {
             group_refs.extend(list);
             pred_groups.push((start, group_refs.len() as u32));
         }
-        let matchers: Vec<(FieldId, FieldMatcher)> = plan
-            .literals
-            .iter()
-            .enumerate()
-            .filter_map(|(i, lits)| {
-                // OK: `literals` is indexed by field id.
-                let id = fields.iter().nth(i).map(|(id, _)| id)?;
-                FieldMatcher::new(lits, config.automaton).map(|m| (id, m))
-            })
-            .collect();
         let needs_keywords = plan.preds.iter().any(|p| p.pred.target == Target::Keywords);
+        let mut read = vec![false; fields.len()];
+        for p in &plan.preds {
+            if let Target::Field(f) = p.pred.target {
+                read[f.index()] = true;
+            }
+            if let crate::ir::Test::FieldRef { other, .. } = p.pred.test {
+                read[other.index()] = true;
+            }
+        }
+        let read_fields: Vec<FieldId> = fields.iter().map(|(id, _)| id).filter(|id| read[id.index()]).collect();
+        let line_prefilter = LinePrefilter::new(plan.preds.iter().map(|p| &p.pred));
         #[cfg(feature = "json")]
-        let json = crate::exec::json::Extractor::new(&fields);
-        // Regexes cost 0.1-2 us per command line and lazy string tests fold
-        // the value first (measured, see benches/RESULTS.md), while streams
-        // repeat values: their results are memoised per field value.
+        let json = crate::exec::json::Extractor::from_names(read_fields.iter().map(|&id| (id, fields.name(id))));
+        // Regexes cost 0.1-2 us per command line while streams repeat
+        // values: their results are memoised per field value. String tests
+        // are not: on distinct events the memo's table lookup (a cache miss
+        // into 1 MiB) cost more than the test (perf, SigmaHQ Windows pack
+        // over the case-flipped real events).
         let memo_field: Vec<Option<FieldId>> = plan
             .preds
             .iter()
             .map(|p| match (p.lazy, p.pred.target, &p.pred.test) {
-                (true, Target::Field(f), crate::ir::Test::Regex { .. } | crate::ir::Test::Str { .. }) => Some(f),
+                (true, Target::Field(f), crate::ir::Test::Regex { .. }) => Some(f),
                 _ => None,
             })
             .collect();
@@ -397,6 +456,8 @@ impl Engine {
             memo_field,
             memo_of,
             needs_keywords,
+            read_fields,
+            line_prefilter,
             #[cfg(feature = "json")]
             json,
             value_cache_entries: config.value_cache_entries,
@@ -438,6 +499,14 @@ impl Engine {
         &self.inner.fields
     }
 
+    /// The fields the loaded rules read (the fields they test and the other
+    /// side of field references), in id order: what a record needs. The
+    /// [`fields`](Engine::fields) table also names the fields of rules that
+    /// were refused or not applicable.
+    pub fn read_fields(&self) -> impl ExactSizeIterator<Item = (FieldId, &str)> + '_ {
+        self.inner.read_fields.iter().map(|&id| (id, self.inner.fields.name(id)))
+    }
+
     /// True if some rule searches keywords, so records must carry every
     /// value of the event (see [`Record::push_keyword`]).
     pub fn needs_keywords(&self) -> bool {
@@ -469,6 +538,7 @@ impl Engine {
                 .collect(),
             memo_ids: vec![(0, u64::MAX); i.fields.len()],
             memo: Memo::new(if i.value_cache_entries > 0 { 16 * i.value_cache_entries } else { 1 }),
+            line: LineState::default(),
         }
     }
 
@@ -492,7 +562,7 @@ impl Engine {
     /// Copies the fields the rules read from `event` into `record`.
     pub fn fill(&self, record: &mut Record, event: &dyn Event) {
         record.clear();
-        for (id, name) in self.inner.fields.iter() {
+        for (id, name) in self.read_fields() {
             if event.field(id, name, &mut |v| record.push(id, v)) {
                 record.set_present(id);
             }
@@ -715,7 +785,7 @@ impl Engine {
                     },
                     None => {
                         cache.counters.lazy += 1;
-                        inner.lazy[p].as_ref().is_some_and(|l| l.eval(record, &mut cache.folds))
+                        self.eval_lazy(p, cache, record)
                     }
                 };
                 cache.state.stamp[p] = generation;
@@ -725,6 +795,27 @@ impl Engine {
             pc = if value { op.t } else { op.f };
         }
         pc == ACCEPT
+    }
+
+    /// Computes lazy predicate `p`. A keyword predicate on a record whose
+    /// keyword values were left in the event's JSON text is decided by the
+    /// line prefilter, or on the values read from the line (see
+    /// [`keywords`](crate::exec::keywords)).
+    fn eval_lazy(&self, p: usize, cache: &mut Cache, record: &Record) -> bool {
+        let inner = &*self.inner;
+        let Some(lazy) = inner.lazy[p].as_ref() else { return false };
+        #[cfg(feature = "json")]
+        if let (Some(prefilter), Some((json, line))) = (&inner.line_prefilter, record.keyword_line())
+            && lazy.target() == Target::Keywords
+        {
+            let generation = cache.state.generation;
+            if !prefilter.may_hold(p, json, line.plain, generation, &mut cache.line) {
+                return false;
+            }
+            let values = cache.line.values(json, generation);
+            return lazy.eval(values, &mut cache.folds);
+        }
+        lazy.eval(record, &mut cache.folds)
     }
 
     /// Scans one folded value with a field's literal matcher and returns the

@@ -25,13 +25,7 @@ enum LazyTest {
     Null,
     Exists(bool),
     Str(StrTest),
-    /// A regex with two cheap necessary conditions checked first: the
-    /// shortest text it can match (SigmaHQ's `.{1000,}`-style length tests
-    /// and 64-hex-digit patterns skip nearly every command line this way),
-    /// and literals one of which every match contains, searched
-    /// case-insensitively on the raw text (the backtick of PowerShell token
-    /// obfuscation patterns).
-    Regex(Box<Regex>, usize, Option<aho_corasick::AhoCorasick>),
+    Regex(Box<RegexTest>),
     /// A regex that is exactly `.{n,}`: some run of at least `n` characters
     /// other than `\n` (any characters under the `s` flag). Counted
     /// directly: the regex engines would build an automaton of `n` states
@@ -51,6 +45,93 @@ enum LazyTest {
     Time(TimePart, CmpOp, i64),
 }
 
+/// A regex with cheap necessary conditions checked first: the shortest
+/// text it can match (SigmaHQ's `.{1000,}`-style length tests and
+/// 64-hex-digit patterns skip nearly every command line this way), a run
+/// of characters of one ASCII class it needs (`[a-fA-F0-9]{64}`), and
+/// literals one of which every match contains, searched
+/// case-insensitively on the raw text (the backtick of PowerShell token
+/// obfuscation patterns).
+#[derive(Debug)]
+pub(crate) struct RegexTest {
+    re: Regex,
+    min_len: usize,
+    run: Option<ClassRun>,
+    literals: Option<aho_corasick::AhoCorasick>,
+}
+
+/// A run of at least `min` consecutive bytes of an ASCII class that every
+/// match of a regex contains.
+#[derive(Debug)]
+struct ClassRun {
+    class: [bool; 128],
+    min: usize,
+}
+
+/// Shorter runs are not worth checking before the regex.
+const MIN_CLASS_RUN: usize = 8;
+
+impl ClassRun {
+    /// The longest such run among the parts of a concatenation: a
+    /// repetition of at least [`MIN_CLASS_RUN`] of a class of ASCII
+    /// characters only (with `(?i)`, a class that folds to a non-ASCII
+    /// character, such as the Kelvin sign for `k`, is not ASCII only).
+    fn of(hir: &regex_syntax::hir::Hir) -> Option<ClassRun> {
+        use regex_syntax::hir::{Class, HirKind};
+        let parts = match hir.kind() {
+            HirKind::Concat(parts) => parts.as_slice(),
+            _ => std::slice::from_ref(hir),
+        };
+        let mut best: Option<ClassRun> = None;
+        for part in parts {
+            let mut h = part;
+            while let HirKind::Capture(c) = h.kind() {
+                h = &c.sub;
+            }
+            let HirKind::Repetition(rep) = h.kind() else { continue };
+            let Ok(min) = usize::try_from(rep.min) else { continue };
+            if min < MIN_CLASS_RUN || best.as_ref().is_some_and(|b| b.min >= min) {
+                continue;
+            }
+            let HirKind::Class(Class::Unicode(c)) = rep.sub.kind() else { continue };
+            if c.ranges().iter().any(|r| !r.end().is_ascii()) {
+                continue;
+            }
+            let mut class = [false; 128];
+            for r in c.ranges() {
+                for ch in r.start()..=r.end() {
+                    class[ch as usize] = true;
+                }
+            }
+            best = Some(ClassRun { class, min });
+        }
+        best
+    }
+
+    fn occurs(&self, text: &str) -> bool {
+        let mut n = 0;
+        for &b in text.as_bytes() {
+            if self.class.get(usize::from(b)).copied().unwrap_or(false) {
+                n += 1;
+                if n >= self.min {
+                    return true;
+                }
+            } else {
+                n = 0;
+            }
+        }
+        false
+    }
+}
+
+impl RegexTest {
+    /// The length and class-run conditions (the literal one is checked
+    /// apart, on raw or folded text).
+    fn candidate(&self, text: &str) -> bool {
+        text.len() >= self.min_len && self.run.as_ref().is_none_or(|r| r.occurs(text))
+    }
+}
+
 /// A wildcard pattern compiled for one of its common shapes.
 #[derive(Debug)]
 pub(crate) struct StrTest {
@@ -62,6 +143,10 @@ pub(crate) struct StrTest {
     /// The folded needle has a non-ASCII character, so ASCII text can
     /// never match it.
     needle_non_ascii: bool,
+    /// Every literal character is ASCII and not a letter: folding changes
+    /// none of them and turns no other character into one of them, so the
+    /// test can read the raw text without folding it.
+    caseless: bool,
 }
 
 #[derive(Debug)]
@@ -89,6 +174,10 @@ impl StrTest {
             pattern
         };
         let needle_non_ascii = pattern.tokens().iter().any(|t| matches!(t, Token::Lit(s) if !s.is_ascii()));
+        let caseless = pattern
+            .tokens()
+            .iter()
+            .all(|t| !matches!(t, Token::Lit(s) if s.bytes().any(|b| !b.is_ascii() || b.is_ascii_alphabetic())));
         let ascii_keyword = matches!(pattern.shape(), Shape::Contains(s) if keywords && fold && s.is_ascii());
         let matcher = match pattern.shape() {
             Shape::Exact(s) => StrMatch::Exact(s.into()),
@@ -98,7 +187,7 @@ impl StrTest {
             Shape::Any => StrMatch::Any,
             Shape::Glob => StrMatch::Glob(pattern.clone()),
         };
-        StrTest { matcher, fold, ascii_keyword, needle_non_ascii }
+        StrTest { matcher, fold, ascii_keyword, needle_non_ascii, caseless }
     }
 
     /// True for whole-value, prefix and suffix tests.
@@ -305,16 +394,18 @@ impl LazyPred {
                 if let Some(run) = hir.as_ref().and_then(char_run) {
                     return Ok(LazyPred { target, test: run });
                 }
-                let min = hir.and_then(|h| h.properties().minimum_len()).unwrap_or(0);
+                let min_len = hir.as_ref().and_then(|h| h.properties().minimum_len()).unwrap_or(0);
+                let run = hir.as_ref().and_then(ClassRun::of);
                 // The literals are folded. A match's literal, folded, occurs in
                 // the folded text; for ASCII text that is its lowercase, so an
                 // ASCII-case-insensitive search of the raw text is exact. Other
                 // text is searched folded (see `eval`).
                 let literals = crate::plan::regex_literals(pattern, *flags);
-                let prefilter = (!literals.is_empty())
+                let literals = (!literals.is_empty())
                     .then(|| aho_corasick::AhoCorasick::builder().ascii_case_insensitive(true).build(&literals).ok())
                     .flatten();
-                LazyTest::Regex(Box::new(regexes.compile(pattern, *flags, config)?), min, prefilter)
+                let re = regexes.compile(pattern, *flags, config)?;
+                LazyTest::Regex(Box::new(RegexTest { re, min_len, run, literals }))
             }
             Test::Cmp { op, value } => LazyTest::Cmp(*op, *value),
             Test::Cidr(net) => LazyTest::Cidr(*net),
@@ -324,6 +415,11 @@ impl LazyPred {
             Test::TimePart { part, op, value } => LazyTest::Time(*part, *op, *value),
         };
         Ok(LazyPred { target, test })
+    }
+
+    /// What the predicate reads: a field, or every value (keywords).
+    pub(crate) fn target(&self) -> Target {
+        self.target
     }
 
     /// Evaluates the predicate on a record. Folded texts come from (and
@@ -341,6 +437,8 @@ impl LazyPred {
                 keyword_contains(t, record, &mut folds.scratch)
                     .unwrap_or_else(|| folds.get(record, self.target).any(|text| t.matches(text)))
             }
+            // No letters in the literals: folding would change nothing that matters.
+            LazyTest::Str(t) if t.caseless && self.target != Target::Keywords => texts().any(|text| t.matches(text)),
             LazyTest::Str(t) if t.fold && t.anchored() => {
                 // Whole-value, prefix and suffix tests compare raw ASCII
                 // values in place; other values are folded once per event.
@@ -362,19 +460,16 @@ impl LazyPred {
             // ASCII-case-insensitive search of the raw text per test.
             LazyTest::Str(t) if t.fold => folds.get(record, self.target).any(|text| t.matches(text)),
             LazyTest::Str(t) => texts().any(|text| t.matches(text)),
-            LazyTest::Regex(re, min, prefilter) => {
-                let candidate = |text: &str| text.len() >= *min;
-                match prefilter {
-                    None => texts().any(|text| candidate(text) && re.is_match(text)),
-                    Some(p) if values.iter().all(|v| !has_text(v) || record.text(v).is_ascii()) => {
-                        texts().any(|text| candidate(text) && p.is_match(text) && re.is_match(text))
-                    }
-                    Some(p) => {
-                        let folded: Vec<bool> = folds.get(record, self.target).map(|f| p.is_match(f)).collect();
-                        texts().zip(folded).any(|(text, lit)| lit && candidate(text) && re.is_match(text))
-                    }
+            LazyTest::Regex(r) => match &r.literals {
+                None => texts().any(|text| r.candidate(text) && r.re.is_match(text)),
+                Some(p) if values.iter().all(|v| !has_text(v) || record.text(v).is_ascii()) => {
+                    texts().any(|text| r.candidate(text) && p.is_match(text) && r.re.is_match(text))
                 }
-            }
+                // Non-ASCII text: the literals are searched in its folding.
+                Some(p) => texts()
+                    .zip(folds.get(record, self.target))
+                    .any(|(text, folded)| p.is_match(folded) && r.candidate(text) && r.re.is_match(text)),
+            },
             LazyTest::Run { min, dot_all } => texts().any(|text| has_run(text, *min, *dot_all)),
             LazyTest::Cmp(op, n) => values.iter().any(|v| record.value(v).as_number().is_some_and(|x| op.apply(x, *n))),
             LazyTest::Cidr(net) => values.iter().any(|v| record.value(v).as_ip().is_some_and(|ip| net.contains(&ip))),
@@ -382,6 +477,26 @@ impl LazyPred {
                 values.iter().any(|v| record.value(v).time_part(*part).is_some_and(|x| op.apply(x, *n)))
             }
             LazyTest::FieldRef { other, position, case } => {
+                // The common case, one ASCII value on each side of a whole,
+                // prefix or suffix reference: compared in place (ASCII
+                // folding is ASCII lowercasing).
+                if let ([a], [b]) = (values, record.values(*other))
+                    && *position != Position::Contains
+                    && has_text(a)
+                    && has_text(b)
+                    && (*case == Case::Sensitive || (record.text(a).is_ascii() && record.text(b).is_ascii()))
+                {
+                    let (mine, theirs) = (record.text(a).as_bytes(), record.text(b).as_bytes());
+                    let eq =
+                        |x: &[u8], y: &[u8]| if *case == Case::Sensitive { x == y } else { x.eq_ignore_ascii_case(y) };
+                    return match position {
+                        Position::Exact => eq(mine, theirs),
+                        Position::Prefix => mine.len() >= theirs.len() && eq(&mine[..theirs.len()], theirs),
+                        Position::Suffix | Position::Contains => {
+                            mine.len() >= theirs.len() && eq(&mine[mine.len() - theirs.len()..], theirs)
+                        }
+                    };
+                }
                 // The other field's texts are loaded (folded) once, then
                 // every value of this field is compared with them: sorted
                 // and binary-searched for whole-value references, so that

@@ -9,6 +9,7 @@
 pub(crate) mod engine;
 #[cfg(feature = "json")]
 pub(crate) mod json;
+pub(crate) mod keywords;
 pub(crate) mod lazy;
 pub(crate) mod matcher;
 pub(crate) mod record;

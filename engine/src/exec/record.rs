@@ -69,8 +69,24 @@ pub struct Record {
     /// one's, so that keyword searches can scan them in one pass.
     keywords_contiguous: bool,
     text: String,
+    /// The JSON text of the event (a range of `text`), when its keyword
+    /// values were left in it rather than collected: see
+    /// [`Record::keyword_line`].
+    line: Option<KeywordLine>,
     /// Scratch of the JSON reader, kept here so that it is reused.
     json_scratch: (Vec<u32>, Vec<u64>),
+}
+
+/// Where a record's keyword values are when the JSON reader left them in
+/// the event's text (see [`Record::keyword_line`]).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct KeywordLine {
+    start: u32,
+    end: u32,
+    /// No string of the text has a `\u` or `\/` escape, so that each
+    /// character of a value is written in one way only (see
+    /// `Engine::keyword_prefilter`).
+    pub plain: bool,
 }
 
 impl Record {
@@ -91,6 +107,33 @@ impl Record {
         self.keywords.clear();
         self.keywords_contiguous = true;
         self.text.clear();
+        self.line = None;
+    }
+
+    /// Keeps the JSON text of the event as the source of its keyword
+    /// values instead of collecting them: the engine searches the text
+    /// itself for the literals keyword rules need, and reads the values
+    /// (through serde_json) only for an event where one occurs. `plain`: no
+    /// string of the text has a `\u` or `\/` escape.
+    pub(crate) fn set_keyword_line(&mut self, json: &str, plain: bool) {
+        let v = self.store_with(Kind::Str, |text| text.push_str(json));
+        self.line = Some(KeywordLine { start: v.start, end: v.end, plain });
+    }
+
+    /// The JSON text holding the event's keyword values, if they were left
+    /// in it (then [`keywords`](Record::keywords) is empty).
+    pub(crate) fn keyword_line(&self) -> Option<(&str, KeywordLine)> {
+        self.line.map(|l| (&self.text[l.start as usize..l.end as usize], l))
+    }
+
+    /// Copies the keyword values of `other` (every value of its event, for
+    /// keyword rules) to this record: a field mapping that projects an
+    /// event's fields into another record carries them over this way.
+    pub fn push_keywords_of(&mut self, other: &Record) {
+        match other.keyword_line() {
+            Some((json, line)) => self.set_keyword_line(json, line.plain),
+            None => other.keywords.iter().for_each(|v| self.push_keyword(other.value(v))),
+        }
     }
 
     /// Appends a value's text. Offsets are `u32` (records stay small), so
@@ -98,7 +141,6 @@ impl Record {
     /// is stored empty rather than wrap an offset and panic later.
     /// `Engine::fill_json` refuses lines long enough to get there.
     fn store(&mut self, value: Value<'_>) -> ValueRef {
-        let start = self.text.len();
         let kind = match value {
             Value::Null => Kind::Null,
             Value::Object => Kind::Object,
@@ -106,7 +148,15 @@ impl Record {
             Value::Bool(_) => Kind::Bool,
             Value::Int(_) | Value::UInt(_) | Value::Float(_) => Kind::Number,
         };
-        value.write_text(&mut self.text);
+        self.store_with(kind, |text| {
+            value.write_text(text);
+        })
+    }
+
+    /// Appends the text `write` writes, as a value of `kind`.
+    fn store_with(&mut self, kind: Kind, write: impl FnOnce(&mut String)) -> ValueRef {
+        let start = self.text.len();
+        write(&mut self.text);
         if self.text.len() > u32::MAX as usize {
             self.text.truncate(start);
         }
@@ -161,6 +211,36 @@ impl Record {
     /// Adds a value to `field` (a field may have several, like a JSON array).
     pub fn push(&mut self, field: FieldId, value: Value<'_>) {
         let v = self.store(value);
+        self.attach(field, v);
+    }
+
+    /// Adds a string value whose text `write` appends, to `field` and, if
+    /// `keyword`, to the keyword values too: stored once, so that the
+    /// keyword values of a record filled in event order stay back to back
+    /// (see [`keyword_region`](Record::keyword_region)).
+    pub(crate) fn push_str_with(&mut self, field: Option<FieldId>, keyword: bool, write: impl FnOnce(&mut String)) {
+        let v = self.store_with(Kind::Str, write);
+        if keyword {
+            self.attach_keyword(v);
+        }
+        if let Some(id) = field {
+            self.attach(id, v);
+        }
+    }
+
+    /// Adds a scalar value to `field` and, if `keyword`, to the keyword
+    /// values, storing its text once (see [`push_str_with`](Record::push_str_with)).
+    pub(crate) fn push_shared(&mut self, field: Option<FieldId>, keyword: bool, value: Value<'_>) {
+        let v = self.store(value);
+        if keyword {
+            self.attach_keyword(v);
+        }
+        if let Some(id) = field {
+            self.attach(id, v);
+        }
+    }
+
+    fn attach(&mut self, field: FieldId, v: ValueRef) {
         let end = self.values.len() as u32;
         match self.entry(field) {
             None => {
@@ -184,6 +264,10 @@ impl Record {
     /// the event, searched by field-less Sigma keywords).
     pub fn push_keyword(&mut self, value: Value<'_>) {
         let v = self.store(value);
+        self.attach_keyword(v);
+    }
+
+    fn attach_keyword(&mut self, v: ValueRef) {
         if self.keywords.last().is_some_and(|last| last.end != v.start) {
             self.keywords_contiguous = false;
         }
@@ -264,6 +348,13 @@ impl crate::event::Event for Record {
 
     fn values(&self, visit: &mut dyn FnMut(Value<'_>)) {
         self.keywords.iter().for_each(|v| visit(self.value(v)));
+        #[cfg(feature = "json")]
+        if let Some((json, _)) = self.keyword_line() {
+            // OK to ignore an error: the line was read as JSON already.
+            if let Ok(value) = serde_json::from_str::<serde_json::Value>(json) {
+                crate::event::Event::values(&value, visit);
+            }
+        }
     }
 }
 

@@ -150,17 +150,31 @@ impl Pattern {
     }
 }
 
+/// Matches with backtracking to the last star only, which is exact for
+/// patterns of literals, `?` and `*` (a later star can absorb whatever an
+/// earlier one could). A star followed by a literal jumps to the literal's
+/// next occurrence with `memmem` instead of trying every position: the
+/// positions in between fail at that literal.
 fn glob_match(tokens: &[Token], text: &str) -> bool {
     // Position in the pattern: (token index, byte offset inside a literal).
     let (mut ti, mut li) = (0usize, 0usize);
     let mut pos = 0usize;
     let mut backtrack: Option<(usize, usize)> = None; // (token after the star, text position)
     let bytes = text.as_bytes();
+    // The first position at or after `from` where the token after a star can start.
+    let next_start = |after_star: usize, from: usize| -> Option<usize> {
+        match tokens.get(after_star) {
+            Some(Token::Lit(lit)) => memchr::memmem::find(&bytes[from..], lit.as_bytes()).map(|i| from + i),
+            _ => Some(from),
+        }
+    };
     loop {
         match tokens.get(ti) {
             Some(Token::Star) => {
                 ti += 1;
                 li = 0;
+                let Some(start) = next_start(ti, pos) else { return false };
+                pos = start;
                 backtrack = Some((ti, pos));
                 continue;
             }
@@ -189,15 +203,16 @@ fn glob_match(tokens: &[Token], text: &str) -> bool {
             None if pos == text.len() => return true,
             None => {}
         }
-        // Mismatch: let the last star swallow one more character.
+        // Mismatch: let the last star swallow more characters.
         match backtrack {
             Some((after_star, start)) if start < text.len() => {
                 // OK: start < len, so there is a next character.
                 let step = text[start..].chars().next().map_or(1, char::len_utf8);
-                backtrack = Some((after_star, start + step));
+                let Some(next) = next_start(after_star, start + step) else { return false };
+                backtrack = Some((after_star, next));
                 ti = after_star;
                 li = 0;
-                pos = start + step;
+                pos = next;
             }
             _ => return false,
         }

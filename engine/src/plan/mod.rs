@@ -334,6 +334,25 @@ impl Planner<'_> {
         sum.min(1.0)
     }
 
+    /// May the folded literal `text` of `field` serve as an atom? Those
+    /// [`witness_eligible`] accepts, and two-byte sequences with a
+    /// punctuation character that the frequency model has no record of in
+    /// the field (fewer than [`freq::MIN_SHARE_SHORT`] of events have them:
+    /// `"{` of PowerShell format-string obfuscation). Only speed depends
+    /// on this; any atom is sound.
+    fn eligible(&self, field: FieldId, text: &str) -> bool {
+        if witness_eligible(text) {
+            return true;
+        }
+        let rare = match (self.model, self.fields) {
+            (Some(m), Some(f)) => {
+                m.estimate(f.name(field), text, At::Anywhere).is_some_and(|s| s < freq::MIN_SHARE_SHORT)
+            }
+            _ => false,
+        };
+        text.len() == 2 && !text.bytes().all(|b| b.is_ascii_alphanumeric()) && rare
+    }
+
     /// The atoms a predicate guarantees: scanned literal predicates that
     /// fire whenever it holds. Empty when nothing can be guaranteed.
     fn atoms(&mut self, p: &Pred) -> Vec<PredId> {
@@ -343,7 +362,7 @@ impl Planner<'_> {
         let substrings: Vec<String> = match &p.test {
             Test::Str { pattern, case } => {
                 if let Some((_, text, _)) = scanned_literal(p) {
-                    return if witness_eligible(&text) { vec![self.intern(p)] } else { Vec::new() };
+                    return if self.eligible(field, &text) { vec![self.intern(p)] } else { Vec::new() };
                 }
                 // A glob or a case-sensitive test: its longest literal run.
                 let _ = case;
@@ -356,7 +375,7 @@ impl Planner<'_> {
         // The set is one alternative: a single unusable member (too short,
         // too common) voids it. Dropping only that member would lose every
         // match that contains just it.
-        if substrings.is_empty() || !substrings.iter().all(|s| witness_eligible(s)) {
+        if substrings.is_empty() || !substrings.iter().all(|s| self.eligible(field, s)) {
             return Vec::new();
         }
         substrings

@@ -17,6 +17,8 @@
 //! keeps its last value, arrays are flattened, and keyword values are
 //! collected when some rule searches keywords.
 
+mod fast;
+
 use std::collections::HashMap;
 use std::fmt;
 
@@ -24,7 +26,9 @@ use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visit
 
 use crate::event::Value;
 use crate::exec::record::Record;
-use crate::ir::{FieldId, FieldTable};
+use crate::ir::FieldId;
+#[cfg(test)]
+use crate::ir::FieldTable;
 
 /// Why a JSON text could not be read into a record.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -63,10 +67,59 @@ struct Entry {
 /// The key table: one node per object level reachable by dotted names.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Extractor {
-    nodes: Vec<HashMap<Box<str>, Entry, foldhash::fast::FixedState>>,
+    nodes: Vec<KeyTable>,
+    /// Finds the next quote or backslash of a string.
+    quote: fast::Quotes,
+}
+
+/// The keys of one object level: an open-addressing table probed with
+/// [`fast::key_hash`], a hash of a key's length and first and last eight
+/// bytes (cheaper than hashing every byte; keys are short).
+#[derive(Clone, Debug, Default)]
+struct KeyTable {
+    /// Index into `keys` plus one; 0 is an empty slot.
+    slots: Box<[u32]>,
+    keys: Box<[(Box<str>, u64, Entry)]>,
+}
+
+impl KeyTable {
+    fn new(map: HashMap<Box<str>, Entry>) -> KeyTable {
+        let slots_len = (map.len() * 2).max(8).next_power_of_two();
+        let mut slots = vec![0u32; slots_len].into_boxed_slice();
+        let keys: Box<[(Box<str>, u64, Entry)]> =
+            map.into_iter().map(|(k, e)| (fast::key_hash(k.as_bytes()), k, e)).map(|(h, k, e)| (k, h, e)).collect();
+        for (i, (_, h, _)) in keys.iter().enumerate() {
+            let mut s = *h as usize & (slots_len - 1);
+            while slots[s] != 0 {
+                s = (s + 1) & (slots_len - 1);
+            }
+            // OK: a table has one key per rule field name split, far below 2^32.
+            slots[s] = u32::try_from(i + 1).unwrap_or(u32::MAX);
+        }
+        KeyTable { slots, keys }
+    }
+
+    /// The entry of `key`, whose [`fast::key_hash`] is `hash`.
+    #[inline]
+    fn get(&self, key: &str, hash: u64) -> Option<Entry> {
+        let mask = self.slots.len().wrapping_sub(1);
+        let mut s = hash as usize & mask;
+        loop {
+            let k = *self.slots.get(s)?;
+            if k == 0 {
+                return None;
+            }
+            let (name, h, entry) = &self.keys[k as usize - 1];
+            if *h == hash && &**name == key {
+                return Some(*entry);
+            }
+            s = (s + 1) & mask;
+        }
+    }
 }
 
 impl Extractor {
+    #[cfg(test)]
     pub(crate) fn new(fields: &FieldTable) -> Extractor {
         Extractor::from_names(fields.iter())
     }
@@ -75,7 +128,7 @@ impl Extractor {
     /// field `id`. A field listed with several names takes its values from
     /// the first name (in list order) the event has.
     pub(crate) fn from_names<'a>(names: impl IntoIterator<Item = (FieldId, &'a str)>) -> Extractor {
-        let mut ex = Extractor { nodes: vec![HashMap::default()] };
+        let mut building = Building { nodes: vec![HashMap::new()] };
         let mut orders: HashMap<FieldId, u32> = HashMap::new();
         for (id, name) in names {
             // The lookup order of `event::json::lookup` is a depth-first
@@ -84,11 +137,27 @@ impl Extractor {
             // paths in that order so that the earliest found wins here too;
             // the numbering continues across the names of one field.
             let order = orders.entry(id).or_insert(0);
-            ex.add(0, name, id, order);
+            building.add(0, name, id, order);
         }
-        ex
+        Extractor { nodes: building.nodes.into_iter().map(KeyTable::new).collect(), quote: fast::Quotes::new() }
     }
 
+    /// The entry of `key` at node `node` (none for keys no field name reaches).
+    #[inline]
+    fn entry(&self, node: Option<usize>, key: &str) -> Entry {
+        match node {
+            Some(n) => self.nodes[n].get(key, fast::key_hash(key.as_bytes())).unwrap_or_default(),
+            None => Entry::default(),
+        }
+    }
+}
+
+/// The key table while it is built: one map per object level.
+struct Building {
+    nodes: Vec<HashMap<Box<str>, Entry>>,
+}
+
+impl Building {
     fn add(&mut self, node: usize, rest: &str, id: FieldId, order: &mut u32) {
         let entry = self.nodes[node].entry(rest.into()).or_default();
         if entry.field.is_none() {
@@ -99,7 +168,7 @@ impl Extractor {
             let child = match self.nodes[node].get(&rest[..i]).and_then(|e| e.child) {
                 Some(c) => c,
                 None => {
-                    self.nodes.push(HashMap::default());
+                    self.nodes.push(HashMap::new());
                     let c = self.nodes.len() - 1;
                     self.nodes[node].entry(rest[..i].into()).or_default().child = Some(c);
                     c
@@ -108,24 +177,53 @@ impl Extractor {
             self.add(child, &rest[i + 1..], id, order);
         }
     }
+}
 
+impl Extractor {
     /// Fills `record` from a JSON object. `keywords`: also collect every
     /// scalar value.
+    ///
+    /// The line is read by the fast scanner ([`fast`]); what it does not
+    /// take (and every error, so that messages are serde_json's) is read
+    /// again by the serde_json visitor below, from a cleared record.
     pub(crate) fn fill(&self, record: &mut Record, json: &str, keywords: bool) -> Result<(), JsonError> {
         record.clear();
         let (mut best, mut seen) = record.take_json_scratch();
         best.clear();
         seen.clear();
-        let mut de = serde_json::Deserializer::from_str(json);
-        let mut ctx = Ctx { ex: self, record, keywords, best: &mut best, seen: &mut seen, duplicate: false };
-        let result = ObjectSeed { ctx: &mut ctx, node: Some(0) }.deserialize(&mut de).and_then(|()| de.end());
-        let duplicate = ctx.duplicate;
+        // The fast path leaves keyword values in the text (see
+        // `Record::set_keyword_line`); the visitor collects them.
+        let mut ctx = Ctx { ex: self, record, keywords: false, best: &mut best, seen: &mut seen, duplicate: false };
+        let result = match fast::Scan::run(json, &mut ctx) {
+            Some(plain) => {
+                if keywords {
+                    ctx.record.set_keyword_line(json, plain);
+                }
+                Ok(())
+            }
+            None => {
+                ctx.record.clear();
+                ctx.best.clear();
+                ctx.seen.clear();
+                ctx.keywords = keywords;
+                let mut de = serde_json::Deserializer::from_str(json);
+                let result = ObjectSeed { ctx: &mut ctx, node: Some(0) }.deserialize(&mut de).and_then(|()| de.end());
+                if ctx.duplicate {
+                    Err(JsonError { message: DUPLICATE.to_string() })
+                } else {
+                    result.map_err(|e| JsonError { message: describe(&e) })
+                }
+            }
+        };
         record.put_json_scratch(best, seen);
-        if duplicate {
-            return Err(JsonError { message: DUPLICATE.to_string() });
-        }
-        result.map_err(|e| JsonError { message: describe(&e) })
+        result
     }
+}
+
+/// The hash of a key, for finding repeated keys in one object.
+fn key_hash(key: &str) -> u64 {
+    use std::hash::BuildHasher;
+    foldhash::fast::FixedState::with_seed(7).hash_one(key)
 }
 
 /// Reads JSON objects into [`Record`]s under any field naming: each field
@@ -327,9 +425,8 @@ impl Visitor<'_> for KeySeed<'_> {
     }
 
     fn visit_str<E: de::Error>(self, key: &str) -> Result<(Entry, u64), E> {
-        use std::hash::BuildHasher;
-        let entry = self.node.and_then(|n| self.ex.nodes[n].get(key).copied()).unwrap_or_default();
-        Ok((entry, foldhash::fast::FixedState::with_seed(7).hash_one(key)))
+        let entry = self.ex.entry(self.node, key);
+        Ok((entry, key_hash(key)))
     }
 }
 
@@ -406,12 +503,7 @@ struct ValueSeed<'c, 'a> {
 
 impl ValueSeed<'_, '_> {
     fn scalar(self, v: Value<'_>) {
-        if let Some(id) = self.field {
-            self.ctx.record.push(id, v);
-        }
-        if self.ctx.keywords {
-            self.ctx.record.push_keyword(v);
-        }
+        self.ctx.record.push_shared(self.field, self.ctx.keywords, v);
     }
 }
 
@@ -546,9 +638,136 @@ mod tests {
         let mut r = Record::new();
         let e = ex.fill(&mut r, r#"{"a":{"b":1},"a":{"c":2}}"#, false).unwrap_err();
         assert_eq!(e.message(), DUPLICATE);
-        let e = ex.fill(&mut r, r#"{"x":1,"x":2}"#, true).unwrap_err();
-        assert_eq!(e.message(), DUPLICATE);
         assert!(ex.fill(&mut r, r#"{"x":1,"x":2}"#, false).is_ok());
+        // Keyword values left in the line are read by serde_json: the last value only.
+        assert!(ex.fill(&mut r, r#"{"x":1,"x":2}"#, true).is_ok());
+        let mut kws = Vec::new();
+        Event::values(&r, &mut |v| kws.push(format!("{v:?}")));
+        assert_eq!(kws, ["Int(2)"]);
+    }
+
+    /// A record as text, for comparing two of them.
+    fn dump(r: &Record, t: &FieldTable) -> String {
+        let mut out = String::new();
+        for (id, name) in t.iter() {
+            let mut vals = Vec::new();
+            r.field(id, name, &mut |v| vals.push(format!("{v:?}")));
+            out += &format!("{name}:{}{vals:?};", r.is_present(id));
+        }
+        let mut kws = Vec::new();
+        Event::values(r, &mut |v| kws.push(format!("{v:?}")));
+        out + &format!("kw{kws:?}")
+    }
+
+    /// Runs `json` through [`Extractor::fill`] (the fast scanner, with the
+    /// serde_json visitor behind it) and compares the record with the one
+    /// the `Event` impl of `serde_json::Value` gives, or checks that both
+    /// refuse the text. Returns whether the fast scanner took the line itself.
+    fn both(names: &[&str], json: &str, keywords: bool) -> bool {
+        let mut t = FieldTable::new();
+        for n in names {
+            t.intern(n);
+        }
+        let ex = Extractor::new(&t);
+        let mut fast = Record::new();
+        let a = ex.fill(&mut fast, json, keywords);
+        let value = serde_json::from_str::<serde_json::Value>(json).ok().filter(|v| v.is_object());
+        match (&a, &value) {
+            (Ok(()), Some(v)) => {
+                let mut want = Record::new();
+                for (id, name) in t.iter() {
+                    if v.field(id, name, &mut |x| want.push(id, x)) {
+                        want.set_present(id);
+                    }
+                }
+                if keywords {
+                    v.values(&mut |x| want.push_keyword(x));
+                }
+                assert_eq!(dump(&fast, &t), dump(&want, &t), "{json}");
+            }
+            (Err(e), Some(_)) => assert_eq!(e.message(), DUPLICATE, "{json}"),
+            (Err(_), None) => {}
+            (Ok(()), None) => panic!("accepted what serde_json refuses: {json}"),
+        }
+        let (mut best, mut seen) = (Vec::new(), Vec::new());
+        let mut r = Record::new();
+        let mut ctx =
+            Ctx { ex: &ex, record: &mut r, keywords: false, best: &mut best, seen: &mut seen, duplicate: false };
+        fast::Scan::run(json, &mut ctx).is_some()
+    }
+
+    #[test]
+    fn fast_scanner_agrees_with_the_visitor() {
+        let names = ["Image", "CommandLine", "n", "a.b", "a.b.c", "arr", "o"];
+        let taken = [
+            r#"{"Image":"C:\\Windows\\cmd.exe","CommandLine":"cmd /c \"x\"","n":42}"#,
+            r#" { "Image" : "a" , "x" : { "y" : [1, 2, {"z": null}] } , "n" : -7 } "#,
+            r#"{"a":{"b":{"c":"deep"},"b.c":2},"a.b":{"c":3},"a.b.c":4}"#,
+            r#"{"arr":[1,["a",{"k":2}],[],true,false,null],"o":{"p":"q"}}"#,
+            r#"{"Image":"\u0041\u00e9\ud83d\ude00\n\t\/\b\f\r","n":0}"#,
+            "{\"Image\":\"Microsoft\u{ae} Windows\u{ae}\",\"k\":\"\",\"e\":{},\"f\":[]}",
+            r#"{}"#,
+        ];
+        for json in taken {
+            for keywords in [false, true] {
+                assert!(both(&names, json, keywords), "the fast scanner gave up on {json}");
+            }
+        }
+        // Left to serde_json: errors, unusual numbers, escaped keys, repeats that matter.
+        let left = [
+            r#"{"n":1.5}"#,
+            r#"{"n":1e3}"#,
+            r#"{"n":-0}"#,
+            r#"{"n":01}"#,
+            r#"{"n":1234567890123456789}"#,
+            r#"{"n":-9999999999999999999}"#,
+            r#"{"x":[99999999999999999999999]}"#,
+            r#"{"Im\u0061ge":"x"}"#,
+            r#"{"a":{"b":1},"a":{"c":2}}"#,
+            r#"{"x":"\ud800"}"#,
+            r#"{"x":"\udc00x"}"#,
+            r#"{"x":"\ud800\u0041"}"#,
+            r#"{"x":"\q"}"#,
+            r#"{"x":"\u12g4"}"#,
+            "{\"x\":\"a\u{1}b\"}",
+            r#"{"x":1,}"#,
+            r#"{"x":[1,]}"#,
+            r#"{"x":[1}"#,
+            r#"{"x":{"y":1]}"#,
+            r#"{"x" 1}"#,
+            r#"{"x":tru}"#,
+            r#"{"x":nul}"#,
+            r#"[1]"#,
+            r#""s""#,
+            r#"{"x":1} x"#,
+            r#"{"x":1"#,
+            r#"{"x":"abc"#,
+            r#"{"x":-}"#,
+            r#"{"x":+1}"#,
+        ];
+        for json in left {
+            for keywords in [false, true] {
+                assert!(!both(&names, json, keywords), "the fast scanner took {json}");
+            }
+        }
+        // A repeated key (keyword values are read from the line with serde_json).
+        for keywords in [false, true] {
+            assert!(both(&names, r#"{"x":1,"x":2}"#, keywords));
+            assert!(both(&names, r#"{"Image":1,"Image":"last"}"#, keywords));
+        }
+        // Whitespace the grammar allows, and control characters it does not.
+        assert!(both(&names, "{\t\"Image\":\r\n\"a\"}", false));
+        assert!(!both(&names, "{\"Image\":\"a\tb\"}", false));
+        // Deep nesting is left to serde_json; moderate nesting is read.
+        let deep = |n: usize| format!("{{\"x\":{}1{}}}", "[".repeat(n), "]".repeat(n));
+        assert!(both(&names, &deep(60), false));
+        assert!(!both(&names, &deep(100), false));
+        assert!(!both(&names, &deep(200), true));
+        // Objects with many keys; repeats that matter past the bound are checked by the visitor.
+        let many: String = (0..100).map(|i| format!("\"k{i}\":{i}")).collect::<Vec<_>>().join(",");
+        assert!(both(&names, &format!("{{{many}}}"), true));
+        let nested: String = (0..100).map(|i| format!("\"a\":{{\"b\":{i}}}")).collect::<Vec<_>>().join(",");
+        assert!(!both(&names, &format!("{{{nested}}}"), false));
     }
 
     #[test]

@@ -1,0 +1,507 @@
+//! The fast path of [`Extractor::fill`](super::Extractor): a validating
+//! JSON scanner over the bytes of one line.
+//!
+//! It reads the common shape of an event line (an object of string,
+//! integer, boolean and null values, nested objects and arrays, escaped
+//! backslashes and quotes) straight from the bytes: a string no rule reads
+//! is skipped with `memchr2` over its quotes and backslashes, and a string a
+//! rule reads is decoded once, into the record's own buffer. Anything else
+//! (a key with an escape, a number with a fraction or an exponent or more
+//! than 18 digits, a repeated key that matters, more than
+//! [`MAX_KEYS_TRACKED`] keys in one object, nesting past [`MAX_DEPTH`], and
+//! every error) makes it give up, and the serde_json visitor reads the line
+//! instead: that visitor decides every error message and every unusual
+//! case, so the fast path only has to be right about what it accepts.
+//!
+//! What it accepts it must accept exactly as serde_json does: strings are
+//! checked for raw control characters and for valid escapes (`\u` with four
+//! hex digits and paired surrogates), numbers for JSON's grammar, and the
+//! object's structure for every comma, colon and bracket. The fuzz target
+//! `json_event` compares the records of both paths with `serde_json::Value`.
+
+use super::{Ctx, Entry};
+use crate::event::Value;
+use crate::ir::FieldId;
+
+/// Deeper nesting is left to serde_json (which allows 128 levels).
+const MAX_DEPTH: usize = 64;
+/// Objects whose keys are checked for repeats (nested fields, keywords)
+/// with more keys than this are left to the serde_json visitor: the check
+/// compares each key with the earlier ones, so this bounds it.
+pub(super) const MAX_KEYS_TRACKED: usize = 64;
+
+/// `None`: the fast path gives up; read the line with serde_json.
+type Fast<T> = Option<T>;
+
+pub(super) struct Scan<'a, 'c, 'r> {
+    s: &'a str,
+    b: &'a [u8],
+    i: usize,
+    /// The line has bytes below 0x20, which strings may not contain.
+    controls: bool,
+    /// No string so far had a `\u` or `\/` escape.
+    plain: bool,
+    ctx: &'c mut Ctx<'r>,
+}
+
+/// True if some byte is below 0x20. Chunked so that it vectorises.
+fn has_controls(b: &[u8]) -> bool {
+    let mut chunks = b.chunks_exact(32);
+    for c in &mut chunks {
+        if c.iter().fold(false, |acc, &x| acc | (x < 0x20)) {
+            return true;
+        }
+    }
+    chunks.remainder().iter().any(|&x| x < 0x20)
+}
+
+impl<'a, 'c, 'r> Scan<'a, 'c, 'r> {
+    /// Reads the top-level object of `s` into the context's record, and
+    /// says whether the text is *plain*: no string has a `\u` or `\/`
+    /// escape (see [`KeywordLine`](crate::exec::record::KeywordLine)).
+    pub(super) fn run(s: &'a str, ctx: &'c mut Ctx<'r>) -> Fast<bool> {
+        let b = s.as_bytes();
+        let mut scan = Scan { s, b, i: 0, controls: has_controls(b), plain: true, ctx };
+        scan.ws();
+        scan.eat(b'{')?;
+        scan.object(Some(0), 1)?;
+        scan.ws();
+        (scan.i == b.len()).then_some(scan.plain)
+    }
+
+    #[inline]
+    fn ws(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.b.get(self.i) {
+            self.i += 1;
+        }
+    }
+
+    #[inline]
+    fn eat(&mut self, c: u8) -> Fast<()> {
+        (self.b.get(self.i) == Some(&c)).then(|| self.i += 1)
+    }
+
+    /// Reads the members of an object (after its `{`) at key-table node
+    /// `node` (`None`: no dotted name reaches it).
+    fn object(&mut self, node: Option<usize>, depth: usize) -> Fast<()> {
+        if depth > MAX_DEPTH {
+            return None;
+        }
+        let mark = self.ctx.seen.len();
+        self.ws();
+        if self.b.get(self.i) == Some(&b'}') {
+            self.i += 1;
+            return Some(());
+        }
+        loop {
+            self.eat(b'"')?;
+            let start = self.i;
+            let (end, escaped) = self.string_end()?;
+            if escaped {
+                return None;
+            }
+            let key = &self.s[start..end];
+            self.i = end + 1;
+            self.ws();
+            self.eat(b':')?;
+            self.ws();
+            let hash = key_hash(key.as_bytes());
+            let entry: Entry = node.and_then(|n| self.ctx.ex.nodes[n].get(key, hash)).unwrap_or_default();
+            if self.ctx.keywords || entry.child.is_some() {
+                // A repeated key that matters: serde_json's `Value` keeps only
+                // the last; the visitor's caller handles that. (Two keys with
+                // the same hash are taken for a repeat: that costs only time.)
+                let seen = &mut self.ctx.seen;
+                if seen.len() - mark >= MAX_KEYS_TRACKED || seen[mark..].contains(&hash) {
+                    return None;
+                }
+                seen.push(hash);
+            }
+            let field = match entry.field {
+                Some((id, order)) if self.ctx.claim(id, order) => Some(id),
+                _ => None,
+            };
+            self.value(field, entry.child, depth)?;
+            self.ws();
+            match self.b.get(self.i) {
+                Some(b',') => {
+                    self.i += 1;
+                    self.ws();
+                }
+                Some(b'}') => {
+                    self.i += 1;
+                    self.ctx.seen.truncate(mark);
+                    return Some(());
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    /// Reads one value: stored into `field`, descended into at `child`,
+    /// and collected as a keyword value if the context collects them.
+    fn value(&mut self, field: Option<FieldId>, child: Option<usize>, depth: usize) -> Fast<()> {
+        let keywords = self.ctx.keywords;
+        match *self.b.get(self.i)? {
+            b'"' => {
+                self.i += 1;
+                let start = self.i;
+                let (end, escaped) = self.string_end()?;
+                self.i = end + 1;
+                if field.is_some() || keywords {
+                    let raw = &self.s[start..end];
+                    if escaped {
+                        self.ctx.record.push_str_with(field, keywords, |buf| unescape(raw, buf));
+                    } else {
+                        self.ctx.record.push_str_with(field, keywords, |buf| buf.push_str(raw));
+                    }
+                }
+                Some(())
+            }
+            b'{' => {
+                self.i += 1;
+                if let Some(id) = field {
+                    self.ctx.record.push(id, Value::Object);
+                }
+                if child.is_none() && !keywords {
+                    return self.skip_container(depth + 1);
+                }
+                self.object(child, depth + 1)
+            }
+            b'[' => {
+                self.i += 1;
+                if let Some(id) = field {
+                    // An empty array is a present field with no value.
+                    self.ctx.record.set_present(id);
+                } else if !keywords {
+                    return self.skip_container(depth + 1);
+                }
+                self.array(field, depth + 1)
+            }
+            b't' => self.literal(b"true", field, Value::Bool(true)),
+            b'f' => self.literal(b"false", field, Value::Bool(false)),
+            b'n' => self.literal(b"null", field, Value::Null),
+            b'-' | b'0'..=b'9' => {
+                let n = self.integer()?;
+                self.scalar(field, n);
+                Some(())
+            }
+            _ => None,
+        }
+    }
+
+    /// The elements of an array (after its `[`): values of the same field,
+    /// flattened; dotted names do not descend into arrays.
+    fn array(&mut self, field: Option<FieldId>, depth: usize) -> Fast<()> {
+        if depth > MAX_DEPTH {
+            return None;
+        }
+        self.ws();
+        if self.b.get(self.i) == Some(&b']') {
+            self.i += 1;
+            return Some(());
+        }
+        loop {
+            self.value(field, None, depth)?;
+            self.ws();
+            match self.b.get(self.i) {
+                Some(b',') => {
+                    self.i += 1;
+                    self.ws();
+                }
+                Some(b']') => {
+                    self.i += 1;
+                    return Some(());
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    fn scalar(&mut self, field: Option<FieldId>, v: Value<'_>) {
+        self.ctx.record.push_shared(field, self.ctx.keywords, v);
+    }
+
+    fn literal(&mut self, word: &[u8], field: Option<FieldId>, v: Value<'_>) -> Fast<()> {
+        if !self.b[self.i..].starts_with(word) {
+            return None;
+        }
+        self.i += word.len();
+        self.scalar(field, v);
+        Some(())
+    }
+
+    /// An integer of at most 18 digits (so that it fits an `i64` and is
+    /// what serde_json reads); anything else is left to serde_json.
+    fn integer(&mut self) -> Fast<Value<'static>> {
+        let negative = self.b[self.i] == b'-';
+        let start = self.i + usize::from(negative);
+        let mut j = start;
+        let mut n: i64 = 0;
+        while let Some(&d @ b'0'..=b'9') = self.b.get(j) {
+            if j - start == 18 {
+                return None;
+            }
+            n = n * 10 + i64::from(d - b'0');
+            j += 1;
+        }
+        let digits = j - start;
+        // No digits, a leading zero, -0 (a float to serde_json), a fraction or an exponent.
+        if digits == 0 || (self.b[start] == b'0' && (digits > 1 || negative)) {
+            return None;
+        }
+        if let Some(b'.' | b'e' | b'E') = self.b.get(j) {
+            return None;
+        }
+        self.i = j;
+        Some(Value::Int(if negative { -n } else { n }))
+    }
+
+    /// The index of the closing quote of the string starting at `self.i`,
+    /// with every escape and character checked, and whether it has escapes.
+    #[inline]
+    fn string_end(&mut self) -> Fast<(usize, bool)> {
+        let b = self.b;
+        let mut i = self.i;
+        let mut escaped = false;
+        loop {
+            let at = i + self.ctx.ex.quote.find(&b[i..])?;
+            if self.controls && b[i..at].iter().any(|&c| c < 0x20) {
+                return None;
+            }
+            if b[at] == b'"' {
+                return Some((at, escaped));
+            }
+            escaped = true;
+            i = at + 2;
+            match *b.get(at + 1)? {
+                b'"' | b'\\' | b'b' | b'f' | b'n' | b'r' | b't' => {}
+                b'/' => self.plain = false,
+                b'u' => {
+                    self.plain = false;
+                    let unit = hex4(b, at + 2)?;
+                    i = at + 6;
+                    if (0xDC00..0xE000).contains(&unit) {
+                        return None;
+                    }
+                    if (0xD800..0xDC00).contains(&unit) {
+                        if b.get(i) != Some(&b'\\') || b.get(i + 1) != Some(&b'u') {
+                            return None;
+                        }
+                        let low = hex4(b, i + 2)?;
+                        if !(0xDC00..0xE000).contains(&low) {
+                            return None;
+                        }
+                        i += 6;
+                    }
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    /// Skips the rest of an object or array (after its opening bracket)
+    /// that no rule reads, checking its syntax as serde_json would.
+    fn skip_container(&mut self, depth: usize) -> Fast<()> {
+        // A stack of open containers as bits (1 = object), at most MAX_DEPTH deep.
+        let mut stack: u128 = u128::from(self.b[self.i - 1] == b'{');
+        let mut open = 1usize;
+        if depth > MAX_DEPTH {
+            return None;
+        }
+        // `expect_value`: after `[`, `,` in an array, or `:`.
+        self.ws();
+        let closes = |c: u8| if c == b'}' { 1 } else { 0 };
+        // First token of the container may close it.
+        if let Some(&c @ (b'}' | b']')) = self.b.get(self.i) {
+            if closes(c) != stack & 1 {
+                return None;
+            }
+            self.i += 1;
+            return Some(());
+        }
+        loop {
+            let in_object = stack & 1 == 1;
+            if in_object {
+                // A key and its colon.
+                self.eat(b'"')?;
+                let (end, _) = self.string_end()?;
+                self.i = end + 1;
+                self.ws();
+                self.eat(b':')?;
+                self.ws();
+            }
+            // A value.
+            match *self.b.get(self.i)? {
+                b'"' => {
+                    self.i += 1;
+                    let (end, _) = self.string_end()?;
+                    self.i = end + 1;
+                }
+                c @ (b'{' | b'[') => {
+                    self.i += 1;
+                    open += 1;
+                    if depth + open - 1 > MAX_DEPTH {
+                        return None;
+                    }
+                    stack = (stack << 1) | u128::from(c == b'{');
+                    self.ws();
+                    if let Some(&c @ (b'}' | b']')) = self.b.get(self.i) {
+                        if closes(c) != stack & 1 {
+                            return None;
+                        }
+                        self.i += 1;
+                        open -= 1;
+                        stack >>= 1;
+                    } else {
+                        continue;
+                    }
+                }
+                b't' => self.word(b"true")?,
+                b'f' => self.word(b"false")?,
+                b'n' => self.word(b"null")?,
+                b'-' | b'0'..=b'9' => {
+                    self.integer()?;
+                }
+                _ => return None,
+            }
+            // After a value: `,` or the closing bracket(s).
+            loop {
+                self.ws();
+                match *self.b.get(self.i)? {
+                    b',' => {
+                        self.i += 1;
+                        self.ws();
+                        break;
+                    }
+                    c @ (b'}' | b']') => {
+                        if closes(c) != stack & 1 {
+                            return None;
+                        }
+                        self.i += 1;
+                        open -= 1;
+                        stack >>= 1;
+                        if open == 0 {
+                            return Some(());
+                        }
+                    }
+                    _ => return None,
+                }
+            }
+        }
+    }
+
+    fn word(&mut self, word: &[u8]) -> Fast<()> {
+        if !self.b[self.i..].starts_with(word) {
+            return None;
+        }
+        self.i += word.len();
+        Some(())
+    }
+}
+
+/// The four hex digits at `at` as a UTF-16 code unit.
+fn hex4(b: &[u8], at: usize) -> Fast<u32> {
+    let digits = b.get(at..at + 4)?;
+    let mut n = 0;
+    for &d in digits {
+        n = n * 16 + char::from(d).to_digit(16)?;
+    }
+    Some(n)
+}
+
+/// Appends the text of a JSON string's contents (between its quotes, already
+/// checked by `string_end`) to `out`. A byte loop: the strings are short and
+/// their escapes frequent (every backslash of a Windows path).
+fn unescape(raw: &str, out: &mut String) {
+    let b = raw.as_bytes();
+    let (mut i, mut run) = (0, 0);
+    while i < b.len() {
+        if b[i] != b'\\' {
+            i += 1;
+            continue;
+        }
+        out.push_str(&raw[run..i]);
+        let (c, len) = match b[i + 1] {
+            b'"' => ('"', 2),
+            b'\\' => ('\\', 2),
+            b'/' => ('/', 2),
+            b'b' => ('\u{8}', 2),
+            b'f' => ('\u{c}', 2),
+            b'n' => ('\n', 2),
+            b'r' => ('\r', 2),
+            b't' => ('\t', 2),
+            _ => {
+                // `string_end` checked the digits and the surrogate pairing.
+                let unit = hex4(b, i + 2).unwrap_or(0xFFFD);
+                if (0xD800..0xDC00).contains(&unit) {
+                    let low = hex4(b, i + 8).unwrap_or(0xDC00);
+                    let c = 0x10000 + ((unit - 0xD800) << 10) + (low - 0xDC00);
+                    (char::from_u32(c).unwrap_or('\u{FFFD}'), 12)
+                } else {
+                    (char::from_u32(unit).unwrap_or('\u{FFFD}'), 6)
+                }
+            }
+        };
+        out.push(c);
+        i += len;
+        run = i;
+    }
+    out.push_str(&raw[run..]);
+}
+
+/// A hash of a key for [`KeyTable`](super::KeyTable) and for finding
+/// repeated keys: its length and its first and last eight bytes (all of a
+/// key of up to sixteen bytes), mixed. Keys are short, so this is cheaper
+/// than hashing every byte; longer keys that agree on those bytes only
+/// collide, and are still compared in full.
+#[inline]
+pub(super) fn key_hash(k: &[u8]) -> u64 {
+    let n = k.len();
+    let word = |s: &[u8]| -> u64 {
+        let mut w = [0u8; 8];
+        w[..s.len()].copy_from_slice(s);
+        u64::from_le_bytes(w)
+    };
+    let (a, b) = if n >= 8 { (word(&k[..8]), word(&k[n - 8..])) } else { (word(k), 0) };
+    let mut h = (a ^ 0x9E37_79B9_7F4A_7C15).wrapping_mul(0xBF58_476D_1CE4_E5B9)
+        ^ b.rotate_left(31).wrapping_mul(0x94D0_49BB_1331_11EB)
+        ^ n as u64;
+    h ^= h >> 31;
+    h = h.wrapping_mul(0xD6E8_FEB8_6659_FD93);
+    h ^ (h >> 32)
+}
+
+/// Finds the next quote or backslash: the AVX2 searcher of `memchr` where
+/// the CPU has it (built once, not dispatched per call), else its portable one.
+#[derive(Clone, Debug)]
+pub(super) struct Quotes {
+    #[cfg(target_arch = "x86_64")]
+    avx2: Option<memchr::arch::x86_64::avx2::memchr::Two>,
+    any: memchr::arch::all::memchr::Two,
+}
+
+impl Default for Quotes {
+    fn default() -> Quotes {
+        Quotes::new()
+    }
+}
+
+impl Quotes {
+    pub(super) fn new() -> Quotes {
+        Quotes {
+            #[cfg(target_arch = "x86_64")]
+            avx2: memchr::arch::x86_64::avx2::memchr::Two::new(b'"', b'\\'),
+            any: memchr::arch::all::memchr::Two::new(b'"', b'\\'),
+        }
+    }
+
+    #[inline]
+    fn find(&self, hay: &[u8]) -> Option<usize> {
+        #[cfg(target_arch = "x86_64")]
+        if let Some(f) = &self.avx2 {
+            return f.find(hay);
+        }
+        self.any.find(hay)
+    }
+}

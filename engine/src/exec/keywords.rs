@@ -1,0 +1,227 @@
+//! Keyword predicates over the JSON text of an event.
+//!
+//! A keyword (a field-less Sigma value) is searched in every value of the
+//! event. Collecting every value of every event into the record would cost
+//! the JSON reader a copy of the whole line for the few keyword rules of a
+//! pack (SigmaHQ's Windows process_creation pack has one), so the fast JSON
+//! reader leaves them in the line ([`Record::keyword_line`]) and this module
+//! decides keyword predicates from it:
+//!
+//! 1. **Prefilter.** Each keyword predicate has *needles*: JSON-escaped
+//!    lowercase literals one of which the line must contain if the
+//!    predicate holds. The line is ASCII-lowercased once per event and each
+//!    needle searched with `memmem` (its rare-byte prefilter skips the
+//!    backslashes that fill Windows events; an Aho-Corasick pass over all
+//!    needles stopped at every one of them); a predicate none of whose
+//!    needles occur is false.
+//! 2. **Exact.** Otherwise the line is read with serde_json (once per
+//!    event) into a record of its keyword values, and the predicate is
+//!    evaluated on that, exactly as for a record whose keywords were
+//!    collected.
+//!
+//! # Why the prefilter has no false negatives
+//!
+//! If a value matches, the folded value contains the folded literal `L`
+//! (for a regex, one of the literals every match contains). The line holds
+//! the value JSON-escaped. When the line is *plain* (no `\u` or `\/`
+//! escape; [`KeywordLine::plain`]), every character of a value is written
+//! in exactly one way: itself, or `\"`, `\\`, `\b`, `\f`, `\n`, `\r`, `\t`.
+//! Escaping then commutes with ASCII lowercasing (escape letters are
+//! lowercase already), so the line, lowercased, contains `escape(L)` when
+//! `L` is ASCII and the value's folding is its ASCII lowercasing. That last
+//! condition fails only for the few non-ASCII characters whose simple case
+//! folding is ASCII (the Kelvin sign folds to `k`, the long s to `s`): a
+//! line holding one of them, or a line that is not plain, is always read
+//! exactly. Literals with other control characters, or non-ASCII ones, give
+//! no needle (the predicate is always read exactly).
+
+use std::sync::OnceLock;
+
+use aho_corasick::AhoCorasick;
+use memchr::memmem;
+
+use crate::exec::record::Record;
+use crate::fold;
+use crate::ir::{Case, Pred, Target, Test, Token};
+
+/// The needles of every keyword predicate of a pack.
+#[derive(Debug)]
+pub(crate) struct LinePrefilter {
+    /// Every needle (lowercase), searched in the lowercased line.
+    needles: Vec<memmem::Finder<'static>>,
+    /// Per predicate index: its needles, a range of needle ids (`None`:
+    /// not a keyword predicate with needles; always read exactly).
+    of_pred: Vec<Option<(u32, u32)>>,
+}
+
+/// Per-event state of keyword evaluation, in the engine's `Cache`.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct LineState {
+    /// The generation the fields below were computed in.
+    found_at: u32,
+    /// The prefilter applies to this line.
+    usable: bool,
+    /// The line, ASCII-lowercased.
+    lower: String,
+    /// Per needle: not searched yet (`None`), or whether it occurs.
+    found: Vec<Option<bool>>,
+    read_at: u32,
+    /// The line's keyword values, read with serde_json.
+    pub(crate) values: Record,
+}
+
+impl LinePrefilter {
+    /// The prefilter of the keyword predicates among `preds` (`None` when
+    /// there are none).
+    pub(crate) fn new<'a>(preds: impl Iterator<Item = &'a Pred>) -> Option<LinePrefilter> {
+        let mut needles: Vec<Vec<u8>> = Vec::new();
+        let mut of_pred = Vec::new();
+        let mut any = false;
+        for p in preds {
+            let range = (p.target == Target::Keywords).then(|| pred_needles(&p.test)).flatten().map(|ns| {
+                let start = needles.len() as u32;
+                needles.extend(ns);
+                (start, needles.len() as u32)
+            });
+            any |= p.target == Target::Keywords;
+            of_pred.push(range);
+        }
+        if !any {
+            return None;
+        }
+        let needles = needles.iter().map(|n| memmem::Finder::new(n).into_owned()).collect();
+        Some(LinePrefilter { needles, of_pred })
+    }
+
+    /// Whether predicate `pred` may hold on the event whose JSON text is
+    /// `line` (plain or not), computing the line's needles once per event
+    /// (`generation`). False means it certainly does not.
+    pub(crate) fn may_hold(
+        &self,
+        pred: usize,
+        line: &str,
+        plain: bool,
+        generation: u32,
+        state: &mut LineState,
+    ) -> bool {
+        let Some(Some((start, end))) = self.of_pred.get(pred).copied() else {
+            return true;
+        };
+        if state.found_at != generation {
+            state.found_at = generation;
+            state.usable = plain && (line.is_ascii() || !has_char_folding_to_ascii(line));
+            if state.usable {
+                state.lower.clear();
+                state.lower.push_str(line);
+                state.lower.make_ascii_lowercase();
+                state.found.clear();
+                state.found.resize(self.needles.len(), None);
+            }
+        }
+        if !state.usable {
+            return true;
+        }
+        (start as usize..end as usize)
+            .any(|k| *state.found[k].get_or_insert_with(|| self.needles[k].find(state.lower.as_bytes()).is_some()))
+    }
+}
+
+impl LineState {
+    /// The keyword values of `line`, read once per event (`generation`).
+    #[cfg(feature = "json")]
+    pub(crate) fn values(&mut self, line: &str, generation: u32) -> &Record {
+        if self.read_at != generation {
+            self.read_at = generation;
+            self.values.clear();
+            // OK to ignore an error: the JSON reader accepted the line.
+            if let Ok(value) = serde_json::from_str::<serde_json::Value>(line) {
+                let values = &mut self.values;
+                crate::event::Event::values(&value, &mut |v| values.push_keyword(v));
+            }
+        }
+        &self.values
+    }
+}
+
+/// The needles of a keyword test: JSON-escaped literals one of which a
+/// line must contain for the test to hold on one of its values (see the
+/// module docs); `None` if no such set can be given.
+fn pred_needles(test: &Test) -> Option<Vec<Vec<u8>>> {
+    let literals: Vec<String> = match test {
+        Test::Str { pattern, case } => {
+            let run = pattern
+                .tokens()
+                .iter()
+                .filter_map(|t| if let Token::Lit(s) = t { Some(s) } else { None })
+                .max_by_key(|s| s.len())?;
+            vec![match case {
+                Case::Insensitive => fold::fold_str(run).into_owned(),
+                // A case-sensitive literal occurs as written; its lowercase,
+                // searched case-insensitively, is a weaker condition.
+                Case::Sensitive => run.to_ascii_lowercase(),
+            }]
+        }
+        Test::Regex { pattern, flags } => crate::plan::regex_literals(pattern, *flags),
+        _ => return None,
+    };
+    if literals.is_empty() {
+        return None;
+    }
+    literals.iter().map(|l| escape(l)).collect()
+}
+
+/// A literal as it is written in a plain JSON string, or `None` if it has
+/// a character that is not ASCII or has no short escape.
+fn escape(literal: &str) -> Option<Vec<u8>> {
+    if literal.is_empty() || !literal.is_ascii() {
+        return None;
+    }
+    let mut out = Vec::with_capacity(literal.len() + 4);
+    for b in literal.bytes() {
+        match b {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            0x08 => out.extend_from_slice(b"\\b"),
+            0x0C => out.extend_from_slice(b"\\f"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            0..0x20 => return None,
+            b => out.push(b.to_ascii_lowercase()),
+        }
+    }
+    Some(out)
+}
+
+/// The non-ASCII characters whose simple case folding is ASCII: the long s
+/// (`ſ`, folds to `s`) and the Kelvin sign (`K`, folds to `k`). A test
+/// checks the list against the folding tables.
+const FOLDS_TO_ASCII: [char; 2] = ['\u{17F}', '\u{212A}'];
+
+/// Whether `line` has one of [`FOLDS_TO_ASCII`] (true if the searcher
+/// could not be built, which two short patterns never fail to).
+fn has_char_folding_to_ascii(line: &str) -> bool {
+    static SET: OnceLock<Option<AhoCorasick>> = OnceLock::new();
+    let set = SET.get_or_init(|| AhoCorasick::new(FOLDS_TO_ASCII.map(|c| c.to_string())).ok());
+    set.as_ref().is_none_or(|s| s.is_match(line))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn few_characters_fold_to_ascii_and_they_are_known() {
+        let all: Vec<char> = ('\u{80}'..=char::MAX).filter(|c| fold::fold_char(*c).is_ascii()).collect();
+        assert_eq!(all, FOLDS_TO_ASCII);
+        assert!(has_char_folding_to_ascii("a \u{212A} b"));
+        assert!(!has_char_folding_to_ascii("Microsoft\u{ae} Windows\u{ae}"));
+    }
+
+    #[test]
+    fn needles_are_escaped_lowercase_literals() {
+        assert_eq!(escape("\\perfc.DAT\""), Some(b"\\\\perfc.dat\\\"".to_vec()));
+        assert_eq!(escape("\u{1}"), None);
+        assert_eq!(escape("é"), None);
+    }
+}
