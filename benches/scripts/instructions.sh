@@ -15,7 +15,11 @@
 #   evaluate/own            fill_json + matches_record over the generated corpus
 #   compile/sigmahq-pc      Builder::build of SigmaHQ's rules/windows/process_creation
 #   evaluate/sigmahq-pc     the same pack over the generated corpus
-# The corpus is gen-corpus --seed 1 --count 2000 (2.6 MB), generated here.
+#   evaluate/sigmahq-pc-distinct  the same pack over real events seen once
+#                           each (every 20th line of benches/scripts/distinct.py's
+#                           distinct.jsonl: 2,185 events), so the value caches
+#                           miss as they do on a live stream
+# The generated corpus is gen-corpus --seed 1 --count 2000 (2.6 MB), made here.
 # The SigmaHQ rows need ../shared; without it they are skipped, and said so.
 #
 # GATE_TOLERANCE (default 5) is the allowed growth in percent. Counts vary
@@ -38,26 +42,28 @@ work=target/instructions
 mkdir -p "$work"
 corpus=$work/generated-seed1-2000.jsonl
 [ -s "$corpus" ] || target/release/gen-corpus --seed 1 --count 2000 --out "$corpus"
-packs=(own)
+# Rows: name, phase, pack, corpus.
+rows=("compile/own compile own -" "evaluate/own evaluate own $corpus")
 if [ -d ../shared/sigma/rules/windows/process_creation ]; then
-    packs+=(sigmahq-pc)
+    [ -s "$work/distinct/distinct.jsonl" ] || python3 benches/scripts/distinct.py "$work/distinct" --every 20
+    rows+=("compile/sigmahq-pc compile sigmahq-pc -" "evaluate/sigmahq-pc evaluate sigmahq-pc $corpus"
+        "evaluate/sigmahq-pc-distinct evaluate sigmahq-pc $work/distinct/distinct.jsonl")
 else
     echo "instructions: ../shared/sigma is absent: the sigmahq-pc rows are skipped" >&2
 fi
 
 tsv=$work/current.tsv
 printf 'benchmark\tinstructions\tproduced\n' > "$tsv"
-for pack in "${packs[@]}"; do
-    for phase in compile evaluate; do
-        args=("$phase" "$pack")
-        [ "$phase" = evaluate ] && args+=("$corpus")
-        cg=$work/callgrind.$phase.$pack.out
-        produced=$(valgrind --tool=callgrind --callgrind-out-file="$cg" --collect-atstart=no \
-            --toggle-collect='instructions::measured_*' target/release/instructions "${args[@]}" 2> "$work/valgrind.log")
-        # The totals line of a callgrind profile is the sum of all costs (Ir only here).
-        ir=$(awk '/^(summary|totals):/ {print $2; exit}' "$cg")
-        printf '%s/%s\t%s\t%s\n' "$phase" "$pack" "$ir" "$produced" | tee -a "$tsv" | cut -f1-3 >&2
-    done
+for row in "${rows[@]}"; do
+    read -r name phase pack events <<< "$row"
+    args=("$phase" "$pack")
+    [ "$phase" = evaluate ] && args+=("$events")
+    cg=$work/callgrind.${name//\//.}.out
+    produced=$(valgrind --tool=callgrind --callgrind-out-file="$cg" --collect-atstart=no \
+        --toggle-collect='instructions::measured_*' target/release/instructions "${args[@]}" 2> "$work/valgrind.log")
+    # The totals line of a callgrind profile is the sum of all costs (Ir only here).
+    ir=$(awk '/^(summary|totals):/ {print $2; exit}' "$cg")
+    printf '%s\t%s\t%s\n' "$name" "$ir" "$produced" | tee -a "$tsv" | cut -f1-3 >&2
 done
 [ -n "$out" ] && cp "$tsv" "$out"
 [ -z "$out" ] && [ -z "$check" ] && cat "$tsv"

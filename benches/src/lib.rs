@@ -205,3 +205,43 @@ pub fn count_reference<E: sigmata::Event>(engine: &Engine, events: &[E]) -> usiz
         .map(|e| engine.rules().filter(|(_, r)| sigmata::reference::eval(&r.ir.expr, engine.fields(), e)).count())
         .sum()
 }
+
+/// The distinct real events of `benches/scripts/distinct.py` (written to
+/// `target/bench/distinct.jsonl` by running the script if the file is
+/// absent), if `../shared` is present.
+pub fn distinct() -> Option<Corpus> {
+    shared()?;
+    let dir = root().join("target/bench");
+    let path = dir.join("distinct.jsonl");
+    if !path.exists() {
+        let status = std::process::Command::new("python3")
+            .arg(root().join("benches/scripts/distinct.py"))
+            .arg(&dir)
+            .status()
+            .ok()?;
+        if !status.success() {
+            eprintln!("benches/scripts/distinct.py failed: {status}");
+            return None;
+        }
+    }
+    let text = std::fs::read_to_string(&path).ok()?;
+    Some(Corpus::from_jsonl("distinct", path.display().to_string(), &text))
+}
+
+/// `n` of `pack`'s files chosen at random (a fixed xorshift sequence from
+/// `seed`, so a subset is the same on every run), in pack order.
+pub fn random_files(pack: &Pack, n: usize, seed: u64) -> Pack {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut idx: Vec<usize> = (0..pack.len()).collect();
+    // A partial Fisher-Yates shuffle: the first n places are the sample.
+    for i in 0..n.min(idx.len()) {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let j = i + (state % (idx.len() - i) as u64) as usize;
+        idx.swap(i, j);
+    }
+    let mut chosen: Vec<usize> = idx[..n.min(idx.len())].to_vec();
+    chosen.sort_unstable();
+    chosen.into_iter().map(|i| pack[i].clone()).collect()
+}
