@@ -6,6 +6,7 @@
 //! without being counted. [`Feeder`] cuts inputs into [`Chunk`]s of lines
 //! for the scan's worker threads, with bounded memory whatever the input.
 
+pub mod dump;
 pub mod evtx;
 mod feed;
 
@@ -115,8 +116,20 @@ fn parse_record(line: usize, raw: &str) -> Item<'_> {
 
 /// Reads a file of concatenated JSON objects. A syntax error ends the file
 /// (JSON cannot be resynchronised); it is reported as one malformed record.
+/// An `evtx_dump` dump (objects after `Record N` lines) is read too.
 pub fn read_stream(text: &str, mut f: impl FnMut(Item<'_>)) {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    if dump::starts_with_banner(text.as_bytes()) {
+        // Reading from memory cannot fail.
+        let _ = dump::read_dump(&mut text.as_bytes(), usize::MAX, |item| {
+            match item {
+                dump::DumpItem::Record { line, text, .. } => f(parse_record(line as usize, &text)),
+                dump::DumpItem::Bad { line, reason } => f(Item::Malformed { line: line as usize, reason }),
+            }
+            true
+        });
+        return;
+    }
     let mut stream = serde_json::Deserializer::from_str(text).into_iter::<&serde_json::value::RawValue>();
     let mut counted = 0usize;
     let mut line = 1usize;
