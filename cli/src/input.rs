@@ -96,6 +96,23 @@ pub fn looks_like_evtx_record(text: &str) -> bool {
     text.trim_start().strip_prefix('{').is_some_and(|rest| rest.trim_start().starts_with("\"Event\""))
 }
 
+/// The `EventRecordID` a Windows record (`{"Event": {"System": …}}`, as
+/// `evtx_dump` renders it) states, as a number.
+///
+/// It is what Event Viewer's XML view shows and what its XPath filters
+/// (`*[System[EventRecordID=N]]`) select on. In a log that was exported or
+/// filtered it can differ from the record's number in the file's record
+/// header (what `evtx_dump` prints as `Record N`), which is why callers
+/// fall back to that number only when the event states none.
+pub fn event_record_id(record: &Value) -> Option<u64> {
+    match record.pointer("/Event/System/EventRecordID")? {
+        Value::Number(n) => n.as_u64(),
+        Value::String(s) => s.trim().parse().ok(),
+        Value::Object(o) => o.get("#text").and_then(|t| t.as_u64().or_else(|| t.as_str()?.trim().parse().ok())),
+        _ => None,
+    }
+}
+
 /// Reads JSONL from `reader`, calling `f` for each line parsed into a
 /// `serde_json::Value`.
 pub fn read_lines(reader: &mut dyn BufRead, mut f: impl FnMut(Item<'_>)) -> io::Result<()> {

@@ -177,7 +177,8 @@ impl Printer {
                         rule.title
                     );
                 } else {
-                    let _ = writeln!(out, "{source}:{line}: {:<13} {} [{id}]{record}", level.unwrap_or("-"), rule.title);
+                    let _ =
+                        writeln!(out, "{source}:{line}: {:<13} {} [{id}]{record}", level.unwrap_or("-"), rule.title);
                 }
                 if let Some(e) = explanation {
                     out.extend_from_slice(crate::explain::indent(&e.to_string(), "    ").as_bytes());

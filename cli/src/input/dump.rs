@@ -12,7 +12,9 @@
 //! ```
 //!
 //! It is recognised by its first line ([`starts_with_banner`]) whatever
-//! the file's name. Each record keeps its `N` (the `EventRecordID`). Since
+//! the file's name. Each record keeps its `N` (its number in the log's
+//! record header, which is its `EventRecordID` unless the log was
+//! exported or filtered; see [`super::event_record_id`]). Since
 //! every record starts on a banner line, a record that is not valid JSON is
 //! reported on its own and reading goes on with the next.
 
@@ -61,7 +63,9 @@ impl Pending {
     fn finish(self) -> DumpItem {
         let Pending { banner_line, record_id, start, text, problem } = self;
         match (start, problem) {
-            (None, _) => DumpItem::Bad { line: banner_line, reason: format!("`Record {record_id}` has no event after it") },
+            (None, _) => {
+                DumpItem::Bad { line: banner_line, reason: format!("`Record {record_id}` has no event after it") }
+            }
             (Some(line), Some(why)) => DumpItem::Bad { line, reason: format!("record {record_id}: {why}") },
             (Some(line), None) => DumpItem::Record { line, record_id, text },
         }

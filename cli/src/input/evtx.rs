@@ -37,8 +37,8 @@ pub enum Record {
     Event {
         /// Position in the file (1-based).
         number: u64,
-        /// The record id the log assigned (`EventRecordID`, the number Event
-        /// Viewer shows).
+        /// The record's `EventRecordID` (see [`super::event_record_id`]), or
+        /// if it states none, its number in the record header.
         record_id: u64,
         /// The flattened event.
         event: Value,
@@ -121,8 +121,10 @@ pub fn read_evtx_file(mut file: File, mut f: impl FnMut(Record) -> bool) -> Resu
         let number = i as u64 + 1;
         let item = match record {
             Ok(r) => {
+                // The header's numbers count the file's own record numbers.
                 last_id = last_id.max(r.event_record_id);
-                Record::Event { number, record_id: r.event_record_id, event: flatten(r.data) }
+                let record_id = super::event_record_id(&r.data).unwrap_or(r.event_record_id);
+                Record::Event { number, record_id, event: flatten(r.data) }
             }
             Err(e) => Record::Bad { number, reason: format!("unreadable evtx record: {e}") },
         };

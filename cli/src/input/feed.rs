@@ -445,7 +445,9 @@ fn evtx_channel(
     std::thread::spawn(move || {
         let mut send = |r| {
             let msg = match r {
-                evtx::Record::Event { number, record_id, event } => Msg::Parsed { line: number, record: record_id, event },
+                evtx::Record::Event { number, record_id, event } => {
+                    Msg::Parsed { line: number, record: record_id, event }
+                }
                 evtx::Record::Bad { number, reason } => Msg::Bad { line: number, reason },
             };
             tx.send(msg).is_ok()
@@ -465,12 +467,18 @@ fn evtx_channel(
 }
 
 /// Reads an `evtx_dump` dump and sends each record's text with its line
-/// and record id.
+/// and record id: the `EventRecordID` the record states, else its
+/// `Record N` (which can differ in an exported log; see
+/// [`super::event_record_id`]). The text is parsed once here for the id:
+/// dumps are rare and this thread keeps ahead of the workers.
 fn dump_records(reader: Box<dyn Read + Send>, max: usize, tx: mpsc::SyncSender<Msg>) {
     let mut reader = BufReader::new(reader);
     let read = dump::read_dump(&mut reader, max, |item| {
         let msg = match item {
-            dump::DumpItem::Record { line, record_id, text } => Msg::Line { line, record: Some(record_id), text },
+            dump::DumpItem::Record { line, record_id, text } => {
+                let stated = serde_json::from_str::<Value>(&text).ok().as_ref().and_then(super::event_record_id);
+                Msg::Line { line, record: Some(stated.unwrap_or(record_id)), text }
+            }
             dump::DumpItem::Bad { line, reason } => Msg::Bad { line, reason },
         };
         tx.send(msg).is_ok()
@@ -656,7 +664,11 @@ fn flush_group(grouper: &mut auditd::Grouper, chunk: &mut Chunk) {
 fn push_group(g: auditd::Group, chunk: &mut Chunk) {
     let (line, merged) = (g.line, g.records.len() as u64 - 1);
     let (event, exec) = auditd::normalise(g.records);
-    chunk.units.push(if exec { Unit::Parsed { line, record: None, event, merged } } else { Unit::Skip { line, merged } });
+    chunk.units.push(if exec {
+        Unit::Parsed { line, record: None, event, merged }
+    } else {
+        Unit::Skip { line, merged }
+    });
 }
 
 /// An auditd line: records join their group; anything else ends the group
