@@ -300,8 +300,9 @@ fn an_evtx_file_cut_at_a_chunk_boundary_warns_that_records_are_missing() {
     let err = got.stderr();
     assert!(
         err.contains(
-            "cut.evtx: records missing: the header says the log holds 2 chunk(s) and records up to 54, \
-             the file holds 1 chunk(s) and records up to 4 (50 record(s) not in the file"
+            "cut.evtx: records missing: the header says the log holds 2 chunk(s) and records up to 54; \
+             the file holds 1 chunk(s) and records up to 4 were read (50 record(s) missing: the file looks \
+             cut at a chunk boundary)"
         ),
         "{err}"
     );

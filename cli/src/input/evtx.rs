@@ -141,10 +141,13 @@ pub fn read_evtx_file(mut file: File, mut f: impl FnMut(Record) -> bool) -> Resu
     let mut warnings = Vec::new();
     if trusted && (said_chunks > chunks || said_next > last_id + 1) {
         let missing = said_next.saturating_sub(last_id + 1);
+        // Fewer chunks than the header counts: the file was cut. Otherwise
+        // the last records were unreadable (and reported as such).
+        let why = if said_chunks > chunks { "the file looks cut at a chunk boundary" } else { "unreadable" };
         warnings.push(format!(
-            "records missing: the header says the log holds {said_chunks} chunk(s) and records up to {}, \
-             the file holds {chunks} chunk(s) and records up to {last_id} ({missing} record(s) not in the file: \
-             it looks cut at a chunk boundary)",
+            "records missing: the header says the log holds {said_chunks} chunk(s) and records up to {}; \
+             the file holds {chunks} chunk(s) and records up to {last_id} were read ({missing} record(s) \
+             missing: {why})",
             said_next.saturating_sub(1)
         ));
     }
