@@ -5,8 +5,8 @@
 //!
 //! A log is recognised by its `ElfFile\0` magic ([`MAGIC`]), whatever its
 //! name, and may be gzip'd: the crate needs to seek, so a gzip'd log (or one
-//! piped on standard input) is first unpacked into an anonymous temporary
-//! file ([`spool`]), which the system deletes when it is closed.
+//! piped on standard input) is first copied into an anonymous temporary
+//! file ([`read_evtx_reader`]), which the system deletes when it is closed.
 //!
 //! A record or chunk the crate cannot read is reported and reading goes on
 //! with the next one; only a file without an EVTX header fails whole. What
@@ -62,14 +62,23 @@ pub fn flatten(record: Value) -> Value {
 const HEADER: u64 = 4096;
 const CHUNK: u64 = 65536;
 
-/// Copies `reader` into an anonymous temporary file and rewinds it. If the
-/// copy fails part way (a truncated gzip stream), the file holds what was
-/// read and the error comes with it.
-pub fn spool(reader: &mut dyn Read) -> io::Result<(File, Option<io::Error>)> {
-    let mut file = tempfile::tempfile()?;
-    let failed = io::copy(reader, &mut file).err();
-    file.seek(SeekFrom::Start(0))?;
-    Ok((file, failed))
+/// Reads the log `reader` yields (a gzip stream being unpacked, standard
+/// input) after copying it into an anonymous temporary file; see
+/// [`read_evtx_file`]. If the copy fails part way (a truncated gzip
+/// stream), the records of what was copied are read, then the error is
+/// returned.
+pub fn read_evtx_reader(reader: &mut dyn Read, f: impl FnMut(Record) -> bool) -> Result<Vec<String>, String> {
+    let spooled = tempfile::tempfile().and_then(|mut file| {
+        let failed = io::copy(reader, &mut file).err();
+        file.seek(SeekFrom::Start(0))?;
+        Ok((file, failed))
+    });
+    let (file, failed) = spooled.map_err(|e| format!("cannot copy the log into a temporary file: {e}"))?;
+    let read = read_evtx_file(file, f);
+    match failed {
+        Some(e) => Err(format!("read error: {e}; the records before it were read")),
+        None => read,
+    }
 }
 
 /// Reads every record of the file at `path` (gzip'd or not), calling `f`
@@ -82,13 +91,7 @@ pub fn read_evtx(path: &Path, f: impl FnMut(Record) -> bool) -> Result<Vec<Strin
     if !gzip {
         return read_evtx_file(file, f);
     }
-    let mut gz = flate2::read::MultiGzDecoder::new(io::BufReader::new(file));
-    let (file, failed) = spool(&mut gz).map_err(|e| format!("cannot unpack into a temporary file: {e}"))?;
-    let warnings = read_evtx_file(file, f);
-    match failed {
-        Some(e) => Err(format!("read error while unpacking: {e}; the records before it were read")),
-        None => warnings,
-    }
+    read_evtx_reader(&mut flate2::read::MultiGzDecoder::new(io::BufReader::new(file)), f)
 }
 
 /// Reads every record of `file`, an EVTX log, calling `f` with each, in

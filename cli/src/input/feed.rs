@@ -390,14 +390,7 @@ impl Feeder {
             head = reader.fill_buf().map(<[u8]>::to_vec).unwrap_or_default();
         }
         if head.starts_with(evtx::MAGIC) {
-            return Ok(evtx_channel(move |send| {
-                let (file, failed) = evtx::spool(&mut reader).map_err(|e| format!("cannot spool: {e}"))?;
-                let result = evtx::read_evtx_file(file, send);
-                match failed {
-                    Some(e) => Err(format!("read error: {e}; the records before it were read")),
-                    None => result,
-                }
-            }));
+            return Ok(evtx_channel(move |send| evtx::read_evtx_reader(&mut reader, send)));
         }
         if dump::starts_with_banner(&head) {
             let max = self.opts.max_line;
