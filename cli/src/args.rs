@@ -60,9 +60,12 @@ const SCAN_HELP: &str = "\
 Input: each INPUT is a file, a directory (searched recursively for .jsonl,
 .ndjson, .json, .gz and .evtx files) or - for standard input (the default when
 no INPUT is given). Lines are JSONL (one JSON object per line); .json files hold
-concatenated JSON objects as evtx_dump writes them; .evtx files are Windows event
-logs; gzip'd files are read transparently. Windows records ({\"Event\": {\"System\",
-\"EventData\"}}) are flattened to the field names rules use. Every line is
+concatenated JSON objects (evtx_dump -o jsonl, or -o json --no-show-record-number);
+evtx_dump's default -o json output (a `Record N` line before each object) and
+Windows event logs (.evtx, the ElfFile magic) are recognised by their first
+bytes whatever the name; gzip'd files are read transparently. Windows records
+({\"Event\": {\"System\", \"EventData\"}}) are flattened to the field names rules
+use; their matches carry `record_id`, the EventRecordID. Every line is
 accounted for: malformed lines are reported on stderr with source:line and the
 reason, counted, and skipped.
 

@@ -6,6 +6,7 @@
 //! without being counted. [`Feeder`] cuts inputs into [`Chunk`]s of lines
 //! for the scan's worker threads, with bounded memory whatever the input.
 
+pub mod dump;
 pub mod evtx;
 mod feed;
 
@@ -95,6 +96,23 @@ pub fn looks_like_evtx_record(text: &str) -> bool {
     text.trim_start().strip_prefix('{').is_some_and(|rest| rest.trim_start().starts_with("\"Event\""))
 }
 
+/// The `EventRecordID` a Windows record (`{"Event": {"System": …}}`, as
+/// `evtx_dump` renders it) states, as a number.
+///
+/// It is what Event Viewer's XML view shows and what its XPath filters
+/// (`*[System[EventRecordID=N]]`) select on. In a log that was exported or
+/// filtered it can differ from the record's number in the file's record
+/// header (what `evtx_dump` prints as `Record N`), which is why callers
+/// fall back to that number only when the event states none.
+pub fn event_record_id(record: &Value) -> Option<u64> {
+    match record.pointer("/Event/System/EventRecordID")? {
+        Value::Number(n) => n.as_u64(),
+        Value::String(s) => s.trim().parse().ok(),
+        Value::Object(o) => o.get("#text").and_then(|t| t.as_u64().or_else(|| t.as_str()?.trim().parse().ok())),
+        _ => None,
+    }
+}
+
 /// Reads JSONL from `reader`, calling `f` for each line parsed into a
 /// `serde_json::Value`.
 pub fn read_lines(reader: &mut dyn BufRead, mut f: impl FnMut(Item<'_>)) -> io::Result<()> {
@@ -115,8 +133,20 @@ fn parse_record(line: usize, raw: &str) -> Item<'_> {
 
 /// Reads a file of concatenated JSON objects. A syntax error ends the file
 /// (JSON cannot be resynchronised); it is reported as one malformed record.
+/// An `evtx_dump` dump (objects after `Record N` lines) is read too.
 pub fn read_stream(text: &str, mut f: impl FnMut(Item<'_>)) {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    if dump::starts_with_banner(text.as_bytes()) {
+        // Reading from memory cannot fail.
+        let _ = dump::read_dump(&mut text.as_bytes(), usize::MAX, |item| {
+            match item {
+                dump::DumpItem::Record { line, text, .. } => f(parse_record(line as usize, &text)),
+                dump::DumpItem::Bad { line, reason } => f(Item::Malformed { line: line as usize, reason }),
+            }
+            true
+        });
+        return;
+    }
     let mut stream = serde_json::Deserializer::from_str(text).into_iter::<&serde_json::value::RawValue>();
     let mut counted = 0usize;
     let mut line = 1usize;

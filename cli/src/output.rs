@@ -28,6 +28,9 @@ pub struct Tally {
     pub skipped_not_process_creation: u64,
     /// Input lines folded into an event with others (auditd records).
     pub merged_records: u64,
+    /// Warnings about inputs (an `.evtx` file with fewer records than its
+    /// header says).
+    pub warnings: u64,
     /// Evaluated events per kind.
     pub kinds: [u64; 3],
     /// Bit per engine field: present in some evaluated event.
@@ -46,6 +49,7 @@ impl Tally {
         self.empty_lines += other.empty_lines;
         self.skipped_not_process_creation += other.skipped_not_process_creation;
         self.merged_records += other.merged_records;
+        self.warnings += other.warnings;
         for (a, b) in self.kinds.iter_mut().zip(other.kinds) {
             *a += b;
         }
@@ -77,15 +81,18 @@ fn merge_vec(a: &mut Vec<u64>, b: &[u64], f: impl Fn(&mut u64, u64)) {
 }
 
 /// Where an event is: its input's label (also as a JSON string, made once
-/// per chunk) and its line.
+/// per chunk), its line, and for Windows event logs its `EventRecordID`.
 #[derive(Clone, Copy, Debug)]
 pub struct Loc<'a> {
     /// The input's label.
     pub source: &'a str,
     /// The label as a JSON string.
     pub source_json: &'a str,
-    /// The line (or record number).
+    /// The line (or, in an `.evtx` file, the record's position).
     pub line: u64,
+    /// The `EventRecordID` of an `.evtx` record or an `evtx_dump` dump's
+    /// `Record N`.
+    pub record: Option<u64>,
 }
 
 /// Formats matches.
@@ -143,29 +150,35 @@ impl Printer {
         event: &str,
         explanation: Option<&sigmata::explain::Explanation>,
     ) {
-        let Loc { source, source_json, line } = at;
+        let Loc { source, source_json, line, record } = at;
         match self.format {
             ScanFormat::Jsonl => {
                 out.extend_from_slice(self.heads[id.index()].as_bytes());
                 if let Some(e) = explanation {
                     let _ = write!(out, "\"explanation\":{},", crate::explain::to_json(e));
                 }
-                let _ = writeln!(out, "\"source\":{source_json},\"line\":{line},\"event\":{event}}}");
+                let _ = write!(out, "\"source\":{source_json},\"line\":{line},");
+                if let Some(record) = record {
+                    let _ = write!(out, "\"record_id\":{record},");
+                }
+                let _ = writeln!(out, "\"event\":{event}}}");
             }
             ScanFormat::Text => {
                 let rule = engine.rule(id);
+                let record = record.map(|r| format!(" (record {r})")).unwrap_or_default();
                 let level = rule.level.map(|l| l.as_str());
                 let id = rule.id.as_deref().unwrap_or("no id");
                 if self.color {
                     let _ = writeln!(
                         out,
-                        "\x1b[35m{source}:{line}:{RESET} {}{:<13}{RESET} {} \x1b[2m[{id}]{RESET}",
+                        "\x1b[35m{source}:{line}:{RESET} {}{:<13}{RESET} {} \x1b[2m[{id}]{record}{RESET}",
                         level_color(level),
                         level.unwrap_or("-"),
                         rule.title
                     );
                 } else {
-                    let _ = writeln!(out, "{source}:{line}: {:<13} {} [{id}]", level.unwrap_or("-"), rule.title);
+                    let _ =
+                        writeln!(out, "{source}:{line}: {:<13} {} [{id}]{record}", level.unwrap_or("-"), rule.title);
                 }
                 if let Some(e) = explanation {
                     out.extend_from_slice(crate::explain::indent(&e.to_string(), "    ").as_bytes());
@@ -230,6 +243,7 @@ pub fn stats_json(
         "empty_lines": tally.empty_lines,
         "skipped_not_process_creation": tally.skipped_not_process_creation,
         "merged_records": tally.merged_records,
+        "warnings": tally.warnings,
         "events_by_kind": kinds,
         "rules_loaded": report.rules_loaded,
         "rules_refused": report.errors.len(),

@@ -7,6 +7,7 @@ use assert_cmd::Command;
 use serde_json::Value;
 
 // test, explain, check --cost and lints, scan --explain and --profile.
+mod evtx_edges;
 mod nats_support;
 mod serve;
 mod streams;

@@ -232,12 +232,16 @@ impl<W: Write> Writer<'_, W> {
             if let Some(e) = &chunk.error {
                 eprintln!("sigmata: {e}");
             }
+            for w in &chunk.warnings {
+                eprintln!("sigmata: warning: {w}");
+            }
         };
         match self.progress {
             Some(bar) => bar.suspend(report),
             None => report(),
         }
         self.errors += usize::from(chunk.error.is_some());
+        self.tally.warnings += chunk.warnings.len() as u64;
         self.out.write_all(&r.out)?;
         self.tally.merge(&r.tally);
         if self.flush {
@@ -318,17 +322,19 @@ impl Scan<'_> {
                     r.malformed(line, reason);
                     continue;
                 }
-                self.line(&mut w, &mut r, &chunk.source, &source_json, line, bytes);
+                let at = Loc { source: &chunk.source, source_json: &source_json, line, record: None };
+                self.line(&mut w, &mut r, &at, bytes);
             }
         }
         for unit in &chunk.units {
             match unit {
-                Unit::Line { line, start, end } => {
-                    self.line(&mut w, &mut r, &chunk.source, &source_json, *line, &chunk.text[*start..*end]);
+                Unit::Line { line, record, start, end } => {
+                    let at = Loc { source: &chunk.source, source_json: &source_json, line: *line, record: *record };
+                    self.line(&mut w, &mut r, &at, &chunk.text[*start..*end]);
                 }
-                Unit::Parsed { line, event, merged } => {
+                Unit::Parsed { line, record, event, merged } => {
                     r.tally.merged_records += merged;
-                    let at = Loc { source: &chunk.source, source_json: &source_json, line: *line };
+                    let at = Loc { source: &chunk.source, source_json: &source_json, line: *line, record: *record };
                     self.value(&mut w, &mut r, &at, event, Echo::Value(event));
                 }
                 Unit::Skip { merged, .. } => {
@@ -345,14 +351,15 @@ impl Scan<'_> {
     }
 
     /// One line as read.
-    fn line(&self, w: &mut Worker, r: &mut ChunkOut, source: &str, source_json: &str, line: u64, mut bytes: &[u8]) {
+    fn line(&self, w: &mut Worker, r: &mut ChunkOut, at: &Loc<'_>, mut bytes: &[u8]) {
+        let line = at.line;
         if line == 1 {
             bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
         }
         match std::str::from_utf8(bytes) {
             Err(e) => r.malformed(line, format!("invalid UTF-8 at byte {}", e.valid_up_to())),
             Ok(t) if t.trim().is_empty() => r.tally.empty_lines += 1,
-            Ok(t) => self.text(w, r, &Loc { source, source_json, line }, t.trim_end_matches('\r')),
+            Ok(t) => self.text(w, r, at, t.trim_end_matches('\r')),
         }
     }
 

@@ -214,7 +214,7 @@ fn read_samples(path: &Path, samples: Samples) -> Result<(PathBuf, Vec<(usize, V
     if is("evtx") && samples == Samples::Evtx && path.exists() {
         let mut events = Vec::new();
         let mut problem = None;
-        input::evtx::read_evtx(path, |r| {
+        let warnings = input::evtx::read_evtx(path, |r| {
             match r {
                 input::evtx::Record::Event { number, event, .. } => events.push((number as usize, event)),
                 input::evtx::Record::Bad { number, reason } => {
@@ -224,6 +224,9 @@ fn read_samples(path: &Path, samples: Samples) -> Result<(PathBuf, Vec<(usize, V
             true
         })
         .map_err(|e| format!("{}: {e}", path.display()))?;
+        for w in warnings {
+            eprintln!("sigmata: warning: {}: {w}", path.display());
+        }
         return match problem {
             Some(p) => Err(p),
             None => Ok((path.to_path_buf(), events)),

@@ -6,8 +6,14 @@
 //! skipped as it is read, never held). On standard input a chunk is also
 //! cut as soon as no complete line is waiting in the read buffer, so that a
 //! slow writer's lines are evaluated (and their matches printed) before the
-//! next read blocks. `.json` and `.evtx` files are parsed on a thread of
-//! their own that sends records through a bounded channel.
+//! next read blocks. `.json` files, `evtx_dump` output and `.evtx` files
+//! are parsed on a thread of their own that sends records through a
+//! bounded channel.
+//!
+//! What an input holds is decided by its first bytes (after gunzipping)
+//! where they say it, else by its name: the `ElfFile` magic makes it an
+//! EVTX log and a `Record N` first line an `evtx_dump` dump, whatever the
+//! name; otherwise `.json` is a stream of objects and the rest JSONL.
 
 use std::collections::VecDeque;
 use std::io::{self, BufRead, BufReader, Read};
@@ -18,6 +24,7 @@ use std::sync::mpsc;
 
 use serde_json::Value;
 
+use super::{dump, evtx};
 use crate::pipeline::auditd;
 
 /// How an input is read.
@@ -25,9 +32,13 @@ use crate::pipeline::auditd;
 pub enum InputKind {
     /// One JSON object per line.
     Lines,
-    /// Concatenated, possibly pretty-printed JSON objects (`evtx_dump -o json`).
+    /// Concatenated, possibly pretty-printed JSON objects (`evtx_dump -o json
+    /// --no-show-record-number`, SigmaHQ's regression data).
     Stream,
-    /// A Windows event log file.
+    /// `evtx_dump -o json`: each object after a `Record N` line (known by
+    /// its first line, never by name).
+    Dump,
+    /// A Windows event log file (by name, or by its magic).
     Evtx,
 }
 
@@ -100,11 +111,13 @@ pub fn expand(paths: &[PathBuf]) -> (Vec<Input>, Vec<String>) {
 #[derive(Debug)]
 pub enum Unit {
     /// A line (or a `.json` record), its text at `start..end` of the chunk's
-    /// text, not yet checked for UTF-8 or parsed.
-    Line { line: u64, start: usize, end: usize },
-    /// An event already parsed and normalised (an `.evtx` record, an
-    /// auditd group); `merged` more input lines were folded into it.
-    Parsed { line: u64, event: Value, merged: u64 },
+    /// text, not yet checked for UTF-8 or parsed; `record` is the
+    /// `EventRecordID` an `evtx_dump` dump gave it.
+    Line { line: u64, record: Option<u64>, start: usize, end: usize },
+    /// An event already parsed and normalised (an `.evtx` record, with its
+    /// `EventRecordID` as `record`, an auditd group); `merged` more input
+    /// lines were folded into it.
+    Parsed { line: u64, record: Option<u64>, event: Value, merged: u64 },
     /// An auditd group that is not an exec (`merged` more lines folded in).
     Skip { line: u64, merged: u64 },
     /// A line or record that could not be read.
@@ -130,6 +143,9 @@ pub struct Chunk {
     /// An error that ended the input after these units (reported, and the
     /// scan exits 2).
     pub error: Option<String>,
+    /// Warnings about the input, reported after these units (an `.evtx`
+    /// file with fewer records than its header says).
+    pub warnings: Vec<String>,
     /// Input bytes read so far over all inputs (for the progress bar).
     pub bytes_read: u64,
 }
@@ -150,10 +166,12 @@ pub struct FeedOptions {
     pub blocks: bool,
 }
 
+/// What a parsing thread sends; errors and warnings without the input's label.
 enum Msg {
-    Line { line: u64, text: String },
-    Parsed { line: u64, event: Value },
+    Line { line: u64, record: Option<u64>, text: String },
+    Parsed { line: u64, record: u64, event: Value },
     Bad { line: u64, reason: String },
+    Warning(String),
     Error(String),
 }
 
@@ -279,6 +297,7 @@ impl Feeder {
                 text: Vec::new(),
                 units: Vec::new(),
                 error: None,
+                warnings: Vec::new(),
                 bytes_read: 0,
             };
             let step = match open {
@@ -286,14 +305,14 @@ impl Feeder {
                     read_lines(reader, line, *eager, grouper, &self.opts, &label, &mut chunk)
                 }
                 Open::Blocks(b) => b.read(&self.opts, &label, &mut chunk),
-                Open::Channel { rx } => read_channel(rx, &self.opts, &mut chunk),
+                Open::Channel { rx } => read_channel(rx, &self.opts, &label, &mut chunk),
             };
             chunk.bytes_read = self.bytes_read();
             match step {
                 Step::Full => return Some(chunk),
                 Step::Eof => {
                     self.current = None;
-                    if !chunk.units.is_empty() || chunk.block_end > 0 {
+                    if !chunk.units.is_empty() || chunk.block_end > 0 || !chunk.warnings.is_empty() {
                         return Some(chunk);
                     }
                 }
@@ -314,58 +333,151 @@ impl Feeder {
             text: Vec::new(),
             units: Vec::new(),
             error,
+            warnings: Vec::new(),
             bytes_read: self.bytes_read(),
         }
     }
 
     fn open(&self, input: &Input) -> Result<Open, String> {
-        let Some(path) = &input.path else {
-            let stdin: Box<dyn Read + Send> = Box::new(io::stdin());
-            if self.opts.blocks {
-                return Ok(Open::Blocks(Blocks::new(stdin, true)));
-            }
-            return Ok(Open::Lines {
-                reader: BufReader::with_capacity(1 << 16, stdin),
-                line: 0,
-                eager: true,
-                grouper: auditd::Grouper::default(),
-            });
+        let Some(path) = &input.path else { return self.open_stdin() };
+        let head = head(path).map_err(|e| e.to_string())?;
+        let format = if head.starts_with(evtx::MAGIC) {
+            InputKind::Evtx
+        } else if dump::starts_with_banner(&head) {
+            InputKind::Dump
+        } else {
+            input.kind
         };
-        match input.kind {
-            InputKind::Lines if self.opts.blocks => {
-                Ok(Open::Blocks(Blocks::new(open_file(path, &self.bytes).map_err(|e| e.to_string())?, false)))
-            }
+        let open = || open_file(path, &self.bytes).map_err(|e| e.to_string());
+        match format {
+            InputKind::Lines if self.opts.blocks => Ok(Open::Blocks(Blocks::new(open()?, false))),
             InputKind::Lines => Ok(Open::Lines {
-                reader: BufReader::with_capacity(1 << 16, open_file(path, &self.bytes).map_err(|e| e.to_string())?),
+                reader: BufReader::with_capacity(1 << 16, open()?),
                 line: 0,
                 eager: false,
                 grouper: auditd::Grouper::default(),
             }),
-            InputKind::Stream => {
-                let reader = open_file(path, &self.bytes).map_err(|e| e.to_string())?;
-                let (tx, rx) = mpsc::sync_channel(1024);
-                std::thread::spawn(move || stream_records(reader, tx));
-                Ok(Open::Channel { rx })
+            InputKind::Stream => Ok(channel(open()?, stream_records)),
+            InputKind::Dump => {
+                let max = self.opts.max_line;
+                Ok(channel(open()?, move |r, tx| dump_records(r, max, tx)))
             }
+            // A gzip'd log is unpacked by `read_evtx`; the progress bar
+            // counts the file when it is read.
             InputKind::Evtx => {
-                let (tx, rx) = mpsc::sync_channel(1024);
                 let (path, size, bytes) = (path.clone(), input.size, self.bytes.clone());
-                std::thread::spawn(move || {
-                    let sent = super::evtx::read_evtx(&path, |r| {
-                        let msg = match r {
-                            super::evtx::Record::Event { number, event, .. } => Msg::Parsed { line: number, event },
-                            super::evtx::Record::Bad { number, reason } => Msg::Bad { line: number, reason },
-                        };
-                        tx.send(msg).is_ok()
-                    });
+                Ok(evtx_channel(move |send| {
+                    let result = evtx::read_evtx(&path, send);
                     bytes.fetch_add(size, Ordering::Relaxed);
-                    if let Err(e) = sent {
-                        let _ = tx.send(Msg::Error(format!("{}: {e}", path.display())));
-                    }
-                });
-                Ok(Open::Channel { rx })
+                    result
+                }))
             }
         }
+    }
+
+    /// Standard input: JSONL, unless its first bytes say it is a gzip
+    /// stream, an EVTX log (unpacked into a temporary file to be read) or
+    /// an `evtx_dump` dump.
+    fn open_stdin(&self) -> Result<Open, String> {
+        let stdin: Box<dyn Read + Send> = Box::new(io::stdin());
+        let mut reader = BufReader::with_capacity(1 << 16, stdin);
+        // One read: on a pipe, what the writer has written so far. A read
+        // error is left for the line reader to report.
+        let mut head = reader.fill_buf().map(<[u8]>::to_vec).unwrap_or_default();
+        if head.starts_with(&[0x1f, 0x8b]) {
+            let gz: Box<dyn Read + Send> = Box::new(flate2::bufread::MultiGzDecoder::new(reader));
+            reader = BufReader::with_capacity(1 << 16, gz);
+            head = reader.fill_buf().map(<[u8]>::to_vec).unwrap_or_default();
+        }
+        if head.starts_with(evtx::MAGIC) {
+            return Ok(evtx_channel(move |send| evtx::read_evtx_reader(&mut reader, send)));
+        }
+        if dump::starts_with_banner(&head) {
+            let max = self.opts.max_line;
+            return Ok(channel(Box::new(reader), move |r, tx| dump_records(r, max, tx)));
+        }
+        if self.opts.blocks {
+            return Ok(Open::Blocks(Blocks::new(Box::new(reader), true)));
+        }
+        Ok(Open::Lines { reader, line: 0, eager: true, grouper: auditd::Grouper::default() })
+    }
+}
+
+/// The first bytes of a file, unpacked if it is gzip'd.
+fn head(path: &Path) -> io::Result<Vec<u8>> {
+    use std::io::Seek;
+    let mut file = std::fs::File::open(path)?;
+    let mut head = Vec::with_capacity(256);
+    (&mut file).take(256).read_to_end(&mut head)?;
+    if !head.starts_with(&[0x1f, 0x8b]) {
+        return Ok(head);
+    }
+    file.seek(io::SeekFrom::Start(0))?;
+    let mut unpacked = Vec::with_capacity(256);
+    // A broken gzip stream is reported when the input is read.
+    let _ = flate2::read::MultiGzDecoder::new(BufReader::new(file)).take(256).read_to_end(&mut unpacked);
+    Ok(unpacked)
+}
+
+/// Runs `parse` on a thread of its own, sending messages through a bounded channel.
+fn channel(
+    reader: Box<dyn Read + Send>,
+    parse: impl FnOnce(Box<dyn Read + Send>, mpsc::SyncSender<Msg>) + Send + 'static,
+) -> Open {
+    let (tx, rx) = mpsc::sync_channel(1024);
+    std::thread::spawn(move || parse(reader, tx));
+    Open::Channel { rx }
+}
+
+/// Reads an EVTX log on a thread of its own: `read` calls its argument with
+/// each record and returns the warnings, or the error that ended the log.
+fn evtx_channel(
+    read: impl FnOnce(&mut dyn FnMut(evtx::Record) -> bool) -> Result<Vec<String>, String> + Send + 'static,
+) -> Open {
+    let (tx, rx) = mpsc::sync_channel(1024);
+    std::thread::spawn(move || {
+        let mut send = |r| {
+            let msg = match r {
+                evtx::Record::Event { number, record_id, event } => {
+                    Msg::Parsed { line: number, record: record_id, event }
+                }
+                evtx::Record::Bad { number, reason } => Msg::Bad { line: number, reason },
+            };
+            tx.send(msg).is_ok()
+        };
+        match read(&mut send) {
+            Ok(warnings) => {
+                for w in warnings {
+                    let _ = tx.send(Msg::Warning(w));
+                }
+            }
+            Err(e) => {
+                let _ = tx.send(Msg::Error(e));
+            }
+        }
+    });
+    Open::Channel { rx }
+}
+
+/// Reads an `evtx_dump` dump and sends each record's text with its line
+/// and record id: the `EventRecordID` the record states, else its
+/// `Record N` (which can differ in an exported log; see
+/// [`super::event_record_id`]). The text is parsed once here for the id:
+/// dumps are rare and this thread keeps ahead of the workers.
+fn dump_records(reader: Box<dyn Read + Send>, max: usize, tx: mpsc::SyncSender<Msg>) {
+    let mut reader = BufReader::new(reader);
+    let read = dump::read_dump(&mut reader, max, |item| {
+        let msg = match item {
+            dump::DumpItem::Record { line, record_id, text } => {
+                let stated = serde_json::from_str::<Value>(&text).ok().as_ref().and_then(super::event_record_id);
+                Msg::Line { line, record: Some(stated.unwrap_or(record_id)), text }
+            }
+            dump::DumpItem::Bad { line, reason } => Msg::Bad { line, reason },
+        };
+        tx.send(msg).is_ok()
+    });
+    if let Err(e) = read {
+        let _ = tx.send(Msg::Error(format!("read error: {e}")));
     }
 }
 
@@ -512,7 +624,7 @@ fn read_lines(
                 if opts.auditd {
                     auditd_line(grouper, *line, start, chunk);
                 } else {
-                    chunk.units.push(Unit::Line { line: *line, start, end: chunk.text.len() });
+                    chunk.units.push(Unit::Line { line: *line, record: None, start, end: chunk.text.len() });
                 }
             }
             Ok(LineRead::TooLong(n)) => {
@@ -545,7 +657,11 @@ fn flush_group(grouper: &mut auditd::Grouper, chunk: &mut Chunk) {
 fn push_group(g: auditd::Group, chunk: &mut Chunk) {
     let (line, merged) = (g.line, g.records.len() as u64 - 1);
     let (event, exec) = auditd::normalise(g.records);
-    chunk.units.push(if exec { Unit::Parsed { line, event, merged } } else { Unit::Skip { line, merged } });
+    chunk.units.push(if exec {
+        Unit::Parsed { line, record: None, event, merged }
+    } else {
+        Unit::Skip { line, merged }
+    });
 }
 
 /// An auditd line: records join their group; anything else ends the group
@@ -571,22 +687,25 @@ fn auditd_line(grouper: &mut auditd::Grouper, line: u64, start: usize, chunk: &m
         _ => {
             let end = chunk.text.len();
             flush_group(grouper, chunk);
-            chunk.units.push(Unit::Line { line, start, end });
+            chunk.units.push(Unit::Line { line, record: None, start, end });
         }
     }
 }
 
-fn read_channel(rx: &mpsc::Receiver<Msg>, opts: &FeedOptions, chunk: &mut Chunk) -> Step {
+fn read_channel(rx: &mpsc::Receiver<Msg>, opts: &FeedOptions, label: &str, chunk: &mut Chunk) -> Step {
     while !full(chunk, opts) {
         match rx.recv() {
-            Ok(Msg::Line { line, text }) => {
+            Ok(Msg::Line { line, record, text }) => {
                 let start = chunk.text.len();
                 chunk.text.extend_from_slice(text.as_bytes());
-                chunk.units.push(Unit::Line { line, start, end: chunk.text.len() });
+                chunk.units.push(Unit::Line { line, record, start, end: chunk.text.len() });
             }
-            Ok(Msg::Parsed { line, event }) => chunk.units.push(Unit::Parsed { line, event, merged: 0 }),
+            Ok(Msg::Parsed { line, record, event }) => {
+                chunk.units.push(Unit::Parsed { line, record: Some(record), event, merged: 0 })
+            }
             Ok(Msg::Bad { line, reason }) => chunk.units.push(Unit::Malformed { line, reason }),
-            Ok(Msg::Error(e)) => return Step::Failed(e),
+            Ok(Msg::Warning(w)) => chunk.warnings.push(format!("{label}: {w}")),
+            Ok(Msg::Error(e)) => return Step::Failed(format!("{label}: {e}")),
             Err(_) => return Step::Eof,
         }
     }
@@ -636,13 +755,18 @@ fn stream_records(reader: Box<dyn Read + Send>, tx: mpsc::SyncSender<Msg>) {
                     at.pop_front();
                     line += 1;
                 }
-                Msg::Line { line, text: raw.get().to_string() }
+                Msg::Line { line, record: None, text: raw.get().to_string() }
             }
             Some(Err(e)) if e.is_io() => Msg::Error(format!("read error: {e}")),
-            Some(Err(e)) => Msg::Bad {
-                line: e.line() as u64,
-                reason: format!("invalid JSON: {e}; the rest of the file is skipped"),
-            },
+            // The record is malformed, and the input was not read to its end.
+            Some(Err(e)) => {
+                let line = e.line() as u64;
+                let bad = Msg::Bad { line, reason: format!("invalid JSON: {e}; the rest of the file is skipped") };
+                if tx.send(bad).is_ok() {
+                    let _ = tx.send(Msg::Error(format!("not read after line {line} (invalid JSON)")));
+                }
+                return;
+            }
         };
         let last = !matches!(msg, Msg::Line { .. });
         if tx.send(msg).is_err() || last {
@@ -683,6 +807,7 @@ mod tests {
                 _ => "other".into(),
             })
             .collect();
-        assert_eq!(got, ["1", "5", "bad 7"]);
+        // The syntax error also ends the input with an error.
+        assert_eq!(got, ["1", "5", "bad 7", "other"]);
     }
 }

@@ -170,7 +170,7 @@ impl Pack {
             Ok(None) => Verdict::Skipped,
             Ok(Some(_)) => {
                 let event = echo_text(text);
-                let at = Loc { source: &origin.stream, source_json, line: d.seq };
+                let at = Loc { source: &origin.stream, source_json, line: d.seq, record: None };
                 let subject = serde_json::Value::from(d.subject.as_str()).to_string();
                 let alerts = w.matches.iter().map(|id| self.alert(id, &at, &event, &subject, origin)).collect();
                 Verdict::Alerts(alerts)
