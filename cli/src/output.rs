@@ -223,13 +223,8 @@ pub fn fields_never_seen(engine: &Engine, tally: &Tally) -> Vec<(String, u64)> {
 
 /// The `--stats` object. `elapsed`: the whole run; `scanning`: without
 /// rule loading (what `events_per_s` is computed over).
-pub fn stats_json(
-    engine: &Engine,
-    report: &sigmata::LoadReport,
-    tally: &Tally,
-    elapsed: f64,
-    scanning: f64,
-) -> serde_json::Value {
+pub fn stats_json(loaded: &crate::rules::Loaded, tally: &Tally, elapsed: f64, scanning: f64) -> serde_json::Value {
+    let (engine, report) = (&loaded.engine, &loaded.report);
     let kinds: serde_json::Map<String, serde_json::Value> =
         Kind::ALL.iter().map(|k| (k.name().to_string(), tally.kinds[k.index()].into())).collect();
     let never: Vec<serde_json::Value> =
@@ -248,6 +243,7 @@ pub fn stats_json(
         "rules_loaded": report.rules_loaded,
         "rules_refused": report.errors.len(),
         "rules_not_applicable": report.not_applicable.len(),
+        "rule_files_not_parsed": loaded.files_not_parsed,
         "fields_never_seen": never,
         "elapsed_s": (elapsed * 1000.0).round() / 1000.0,
         "scan_s": (scanning * 1000.0).round() / 1000.0,

@@ -316,3 +316,38 @@ fn bad_input_matrix() {
         }
     }
 }
+
+#[test]
+fn scan_does_not_parse_rule_files_of_other_logsources_and_counts_them() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "a.yml", RULE);
+    // Another logsource, and broken YAML: scan never parses it (check does).
+    write(
+        dir.path(),
+        "b.yml",
+        &RULE.replace("category: process_creation", "category: registry_set").replace("detection:", "detection: ["),
+    );
+    // Mentions a correlation: always read, even without the logsource.
+    write(
+        dir.path(),
+        "c.yml",
+        &RULE
+            .replace("category: process_creation", "category: registry_set")
+            .replace("title:", "description: a correlation base\ntitle:")
+            .replace("7d6f3a52", "8d6f3a52"),
+    );
+    let events = dir.path().join("events.jsonl");
+    std::fs::write(&events, "{\"Image\":\"C:\\\\Windows\\\\System32\\\\whoami.exe\"}\n").unwrap();
+    let out =
+        sigmata().args(["scan", "--format", "none", "--stats", "-r"]).arg(dir.path()).arg(&events).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let stats: Value = serde_json::from_str(String::from_utf8_lossy(&out.stderr).lines().last().unwrap()).unwrap();
+    assert_eq!(stats["matches"], 1);
+    assert_eq!(stats["rules_loaded"], 1);
+    assert_eq!(stats["rules_refused"], 0);
+    assert_eq!(stats["rules_not_applicable"], 1);
+    assert_eq!(stats["rule_files_not_parsed"], 1);
+    let out = sigmata().args(["check", "--format", "json", "-r"]).arg(dir.path()).output().unwrap();
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["rules_refused"], 1, "check reads every file");
+}

@@ -11,7 +11,7 @@ use crate::{Failure, Outcome};
 /// Runs `check`.
 pub fn run(a: &CheckArgs) -> Result<Outcome, Failure> {
     // A check reports every rule that does not load, whatever its logsource.
-    let loaded = rules::load_with(&a.rules, true)?;
+    let loaded = rules::load_with(&a.rules, rules::Need::All)?;
     let r = &loaded.report;
     let lints = lint::lints(&loaded);
     match a.format {

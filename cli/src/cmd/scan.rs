@@ -35,7 +35,7 @@ const CHUNK_BYTES: usize = 1 << 20;
 pub fn run(a: &ScanArgs) -> Result<Outcome, Failure> {
     let start = Instant::now();
     let pipelines = Pipelines::parse(&a.pipelines)?;
-    let loaded = rules::load(&a.rules)?;
+    let loaded = rules::load_with(&a.rules, rules::Need::Evaluate)?;
     let report = &loaded.report;
     if !report.errors.is_empty() {
         eprintln!(
@@ -161,7 +161,7 @@ pub fn run(a: &ScanArgs) -> Result<Outcome, Failure> {
     }
     out.flush().map_err(output_error)?;
     if a.stats {
-        eprintln!("{}", output::stats_json(engine, report, &tally, elapsed, scanning));
+        eprintln!("{}", output::stats_json(&loaded, &tally, elapsed, scanning));
     }
     if a.profile {
         // Each worker timed its own rules; the report adds them up.

@@ -84,7 +84,7 @@ impl Pack {
                         merge them into one event per exec before publishing (as auoms or msticpy do)"
                 .into());
         }
-        let loaded = rules::load(&a.rules).map_err(|e| e.to_string())?;
+        let loaded = rules::load_with(&a.rules, rules::Need::Evaluate).map_err(|e| e.to_string())?;
         let report = &loaded.report;
         if !report.errors.is_empty() && !a.allow_refused {
             let mut msg = format!("{} rule(s) refused (use --allow-refused to run without them):", report.errors.len());

@@ -9,11 +9,12 @@
 //!
 //! 1. **Prefilter.** Each keyword predicate has *needles*: JSON-escaped
 //!    lowercase literals one of which the line must contain if the
-//!    predicate holds. The line is ASCII-lowercased once per event and each
-//!    needle searched with `memmem` (its rare-byte prefilter skips the
-//!    backslashes that fill Windows events; an Aho-Corasick pass over all
-//!    needles stopped at every one of them); a predicate none of whose
-//!    needles occur is false.
+//!    predicate holds. Each needle is searched in the line on its own, ASCII
+//!    case-insensitively (aho-corasick's single-pattern searcher; the same
+//!    as searching the lowercased line, without copying it: copying and
+//!    lowercasing a 1 KB line was most of the cost); one pass over all
+//!    needles together stopped at every backslash that fills Windows
+//!    events. A predicate none of whose needles occur is false.
 //! 2. **Exact.** Otherwise the line is read with serde_json (once per
 //!    event) into a record of its keyword values, and the predicate is
 //!    evaluated on that, exactly as for a record whose keywords were
@@ -38,7 +39,6 @@
 use std::sync::OnceLock;
 
 use aho_corasick::AhoCorasick;
-use memchr::memmem;
 
 use crate::exec::record::Record;
 use crate::fold;
@@ -47,8 +47,9 @@ use crate::ir::{Case, Pred, Target, Test, Token};
 /// The needles of every keyword predicate of a pack.
 #[derive(Debug)]
 pub(crate) struct LinePrefilter {
-    /// Every needle (lowercase), searched in the lowercased line.
-    needles: Vec<memmem::Finder<'static>>,
+    /// Every needle (lowercase), searched ASCII-case-insensitively in the
+    /// line (the same as searching the lowercased line, without copying it).
+    needles: Vec<AhoCorasick>,
     /// Per predicate index: its needles, a range of needle ids (`None`:
     /// not a keyword predicate with needles; always read exactly).
     of_pred: Vec<Option<(u32, u32)>>,
@@ -61,8 +62,6 @@ pub(crate) struct LineState {
     found_at: u32,
     /// The prefilter applies to this line.
     usable: bool,
-    /// The line, ASCII-lowercased.
-    lower: String,
     /// Per needle: not searched yet (`None`), or whether it occurs.
     found: Vec<Option<bool>>,
     read_at: u32,
@@ -74,22 +73,28 @@ impl LinePrefilter {
     /// The prefilter of the keyword predicates among `preds` (`None` when
     /// there are none).
     pub(crate) fn new<'a>(preds: impl Iterator<Item = &'a Pred>) -> Option<LinePrefilter> {
-        let mut needles: Vec<Vec<u8>> = Vec::new();
+        let mut needles: Vec<AhoCorasick> = Vec::new();
         let mut of_pred = Vec::new();
         let mut any = false;
+        let searcher = |n: &Vec<u8>| AhoCorasick::builder().ascii_case_insensitive(true).build([n]).ok();
         for p in preds {
-            let range = (p.target == Target::Keywords).then(|| pred_needles(&p.test)).flatten().map(|ns| {
-                let start = needles.len() as u32;
-                needles.extend(ns);
-                (start, needles.len() as u32)
-            });
+            let range = (p.target == Target::Keywords)
+                .then(|| pred_needles(&p.test))
+                .flatten()
+                // A needle that cannot be built (none can: a few bytes are
+                // far below every limit) leaves its predicate read exactly.
+                .and_then(|ns| ns.iter().map(searcher).collect::<Option<Vec<_>>>())
+                .map(|ns| {
+                    let start = needles.len() as u32;
+                    needles.extend(ns);
+                    (start, needles.len() as u32)
+                });
             any |= p.target == Target::Keywords;
             of_pred.push(range);
         }
         if !any {
             return None;
         }
-        let needles = needles.iter().map(|n| memmem::Finder::new(n).into_owned()).collect();
         Some(LinePrefilter { needles, of_pred })
     }
 
@@ -111,9 +116,6 @@ impl LinePrefilter {
             state.found_at = generation;
             state.usable = plain && (line.is_ascii() || !has_char_folding_to_ascii(line));
             if state.usable {
-                state.lower.clear();
-                state.lower.push_str(line);
-                state.lower.make_ascii_lowercase();
                 state.found.clear();
                 state.found.resize(self.needles.len(), None);
             }
@@ -121,8 +123,7 @@ impl LinePrefilter {
         if !state.usable {
             return true;
         }
-        (start as usize..end as usize)
-            .any(|k| *state.found[k].get_or_insert_with(|| self.needles[k].find(state.lower.as_bytes()).is_some()))
+        (start as usize..end as usize).any(|k| *state.found[k].get_or_insert_with(|| self.needles[k].is_match(line)))
     }
 }
 

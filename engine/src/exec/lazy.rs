@@ -108,16 +108,21 @@ impl ClassRun {
         best
     }
 
+    /// Whether `text` has a run of `min` class bytes. Each window of `min`
+    /// bytes is checked from its end backwards, so a byte outside the class
+    /// skips the window past it (command lines are mostly not hex runs, and
+    /// most windows fail on their last byte); bytes already known to be in
+    /// the class are not read again, so every byte is read at most once.
     fn occurs(&self, text: &str) -> bool {
-        let mut n = 0;
-        for &b in text.as_bytes() {
-            if self.class.get(usize::from(b)).copied().unwrap_or(false) {
-                n += 1;
-                if n >= self.min {
-                    return true;
-                }
-            } else {
-                n = 0;
+        let b = text.as_bytes();
+        let in_class = |c: u8| self.class.get(usize::from(c)).copied().unwrap_or(false);
+        // b[start..known] are in the class.
+        let (mut start, mut known) = (0, 0);
+        while start + self.min <= b.len() {
+            let end = start + self.min;
+            match (known.max(start)..end).rev().find(|&k| !in_class(b[k])) {
+                None => return true,
+                Some(k) => (start, known) = (k + 1, end),
             }
         }
         false
@@ -571,4 +576,42 @@ fn has_run(text: &str, min: usize, dot_all: bool) -> bool {
         return min == 0 || text.chars().nth(min - 1).is_some();
     }
     text.split('\n').any(|line| line.len() >= min && (min == 0 || line.chars().nth(min - 1).is_some()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The skipping scan agrees with counting the current run byte by byte.
+    #[test]
+    fn class_run_skipping_scan_agrees_with_the_naive_count() {
+        let naive = |run: &ClassRun, text: &str| {
+            let mut n = 0;
+            text.bytes().any(|b| {
+                n = if b < 128 && run.class[usize::from(b)] { n + 1 } else { 0 };
+                n >= run.min
+            })
+        };
+        let hir = regex_syntax::parse(r"\s[a-fA-F0-9]{8}\s").unwrap();
+        let run = ClassRun::of(&hir).expect("a run of 8 hex digits");
+        assert_eq!(run.min, 8);
+        // Every string of up to 11 characters over a hex digit, a non-hex
+        // letter and a non-ASCII letter, and a few longer ones.
+        let alphabet = ['a', 'x', 'é'];
+        let mut texts: Vec<String> = Vec::new();
+        for len in 0..=11u32 {
+            for mut code in 0..3usize.pow(len) {
+                let mut t = String::new();
+                for _ in 0..len {
+                    t.push(alphabet[code % 3]);
+                    code /= 3;
+                }
+                texts.push(t);
+            }
+        }
+        texts.extend((0..40).map(|i| format!("{}{}", "0a".repeat(i % 5), "x0".repeat(i))));
+        for t in &texts {
+            assert_eq!(run.occurs(t), naive(&run, t), "{t:?}");
+        }
+    }
 }
