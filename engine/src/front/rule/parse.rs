@@ -52,14 +52,6 @@ pub(crate) fn parse(value: &Yaml, origin: Origin) -> Result<Document> {
         return parse_filter(value, entries, origin).map(Document::Filter);
     }
     let title = required_string(value, "title")?;
-    let action = value.get("action").and_then(Yaml::as_str);
-    if let Some(action) = action {
-        return Err(doc_err(
-            format!("'action: {action}' rule collections were removed in Sigma 2.0; split the collection into separate rules"),
-            "action",
-        )
-        .with_kind(ErrorKind::Unsupported));
-    }
     let detection_yaml =
         value.get("detection").ok_or_else(|| doc_err("the rule has no 'detection' section", "title"))?;
     let logsource = match value.get("logsource") {
