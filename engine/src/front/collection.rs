@@ -126,6 +126,11 @@ pub(crate) fn expand(docs: Vec<Document>, budget: usize) -> Vec<Piece> {
                     g.used = true;
                     let mut conflicts = Vec::new();
                     merge(&mut merged, &g.entries, &mut Vec::new(), &mut conflicts);
+                    // Warnings name the merged rule (its title may come from the template).
+                    let rule = match conflicts.is_empty() {
+                        true => doc.clone(),
+                        false => Document { value: Yaml::Map(merged.clone()), ..doc.clone() },
+                    };
                     for key in conflicts {
                         let warning = Error::new(
                             ErrorKind::Document,
@@ -137,7 +142,7 @@ pub(crate) fn expand(docs: Vec<Document>, budget: usize) -> Vec<Piece> {
                             ),
                         )
                         .at(Anchor::Path(key, None));
-                        out.push(Piece::Warning { at: doc.clone(), warning });
+                        out.push(Piece::Warning { at: rule.clone(), warning });
                     }
                 }
                 if let Some(piece) = emit(&merged, &doc, &mut spent, budget) {
@@ -380,7 +385,7 @@ action: merge
         assert_eq!(refused.len(), 3, "{refused:?}");
         assert!(refused[0].0.contains("no previous document") && refused[0].1 == 1);
         assert!(refused[1].0.contains("unknown collection action 'merge'"), "{refused:?}");
-        assert!(refused[2].0.contains("merged into no rule") && refused[2].1 == 19, "{refused:?}");
+        assert!(refused[2].0.contains("merged into no rule") && refused[2].1 == 18, "{refused:?}");
     }
 
     #[test]
