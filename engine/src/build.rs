@@ -36,7 +36,7 @@ pub struct LoadReport {
     /// Rules that loaded but do not apply to the configured logsource.
     pub not_applicable: Vec<NotApplicable>,
     /// Problems that did not refuse anything, e.g. a filter naming a rule
-    /// that is not loaded.
+    /// that is not loaded, or a file in the Sigma 1.x collection form.
     pub warnings: Vec<Error>,
     /// Number of rules in the engine.
     pub rules_loaded: usize,
