@@ -104,8 +104,8 @@ fn config() -> Criterion {
 }
 
 criterion_group! {
-    name = distinct;
+    name = headline;
     config = config();
     targets = distinct_events
 }
-criterion_main!(distinct);
+criterion_main!(headline);

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use crate::config::Config;
 use crate::error::{Error, ErrorKind};
 use crate::exec::Engine;
+use crate::front::collection::Piece;
 use crate::front::rule::{self, Document, Filter, FilterTargets, LogSource, Origin, Rule};
 use crate::ir::LoadedRule;
 use crate::ir::{self, Expr, FieldTable, Placeholders};
@@ -35,7 +36,7 @@ pub struct LoadReport {
     /// Rules that loaded but do not apply to the configured logsource.
     pub not_applicable: Vec<NotApplicable>,
     /// Problems that did not refuse anything, e.g. a filter naming a rule
-    /// that is not loaded.
+    /// that is not loaded, or a file in the Sigma 1.x collection form.
     pub warnings: Vec<Error>,
     /// Number of rules in the engine.
     pub rules_loaded: usize,
@@ -178,8 +179,9 @@ impl Builder {
         let mut report = LoadReport::default();
         let mut rules: Vec<(Rule, usize)> = Vec::new();
         let mut filters: Vec<(Filter, usize)> = Vec::new();
-        for (si, (docs, errors)) in self.parse_sources().into_iter().enumerate() {
+        for (si, (docs, errors, warnings)) in self.parse_sources().into_iter().enumerate() {
             report.errors.extend(errors);
+            report.warnings.extend(warnings);
             for doc in docs {
                 match doc {
                     Document::Rule(r) => rules.push((r, si)),
@@ -268,12 +270,12 @@ impl Builder {
         (engine, report)
     }
 
-    /// Every source parsed, in order: its documents and its errors.
-    fn parse_sources(&self) -> Vec<(Vec<Document>, Vec<Error>)> {
+    /// Every source parsed, in order: its documents, its errors and its warnings.
+    fn parse_sources(&self) -> Vec<(Vec<Document>, Vec<Error>, Vec<Error>)> {
         let parse = |src: &Source| {
             let mut report = LoadReport::default();
             let docs = self.parse_source(src, &mut report);
-            (docs, report.errors)
+            (docs, report.errors, report.warnings)
         };
         let threads = self.threads.min(self.sources.len());
         if threads <= 1 {
@@ -325,23 +327,37 @@ impl Builder {
             }
         };
         let mut out = Vec::with_capacity(docs.len());
-        for d in docs {
-            let origin = Origin {
-                path: src.origin.clone(),
-                document: d.index,
-                first_line: d.first_line,
-                last_line: d.last_line,
-            };
-            match rule::parse(&d.value, origin.clone()) {
-                Ok(doc) => out.push(doc),
-                Err(mut e) => {
-                    let id = d.value.get("id").and_then(|v| v.as_str()).map(str::to_string);
-                    let title = d.value.get("title").and_then(|v| v.as_str()).map(str::to_string);
-                    e.set_origin(&src.origin);
-                    e.set_rule(id.as_deref(), title.as_deref());
-                    locate(&mut e, src, &origin);
-                    report.errors.push(e);
+        let origin_of = |d: &crate::front::yaml::Document| Origin {
+            path: src.origin.clone(),
+            document: d.index,
+            first_line: d.first_line,
+            last_line: d.last_line,
+        };
+        let finish = |mut e: Error, d: &crate::front::yaml::Document| {
+            let id = d.value.get("id").and_then(|v| v.as_str()).map(str::to_string);
+            let title = d.value.get("title").and_then(|v| v.as_str()).map(str::to_string);
+            e.set_origin(&src.origin);
+            e.set_rule(id.as_deref(), title.as_deref());
+            locate(&mut e, src, &origin_of(d));
+            e
+        };
+        // Sigma 1.x collections become plain documents first (a file
+        // without `action` keys passes through as it is).
+        for piece in crate::front::collection::expand(docs, self.config.max_rule_bytes) {
+            let d = match piece {
+                Piece::Document(d) => d,
+                Piece::Refused { at, error } => {
+                    report.errors.push(finish(error, &at));
+                    continue;
                 }
+                Piece::Warning { at, warning } => {
+                    report.warnings.push(finish(warning, &at));
+                    continue;
+                }
+            };
+            match rule::parse(&d.value, origin_of(&d)) {
+                Ok(doc) => out.push(doc),
+                Err(e) => report.errors.push(finish(e, &d)),
             }
         }
         out

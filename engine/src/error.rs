@@ -185,11 +185,6 @@ impl Error {
         self
     }
 
-    pub(crate) fn with_kind(mut self, kind: ErrorKind) -> Error {
-        self.inner.kind = kind;
-        self
-    }
-
     pub(crate) fn anchor(&self) -> &Anchor {
         &self.inner.anchor
     }

@@ -9,7 +9,9 @@
 //! - a field is *absent* when [`Event::field`] returns `false`; `Field: null`
 //!   is true for absent fields and for [`Value::Null`];
 //! - a field with several values (a JSON array) matches a test when any of
-//!   its values does;
+//!   its values does; a dotted name that crosses an array of objects has
+//!   the values of every element that has it (see `lookup` in the JSON
+//!   implementation);
 //! - numbers and booleans compare with string patterns by their text
 //!   (`LogonId: 0` matches the number `0` and the string `"0"`).
 
@@ -144,29 +146,64 @@ impl<E: Event + ?Sized> Event for &E {
 mod json {
     use super::{Event, Value};
     use crate::ir::FieldId;
-    use serde_json::Value as J;
+    use serde_json::{Map, Value as J};
 
-    /// Field lookup in a JSON object: the key equal to the whole name wins;
-    /// otherwise a dotted name (`process.parent.name`) walks nested objects,
-    /// trying at each level the keys made of one or more name segments (so
-    /// `{"process": {"parent.name": …}}` is found too).
-    pub(super) fn lookup<'a>(obj: &'a serde_json::Map<String, J>, name: &str) -> Option<&'a J> {
+    /// Field lookup in a JSON object: calls `hit` with the value (or values)
+    /// of the field a rule calls `name`, and says whether there was any.
+    ///
+    /// The key equal to the whole name wins; otherwise a dotted name
+    /// (`process.parent.name`) walks nested objects, trying at each level
+    /// the keys made of one or more name segments, the whole remaining name
+    /// first and then the shorter prefixes first (so
+    /// `{"process": {"parent.name": …}}` is found too). A step that reaches
+    /// an array crosses it: every element that is an object (arrays nested
+    /// in it are crossed too) is walked on with the rest of the name, the
+    /// way Elasticsearch flattens an array of objects into multi-valued
+    /// fields. The first key path (in that order) that reaches a value in
+    /// any element gives the field's values: one per element that has it.
+    pub(super) fn lookup<'a>(obj: &'a Map<String, J>, name: &str, hit: &mut dyn FnMut(&'a J)) -> bool {
         if let Some(v) = obj.get(name) {
-            return Some(v);
+            hit(v);
+            return true;
         }
-        // Iterative search over split points, bounded by the number of dots.
-        let mut stack: Vec<(&'a serde_json::Map<String, J>, &str)> = vec![(obj, name)];
-        while let Some((o, rest)) = stack.pop() {
-            if let Some(v) = o.get(rest) {
-                return Some(v);
+        if !name.contains('.') {
+            return false;
+        }
+        // An iterative depth-first search over split points (bounded by the
+        // number of dots), each step holding every object reached by the
+        // same key path.
+        let mut stack: Vec<(Vec<&'a Map<String, J>>, &str)> = vec![(vec![obj], name)];
+        while let Some((objects, rest)) = stack.pop() {
+            let mut found = false;
+            for v in objects.iter().filter_map(|o| o.get(rest)) {
+                hit(v);
+                found = true;
+            }
+            if found {
+                return true;
             }
             for (i, _) in rest.match_indices('.').collect::<Vec<_>>().into_iter().rev() {
-                if let Some(J::Object(inner)) = o.get(&rest[..i]) {
+                let mut inner = Vec::new();
+                for v in objects.iter().filter_map(|o| o.get(&rest[..i])) {
+                    objects_in(v, &mut inner);
+                }
+                if !inner.is_empty() {
                     stack.push((inner, &rest[i + 1..]));
                 }
             }
         }
-        None
+        false
+    }
+
+    /// The objects a dotted name walks on into from `v`: `v` itself, or
+    /// the objects among the elements of an array (and of arrays in it).
+    /// Depth is bounded by the JSON parser's recursion limit, as in `visit`.
+    fn objects_in<'a>(v: &'a J, out: &mut Vec<&'a Map<String, J>>) {
+        match v {
+            J::Object(m) => out.push(m),
+            J::Array(items) => items.iter().for_each(|i| objects_in(i, out)),
+            _ => {}
+        }
     }
 
     pub(super) fn visit(v: &J, f: &mut dyn FnMut(Value<'_>)) {
@@ -199,13 +236,7 @@ mod json {
     impl Event for J {
         fn field(&self, _id: FieldId, name: &str, f: &mut dyn FnMut(Value<'_>)) -> bool {
             let J::Object(obj) = self else { return false };
-            match lookup(obj, name) {
-                Some(v) => {
-                    visit(v, f);
-                    true
-                }
-                None => false,
-            }
+            lookup(obj, name, &mut |v| visit(v, f))
         }
 
         fn values(&self, f: &mut dyn FnMut(Value<'_>)) {
@@ -213,15 +244,9 @@ mod json {
         }
     }
 
-    impl Event for serde_json::Map<String, J> {
+    impl Event for Map<String, J> {
         fn field(&self, _id: FieldId, name: &str, f: &mut dyn FnMut(Value<'_>)) -> bool {
-            match lookup(self, name) {
-                Some(v) => {
-                    visit(v, f);
-                    true
-                }
-                None => false,
-            }
+            lookup(self, name, &mut |v| visit(v, f))
         }
 
         fn values(&self, f: &mut dyn FnMut(Value<'_>)) {

@@ -74,6 +74,22 @@ fn check_json_lists_refused_and_not_applicable_rules() {
     assert!(refused["message"].as_str().unwrap().contains("did you mean 'endswith'"));
 }
 
+/// `check` loads a Sigma 1.x collection rule by rule and warns that the
+/// file uses the 1.x form (a warning: the exit code is 0 unless
+/// `--deny-warnings`).
+#[test]
+fn check_warns_about_a_sigma_1_collection_and_loads_its_rules() {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/sigma1_collection.yml");
+    let out = sigmata().args(["check", "-r"]).arg(&file).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    let warning = text.lines().find(|l| l.starts_with("warning: ")).unwrap_or_else(|| panic!("no warning: {text}"));
+    assert!(warning.contains("sigma1_collection.yml:5:"), "{warning}");
+    assert!(warning.contains("Sigma 1.x rule collection"), "{warning}");
+    assert!(text.contains("3 rules loaded, 0 refused"), "{text}");
+    sigmata().args(["check", "--deny-warnings", "-r"]).arg(&file).assert().code(1);
+}
+
 #[test]
 fn scan_prints_one_jsonl_object_per_match_and_accounts_for_every_line() {
     let dir = tempfile::tempdir().unwrap();

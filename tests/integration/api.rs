@@ -123,3 +123,48 @@ fn rules_of_other_logsources_are_lowered_only_when_checking_all() {
     assert_eq!((engine.len(), report.errors.len(), report.not_applicable.len()), (1, 1, 0));
     assert!(report.errors[0].message().contains("undefined identifier 'nope'"), "{}", report.errors[0]);
 }
+
+/// A Sigma 1.x collection (`tests/data/sigma1_collection.yml`) loads as
+/// pySigma reads it: one rule per document that is not a `global` or a
+/// `reset`, each reported at its own document's line, with a warning that
+/// the file uses the 1.x form.
+#[test]
+fn a_sigma_1_collection_file_loads_rule_by_rule() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/sigma1_collection.yml");
+    let text = std::fs::read_to_string(&path).expect("tests/data/sigma1_collection.yml is readable");
+    let (engine, report) = Builder::new().add_source("sigma1_collection.yml", &text).build();
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    assert_eq!(report.rules_loaded, 3);
+    // The 1.x form is named, at the first `action` line.
+    assert_eq!(report.warnings.len(), 1, "{:?}", report.warnings);
+    let w = &report.warnings[0];
+    assert_eq!((w.origin(), w.line()), (Some("sigma1_collection.yml"), Some(5)));
+    assert!(w.message().contains("Sigma 1.x rule collection"), "{}", w.message());
+    // Each rule: its document's line, and what it took from the template.
+    let rules: Vec<_> = engine.rules().map(|(id, lr)| (id, &lr.rule)).collect();
+    let seen: Vec<(&str, Option<&str>, usize, Option<&str>)> = rules
+        .iter()
+        .map(|(_, r)| (r.title.as_str(), r.id.as_deref(), r.origin.first_line, r.level.map(|l| l.as_str())))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("Local Account Discovery", Some("5a0d9b8e-1c4e-4b5e-9a51-000000000001"), 18, Some("medium")),
+            ("Local Account Discovery", Some("5a0d9b8e-1c4e-4b5e-9a51-000000000002"), 24, Some("medium")),
+            ("Net Use With A UNC Path", Some("5a0d9b8e-1c4e-4b5e-9a51-000000000003"), 33, Some("low")),
+        ]
+    );
+    assert_eq!(rules[1].1.author.as_deref(), Some("sigmata tests"));
+    assert_eq!(rules[2].1.author, None, "the reset drops the template");
+    assert!(rules.iter().all(|(_, r)| r.custom.iter().all(|(k, _)| k != "action")));
+    // What each rule matches: the repeat changed the selection, kept the filter.
+    let matching = |event: serde_json::Value| -> Vec<usize> {
+        let set = engine.matches(&event);
+        rules.iter().enumerate().filter(|(_, (id, _))| set.contains(*id)).map(|(i, _)| i).collect()
+    };
+    assert_eq!(matching(serde_json::json!({"Image": "C:\\Windows\\System32\\whoami.exe"})), [0]);
+    assert_eq!(matching(serde_json::json!({"Image": "C:\\Windows\\System32\\quser.exe"})), [1]);
+    let from_msiexec = serde_json::json!({"Image": "C:\\x\\quser.exe", "ParentImage": "C:\\x\\msiexec.exe"});
+    assert!(matching(from_msiexec).is_empty());
+    assert_eq!(matching(serde_json::json!({"CommandLine": "net use \\\\host\\c$"})), [2]);
+}

@@ -139,3 +139,28 @@ fn fieldref_between_large_arrays_is_not_quadratic() {
     parents[50_000] = "U99999".to_string();
     check(&parents, true);
 }
+
+/// Two rule fields read from every element of a 100,000-element array of
+/// objects arrive interleaved (`a.x`, `a.y`, `a.x`, …). The record groups
+/// each field's values once at the end of the line; moving a field's values
+/// to the end of the record each time the other field's came in between was
+/// 5·10^9 copies for this line.
+#[test]
+fn interleaved_fields_of_an_array_of_objects_are_not_quadratic() {
+    let rule = "title: both\nlogsource: {category: process_creation}\ndetection:\n    \
+                sel: {a.x: x99999, a.y|endswith: '-1'}\n    condition: sel\n";
+    let (engine, report) = Builder::new().config(Config::new().logsource(None)).add_source("r.yml", rule).build();
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    let (mut cache, mut out, mut record) = (engine.create_cache(), MatchSet::new(), Record::new());
+    for (last_y, want) in [("y-1", true), ("y-2", false)] {
+        let mut elements: Vec<serde_json::Value> =
+            (0..100_000).map(|i| serde_json::json!({"x": format!("x{i}"), "y": format!("y{i}")})).collect();
+        elements[7] = serde_json::json!({"x": "x7", "y": last_y});
+        let line = serde_json::json!({"a": elements}).to_string();
+        engine.fill_json(&mut record, &line).expect("valid JSON");
+        let a_x = engine.fields().get("a.x").expect("a.x is a rule field");
+        assert_eq!(record.field_values(a_x).count(), 100_000);
+        engine.matches_record(&mut cache, &record, &mut out);
+        assert_eq!(out.len(), usize::from(want), "{last_y}");
+    }
+}

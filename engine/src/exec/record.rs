@@ -75,6 +75,12 @@ pub struct Record {
     line: Option<KeywordLine>,
     /// Scratch of the JSON reader, kept here so that it is reused.
     json_scratch: (Vec<u32>, Vec<u64>),
+    /// While the JSON reader fills the record: values that arrived after
+    /// another field's (see [`Record::attach`]), grouped by
+    /// [`Record::end_fill`].
+    loose: Vec<(FieldId, ValueRef)>,
+    /// Set between [`Record::begin_fill`] and [`Record::end_fill`].
+    deferring: bool,
 }
 
 /// Where a record's keyword values are when the JSON reader left them in
@@ -108,6 +114,45 @@ impl Record {
         self.keywords_contiguous = true;
         self.text.clear();
         self.line = None;
+        self.loose.clear();
+        self.deferring = false;
+    }
+
+    /// Starts a fill in which the values of different fields may arrive
+    /// interleaved (the elements of an array of objects give `a.x`, `a.y`,
+    /// `a.x`, `a.y`, …): out-of-place values are set aside and grouped once
+    /// by [`end_fill`](Record::end_fill), instead of moving a field's values
+    /// every time, which is quadratic in the length of the array.
+    pub(crate) fn begin_fill(&mut self) {
+        self.deferring = true;
+    }
+
+    /// Ends a fill started by [`begin_fill`](Record::begin_fill): each field
+    /// with values set aside gets its values, in arrival order, in one run
+    /// again. Each such field is moved once, so this is linear.
+    pub(crate) fn end_fill(&mut self) {
+        self.deferring = false;
+        if self.loose.is_empty() {
+            return;
+        }
+        let mut loose = std::mem::take(&mut self.loose);
+        // Stable: a field's values keep their arrival order.
+        loose.sort_by_key(|(f, _)| f.index());
+        let mut i = 0;
+        while i < loose.len() {
+            let field = loose[i].0;
+            let n = loose[i..].iter().take_while(|(f, _)| *f == field).count();
+            if let Some(e) = self.entry(field) {
+                let Entry { start, end, .. } = self.entries[e];
+                let new_start = self.values.len() as u32;
+                self.values.extend_from_within(start as usize..end as usize);
+                self.values.extend(loose[i..i + n].iter().map(|(_, v)| *v));
+                self.entries[e] = Entry { field, start: new_start, end: self.values.len() as u32 };
+            }
+            i += n;
+        }
+        loose.clear();
+        self.loose = loose;
     }
 
     /// Keeps the JSON text of the event as the source of its keyword
@@ -205,6 +250,9 @@ impl Record {
         if let Some(i) = self.entry(field) {
             self.entries.remove(i);
             self.present[field.index() / 64] &= !(1 << (field.index() % 64));
+            if !self.loose.is_empty() {
+                self.loose.retain(|(f, _)| *f != field);
+            }
         }
     }
 
@@ -248,6 +296,10 @@ impl Record {
                 self.mark(field);
             }
             Some(i) if self.entries[i].end == end => self.entries[i].end += 1,
+            Some(_) if self.deferring => {
+                self.loose.push((field, v));
+                return;
+            }
             Some(i) => {
                 // Values of one field arrived with another field's in between
                 // (rare): move this field's values to the end to keep them together.
@@ -378,5 +430,26 @@ mod tests {
         assert!(!r.is_present(a));
         r.set_present(a);
         assert!(r.is_present(a) && r.values(a).is_empty());
+    }
+
+    #[test]
+    fn interleaved_values_are_grouped_at_the_end_of_a_fill() {
+        let mut t = FieldTable::new();
+        let (a, b, c) = (t.intern("a"), t.intern("b"), t.intern("c"));
+        let mut r = Record::new();
+        r.begin_fill();
+        for i in 0..4 {
+            r.push(a, Value::Int(i));
+            r.push(b, Value::Int(10 + i));
+        }
+        r.push(c, Value::Int(20));
+        r.forget(b);
+        r.push(c, Value::Int(21));
+        r.push(a, Value::Int(4));
+        r.end_fill();
+        let texts = |f| r.values(f).iter().map(|v| r.text(v).to_string()).collect::<Vec<_>>();
+        assert_eq!(texts(a), ["0", "1", "2", "3", "4"]);
+        assert!(!r.is_present(b) && texts(b).is_empty());
+        assert_eq!(texts(c), ["20", "21"]);
     }
 }

@@ -107,7 +107,7 @@ impl<'a, 'c, 'r> Scan<'a, 'c, 'r> {
             self.ws();
             let hash = key_hash(key.as_bytes());
             let entry: Entry = node.and_then(|n| self.ctx.ex.nodes[n].get(key, hash)).unwrap_or_default();
-            if self.ctx.keywords || entry.child.is_some() {
+            if self.ctx.matters(&entry) {
                 // A repeated key that matters: serde_json's `Value` keeps only
                 // the last; the visitor's caller handles that. (Two keys with
                 // the same hash are taken for a repeat: that costs only time.)
@@ -173,10 +173,10 @@ impl<'a, 'c, 'r> Scan<'a, 'c, 'r> {
                 if let Some(id) = field {
                     // An empty array is a present field with no value.
                     self.ctx.record.set_present(id);
-                } else if !keywords {
+                } else if child.is_none() && !keywords {
                     return self.skip_container(depth + 1);
                 }
-                self.array(field, depth + 1)
+                self.array(field, child, depth + 1)
             }
             b't' => self.literal(b"true", field, Value::Bool(true)),
             b'f' => self.literal(b"false", field, Value::Bool(false)),
@@ -191,8 +191,9 @@ impl<'a, 'c, 'r> Scan<'a, 'c, 'r> {
     }
 
     /// The elements of an array (after its `[`): values of the same field,
-    /// flattened; dotted names do not descend into arrays.
-    fn array(&mut self, field: Option<FieldId>, depth: usize) -> Fast<()> {
+    /// flattened; a dotted name that continues below the array (`child`)
+    /// walks on into each element that is an object.
+    fn array(&mut self, field: Option<FieldId>, child: Option<usize>, depth: usize) -> Fast<()> {
         if depth > MAX_DEPTH {
             return None;
         }
@@ -201,8 +202,17 @@ impl<'a, 'c, 'r> Scan<'a, 'c, 'r> {
             self.i += 1;
             return Some(());
         }
+        let outer = self.ctx.in_element;
+        self.ctx.in_element |= child.is_some();
+        let read = self.elements(field, child, depth);
+        self.ctx.in_element = outer;
+        read
+    }
+
+    /// The elements of a non-empty array, up to and including its `]`.
+    fn elements(&mut self, field: Option<FieldId>, child: Option<usize>, depth: usize) -> Fast<()> {
         loop {
-            self.value(field, None, depth)?;
+            self.value(field, child, depth)?;
             self.ws();
             match self.b.get(self.i) {
                 Some(b',') => {

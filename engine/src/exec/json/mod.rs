@@ -13,8 +13,9 @@
 //! The result is the same record [`Engine::fill`](crate::Engine::fill)
 //! builds from a `serde_json::Value` of the same text: dotted rule fields
 //! reach nested objects with the same precedence as the `Event` impl (the
-//! whole remaining name first, then shorter prefixes first), a repeated key
-//! keeps its last value, arrays are flattened, and keyword values are
+//! whole remaining name first, then shorter prefixes first) and cross arrays
+//! of objects (every element that has the field adds its values), a repeated
+//! key keeps its last value, arrays are flattened, and keyword values are
 //! collected when some rule searches keywords.
 
 mod fast;
@@ -188,12 +189,21 @@ impl Extractor {
     /// again by the serde_json visitor below, from a cleared record.
     pub(crate) fn fill(&self, record: &mut Record, json: &str, keywords: bool) -> Result<(), JsonError> {
         record.clear();
+        record.begin_fill();
         let (mut best, mut seen) = record.take_json_scratch();
         best.clear();
         seen.clear();
         // The fast path leaves keyword values in the text (see
         // `Record::set_keyword_line`); the visitor collects them.
-        let mut ctx = Ctx { ex: self, record, keywords: false, best: &mut best, seen: &mut seen, duplicate: false };
+        let mut ctx = Ctx {
+            ex: self,
+            record,
+            keywords: false,
+            best: &mut best,
+            seen: &mut seen,
+            duplicate: false,
+            in_element: false,
+        };
         let result = match fast::Scan::run(json, &mut ctx) {
             Some(plain) => {
                 if keywords {
@@ -206,6 +216,7 @@ impl Extractor {
                 ctx.best.clear();
                 ctx.seen.clear();
                 ctx.keywords = keywords;
+                ctx.in_element = false;
                 let mut de = serde_json::Deserializer::from_str(json);
                 let result = ObjectSeed { ctx: &mut ctx, node: Some(0) }.deserialize(&mut de).and_then(|()| de.end());
                 if ctx.duplicate {
@@ -216,6 +227,7 @@ impl Extractor {
             }
         };
         record.put_json_scratch(best, seen);
+        record.end_fill();
         result
     }
 }
@@ -333,23 +345,43 @@ struct Ctx<'a> {
     /// Hashes of the keys of the objects being read (a stack of runs).
     seen: &'a mut Vec<u64>,
     duplicate: bool,
+    /// Inside an element of an array that a dotted name crosses: values
+    /// found there are one element's, and add to the other elements' values
+    /// of the same key path instead of replacing them.
+    in_element: bool,
 }
 
 impl Ctx<'_> {
-    /// May the value found by path number `order` replace what `id` has?
-    /// Within one path, a later repeated key replaces an earlier one.
+    /// May the value found by path number `order` replace what `id` has
+    /// (or add to it)? Within one path, a later repeated key replaces an
+    /// earlier one, except inside the elements of an array, where each
+    /// element adds its values: a key repeated inside one element is found
+    /// by the repeated-key check (see `matters`), so two finds of one path
+    /// there are two elements.
+    #[inline]
     fn claim(&mut self, id: FieldId, order: u32) -> bool {
         let i = id.index();
         if self.best.len() <= i {
             self.best.resize(i + 1, u32::MAX);
         }
-        if order <= self.best[i] {
+        let best = self.best[i];
+        if order < best || (order == best && !self.in_element) {
             self.best[i] = order;
             self.record.forget(id);
             true
         } else {
-            false
+            order == best
         }
+    }
+
+    /// Does a repeat of this key change the record? If it leads to nested
+    /// fields, if keywords are collected, or if it is a field inside an
+    /// array element (where finds add up, see [`Ctx::claim`]). Then the
+    /// reader stops at a repeat and the caller reads the line as
+    /// serde_json's `Value` (see [`DUPLICATE`]).
+    #[inline]
+    fn matters(&self, entry: &Entry) -> bool {
+        self.keywords || entry.child.is_some() || (self.in_element && entry.field.is_some())
     }
 }
 
@@ -381,7 +413,7 @@ impl<'de> Visitor<'de> for ObjectSeed<'_, '_> {
             // A repeated key changes the result only if it leads somewhere
             // (nested fields) or keywords are collected; then stop and let
             // the caller fall back (see DUPLICATE).
-            if ctx.keywords || entry.child.is_some() {
+            if ctx.matters(&entry) {
                 if ctx.seen[mark..].contains(&hash) {
                     ctx.duplicate = true;
                     return Err(de::Error::custom(DUPLICATE));
@@ -555,14 +587,18 @@ impl<'de> Visitor<'de> for ValueSeed<'_, '_> {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        let ValueSeed { ctx, field, .. } = self;
+        let ValueSeed { ctx, field, child } = self;
         if let Some(id) = field {
             // An empty array is a present field with no value.
             ctx.record.set_present(id);
         }
-        // Elements are values of the same field; dotted names do not
-        // descend into arrays.
-        while seq.next_element_seed(ValueSeed { ctx, field, child: None })?.is_some() {}
+        // Elements are values of the same field, and dotted names that
+        // continue below the array walk on into each element that is an
+        // object (arrays of objects are multi-valued fields).
+        let outer = ctx.in_element;
+        ctx.in_element |= child.is_some();
+        while seq.next_element_seed(ValueSeed { ctx, field, child })?.is_some() {}
+        ctx.in_element = outer;
         Ok(())
     }
 
@@ -628,6 +664,28 @@ mod tests {
         same(&["k"], r#"{"j":{"k":3},"k":[4],"l":{"m":[{"k":1}]}}"#);
         same(&["big"], r#"{"big":18446744073709551615,"neg":-9223372036854775808}"#);
         same(&["e"], r#"{"e":[]}"#);
+        // Dotted names cross arrays of objects: every element that has the field adds its values.
+        same(
+            &["a.b", "a.b.c", "a", "l.m.k", "l.m"],
+            r#"{"a":[{"b":1},{"c":2},{"b":[3,{"c":4}]},[{"b":5}],7,null],"l":{"m":[{"k":1},{"k":null},{"j":[]}]}}"#,
+        );
+        // The first key path that reaches the field in any element wins, as in the lookup.
+        same(&["a.b.c"], r#"{"a":[{"b.c":1},{"b":{"c":2}},{"b.c":3}]}"#);
+        same(&["a.b.c"], r#"{"a":[{"b":{"c":2}},{"b.c":1}]}"#);
+        same(&["a.b.c"], r#"{"a":[{"b":[{"c":1},{"c":[2]}]},{"b":{"c":3}}],"a.b":[{"c":4}]}"#);
+        same(&["x.y"], r#"{"x":[{"y":[]}],"z":[{"y":1}]}"#);
+    }
+
+    #[test]
+    fn a_field_repeated_inside_an_array_element_asks_for_the_slow_path() {
+        let mut t = FieldTable::new();
+        t.intern("a.b");
+        let ex = Extractor::new(&t);
+        let mut r = Record::new();
+        let e = ex.fill(&mut r, r#"{"a":[{"b":1},{"b":2,"b":3}]}"#, false).unwrap_err();
+        assert_eq!(e.message(), DUPLICATE);
+        // Outside arrays a repeated plain field keeps its last value on the fast path.
+        ex.fill(&mut r, r#"{"a":{"b":1},"c":[{"b":1,"b":2}]}"#, false).unwrap();
     }
 
     #[test]
@@ -691,14 +749,21 @@ mod tests {
         }
         let (mut best, mut seen) = (Vec::new(), Vec::new());
         let mut r = Record::new();
-        let mut ctx =
-            Ctx { ex: &ex, record: &mut r, keywords: false, best: &mut best, seen: &mut seen, duplicate: false };
+        let mut ctx = Ctx {
+            ex: &ex,
+            record: &mut r,
+            keywords: false,
+            best: &mut best,
+            seen: &mut seen,
+            duplicate: false,
+            in_element: false,
+        };
         fast::Scan::run(json, &mut ctx).is_some()
     }
 
     #[test]
     fn fast_scanner_agrees_with_the_visitor() {
-        let names = ["Image", "CommandLine", "n", "a.b", "a.b.c", "arr", "o"];
+        let names = ["Image", "CommandLine", "n", "a.b", "a.b.c", "arr", "o", "o.p"];
         let taken = [
             r#"{"Image":"C:\\Windows\\cmd.exe","CommandLine":"cmd /c \"x\"","n":42}"#,
             r#" { "Image" : "a" , "x" : { "y" : [1, 2, {"z": null}] } , "n" : -7 } "#,
@@ -707,6 +772,8 @@ mod tests {
             r#"{"Image":"\u0041\u00e9\ud83d\ude00\n\t\/\b\f\r","n":0}"#,
             "{\"Image\":\"Microsoft\u{ae} Windows\u{ae}\",\"k\":\"\",\"e\":{},\"f\":[]}",
             r#"{}"#,
+            r#"{"a":[{"b":{"c":"x"}},{"b.c":2},{"b":[]}],"o":[{"p":1},[{"p":"two"}],{"q":3},4]}"#,
+            r#"{"o":[],"a":[[],[[{"b":null}]]]}"#,
         ];
         for json in taken {
             for keywords in [false, true] {

@@ -21,7 +21,10 @@ pub(crate) use parse::parse;
 pub struct Origin {
     /// The file path (or another label, such as `<stdin>` or an embedded pack path).
     pub path: Arc<str>,
-    /// 0-based index of the document inside a multi-document file.
+    /// 0-based index of the document inside a multi-document file. A rule
+    /// made from a Sigma 1.x collection has the index and lines of its own
+    /// document (the one without `action`, or the `repeat`), not the
+    /// template's.
     pub document: usize,
     /// First line (1-based) of the document.
     pub first_line: usize,

@@ -52,14 +52,6 @@ pub(crate) fn parse(value: &Yaml, origin: Origin) -> Result<Document> {
         return parse_filter(value, entries, origin).map(Document::Filter);
     }
     let title = required_string(value, "title")?;
-    let action = value.get("action").and_then(Yaml::as_str);
-    if let Some(action) = action {
-        return Err(doc_err(
-            format!("'action: {action}' rule collections were removed in Sigma 2.0; split the collection into separate rules"),
-            "action",
-        )
-        .with_kind(ErrorKind::Unsupported));
-    }
     let detection_yaml =
         value.get("detection").ok_or_else(|| doc_err("the rule has no 'detection' section", "title"))?;
     let logsource = match value.get("logsource") {
@@ -414,6 +406,9 @@ fn parse_item(key: &str, value: &Yaml) -> Result<Item> {
         }
         scalar => (vec![to_scalar(scalar)], false),
     };
+    if modifiers.contains(&Modifier::All) && values.len() < 2 {
+        return Err(all_needs_a_list(key, values.len(), is_list));
+    }
     Ok(Item {
         key: key.to_string(),
         field: if field.is_empty() { None } else { Some(field.to_string()) },
@@ -421,6 +416,31 @@ fn parse_item(key: &str, value: &Yaml) -> Result<Item> {
         values,
         is_list,
     })
+}
+
+/// The modifiers appendix: "Single item values are not allowed to have an
+/// `all` modifier". A one-element list is refused as well: it is one item
+/// too (pySigma reads a scalar as a one-element list, and the SigmaHQ
+/// validator `sigmahq_invalid_all_modifier` flags any item with fewer than
+/// two values). Expansions (`windash`, `base64offset`, placeholders) do not
+/// count: their alternatives are OR-ed even under `all`.
+fn all_needs_a_list(key: &str, n: usize, is_list: bool) -> Error {
+    let what = match (n, is_list) {
+        (0, _) => "an empty list".to_string(),
+        (_, false) => "a single value".to_string(),
+        _ => "a list of one value".to_string(),
+    };
+    let fix = if n == 0 {
+        "give two or more values"
+    } else {
+        "drop '|all' (one value needs no AND), or list two or more values"
+    };
+    Error::new(
+        ErrorKind::Modifier,
+        format!(
+            "'{key}' has {what}, but 'all' ANDs two or more values (the Sigma modifiers appendix does not allow 'all' on a single value); {fix}"
+        ),
+    )
 }
 
 #[cfg(test)]

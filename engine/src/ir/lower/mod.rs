@@ -277,7 +277,17 @@ impl Lowerer<'_> {
         let mods: Vec<Modifier> =
             item.modifiers.iter().copied().filter(|m| !matches!(m, Modifier::All | Modifier::Neq)).collect();
         let exprs = if item.values.is_empty() {
-            // pySigma reads an empty list as null.
+            // pySigma reads an empty list as null, to which no value
+            // modifier applies; say it is the empty list that is wrong.
+            if let Some(m) = mods.first() {
+                return Err(Error::new(
+                    ErrorKind::Modifier,
+                    format!(
+                        "'{}' has an empty list as its value: modifier '{m}' needs at least one value to apply to",
+                        item.key
+                    ),
+                ));
+            }
             vec![self.value(target, &Scalar::Null, &mods)?]
         } else {
             let mut exprs = Vec::with_capacity(item.values.len());
