@@ -8,6 +8,7 @@
 use std::sync::Arc;
 
 use crate::config::Config;
+use crate::correlate::Correlations;
 use crate::error::{Error, ErrorKind};
 use crate::exec::Engine;
 use crate::front::rule::{self, Document, Filter, FilterTargets, LogSource, Origin, Rule};
@@ -41,6 +42,8 @@ pub struct LoadReport {
     pub rules_loaded: usize,
     /// Number of filters that loaded (and were applied where they match).
     pub filters_loaded: usize,
+    /// Number of correlation rules that loaded ([`Builder::build_correlated`]).
+    pub correlations_loaded: usize,
 }
 
 impl LoadReport {
@@ -173,9 +176,34 @@ impl Builder {
     }
 
     /// Builds the engine. Never fails as a whole: what could not load is in
-    /// the report.
+    /// the report. Correlation rules need a [`Correlator`](crate::correlate::Correlator)
+    /// next to the engine, which this form has no room for: each is reported
+    /// as refused (kind `unsupported`), naming [`Builder::build_correlated`];
+    /// the rules they refer to load and match as usual.
     pub fn build(&self) -> (Engine, LoadReport) {
+        let (engine, correlations, mut report) = self.build_correlated();
+        for c in correlations.rules() {
+            let si = self.sources.iter().position(|s| s.origin == c.doc.origin.path).unwrap_or(0);
+            let mut e = Error::new(
+                ErrorKind::Unsupported,
+                format!(
+                    "correlation rule ({}) not evaluated here: this tool matches single events (`sigmata scan` evaluates correlations)",
+                    c.doc.kind.as_str()
+                ),
+            );
+            self.finish_error(&mut e, si, &c.doc.origin, c.doc.id.as_deref(), Some(&c.doc.title));
+            report.errors.push(e);
+        }
+        report.correlations_loaded = 0;
+        (engine, report)
+    }
+
+    /// Builds the engine and resolves the correlation rules against it.
+    /// A correlation that does not resolve is refused in the report; the
+    /// rules it names load regardless.
+    pub fn build_correlated(&self) -> (Engine, Correlations, LoadReport) {
         let mut report = LoadReport::default();
+        let mut correlations: Vec<(rule::Correlation, usize)> = Vec::new();
         let mut rules: Vec<(Rule, usize)> = Vec::new();
         let mut filters: Vec<(Filter, usize)> = Vec::new();
         for (si, (docs, errors)) in self.parse_sources().into_iter().enumerate() {
@@ -184,17 +212,7 @@ impl Builder {
                 match doc {
                     Document::Rule(r) => rules.push((r, si)),
                     Document::Filter(f) => filters.push((f, si)),
-                    Document::Correlation(c) => {
-                        let mut e = Error::new(
-                            ErrorKind::Unsupported,
-                            format!(
-                                "correlation rules ({}) are not evaluated by sigmata: it matches single events",
-                                c.kind.as_deref().unwrap_or("unknown type")
-                            ),
-                        );
-                        self.finish_error(&mut e, si, &c.origin, c.id.as_deref(), Some(&c.title));
-                        report.errors.push(e);
-                    }
+                    Document::Correlation(c) => correlations.push((c, si)),
                 }
             }
         }
@@ -265,7 +283,18 @@ impl Builder {
             report.errors.push(e);
         }
         report.rules_loaded = engine.len();
-        (engine, report)
+        let sources: Vec<usize> = correlations.iter().map(|(_, si)| *si).collect();
+        let docs: Vec<rule::Correlation> = correlations.into_iter().map(|(c, _)| c).collect();
+        let meta: Vec<(Origin, Option<String>, String)> =
+            docs.iter().map(|d| (d.origin.clone(), d.id.clone(), d.title.clone())).collect();
+        let (correlations, errors) = Correlations::resolve(&engine, docs);
+        for (i, mut e) in errors {
+            let (origin, id, title) = &meta[i];
+            self.finish_error(&mut e, sources[i], origin, id.as_deref(), Some(title));
+            report.errors.push(e);
+        }
+        report.correlations_loaded = correlations.len();
+        (engine, correlations, report)
     }
 
     /// Every source parsed, in order: its documents and its errors.

@@ -48,6 +48,7 @@
 
 mod build;
 mod config;
+pub mod correlate;
 mod error;
 pub mod event;
 mod exec;
