@@ -1,6 +1,9 @@
 //! Finding rule files and building an engine from them.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use sigmata::correlate::Correlations;
 
 use sigmata::rule::LogSource;
 use sigmata::{Builder, Config, Engine, LoadReport, Placeholders};
@@ -26,6 +29,8 @@ pub struct Loaded {
     /// placeholder values, and every rule file's path and bytes, in load
     /// order. Two processes with the same digest run the same pack.
     pub digest: String,
+    /// The correlation rules ([`load_correlated`]; empty otherwise).
+    pub correlations: Arc<Correlations>,
 }
 
 /// True for a rule test sidecar (`<rule-stem>.tests.yml`), which is never
@@ -137,6 +142,16 @@ pub fn load(args: &RuleArgs) -> Result<Loaded, Failure> {
 /// rules the logsource does not cover, to report their errors
 /// ([`Builder::check_all`], for `sigmata check`).
 pub fn load_with(args: &RuleArgs, check_all: bool) -> Result<Loaded, Failure> {
+    load_inner(args, check_all, false)
+}
+
+/// Like [`load_with`], with correlation rules resolved into
+/// [`Loaded::correlations`] instead of being refused (`scan`, `check`).
+pub fn load_correlated(args: &RuleArgs, check_all: bool) -> Result<Loaded, Failure> {
+    load_inner(args, check_all, true)
+}
+
+fn load_inner(args: &RuleArgs, check_all: bool, correlated: bool) -> Result<Loaded, Failure> {
     use sha2::Digest as _;
     let mut digest = sha2::Sha256::new();
     // Each part is length-prefixed so that no two packs hash alike by
@@ -179,7 +194,12 @@ pub fn load_with(args: &RuleArgs, check_all: bool) -> Result<Loaded, Failure> {
             files += 1;
         }
     }
-    let (engine, report) = builder.build();
+    let (engine, correlations, report) = if correlated {
+        builder.build_correlated()
+    } else {
+        let (engine, report) = builder.build();
+        (engine, Correlations::default(), report)
+    };
     let digest = digest.finalize().iter().map(|b| format!("{b:02x}")).collect();
-    Ok(Loaded { engine, report, files, config, digest })
+    Ok(Loaded { engine, report, files, config, digest, correlations: Arc::new(correlations) })
 }

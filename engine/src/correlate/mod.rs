@@ -20,13 +20,24 @@ mod time;
 
 use std::collections::HashMap;
 
-pub use state::{Alert, Correlator, CorrelatorConfig, CorrelatorStats, EventRef, Source};
+pub use state::{Alert, Correlator, CorrelatorConfig, CorrelatorStats, EventRef, Prepared, Source};
 pub use time::{event_time, parse_time};
+
+/// Reads a Sigma timespan (`30s`, `5m`, `1h`, `2d`) as milliseconds.
+pub fn parse_timespan(text: &str) -> Option<i64> {
+    crate::front::rule::parse_timespan(text)
+}
 
 use crate::error::{Anchor, Error, ErrorKind};
 use crate::exec::{Engine, RuleId};
 use crate::front::rule::{CmpOp, Correlation, CorrelationKind};
 use crate::ir::FieldId;
+
+/// A field looked up on events by name, with the engine's id for it when
+/// a rule reads it too (so that pipelines' field mappings apply).
+pub fn field_ref(engine: &Engine, name: &str) -> (FieldId, String) {
+    (engine.fields().get(name).unwrap_or(FieldId::UNKNOWN), name.to_string())
+}
 
 /// Most rules one correlation may refer to (inputs are kept as a bit set).
 pub const MAX_INPUTS: usize = 64;

@@ -108,6 +108,94 @@ pub struct CorrelatorStats {
     pub alerts: u64,
 }
 
+/// An event's contribution to the correlations, extracted from the event
+/// (by [`Correlations::prepare`]) so that it can be made on any thread and
+/// fed in order later.
+#[derive(Clone, Debug)]
+pub struct Prepared {
+    items: Vec<Item>,
+    time: Option<i64>,
+    missing_group_field: u64,
+    missing_value: u64,
+}
+
+impl Correlations {
+    /// Extracts what the correlations need from an event that matched
+    /// `matched`; `None` when none of those rules feeds a correlation.
+    pub fn prepare(
+        &self,
+        matched: impl IntoIterator<Item = RuleId>,
+        event: &dyn Event,
+        time: Option<i64>,
+        source: &Arc<str>,
+        line: u64,
+    ) -> Option<Prepared> {
+        let mut items: Vec<Item> = Vec::new();
+        for id in matched {
+            for &(c, pos) in self.feeds(id) {
+                if let Some(it) = items.iter_mut().find(|it| it.corr == c) {
+                    it.mask |= 1 << pos;
+                    continue;
+                }
+                items.push(Item {
+                    corr: c,
+                    mask: 1 << pos,
+                    key: Vec::new(),
+                    value: Val::None,
+                    time: 0,
+                    seq: 0,
+                    at: EventRef { source: Arc::clone(source), line, by: Source::Rule(id) },
+                });
+            }
+        }
+        if items.is_empty() {
+            return None;
+        }
+        let mut p = Prepared { items: Vec::new(), time, missing_group_field: 0, missing_value: 0 };
+        if time.is_none() {
+            return Some(p);
+        }
+        items.retain_mut(|it| {
+            let rule = &self.rules()[it.corr];
+            let pos = it.mask.trailing_zeros() as usize;
+            let mut key = Vec::with_capacity(rule.doc.group_by.len());
+            for f in &rule.group_fields[pos] {
+                match first_text(event, f) {
+                    Some(v) => key.push(v),
+                    None => {
+                        p.missing_group_field += 1;
+                        return false;
+                    }
+                }
+            }
+            let value = if rule.doc.kind == CorrelationKind::ValueCount {
+                match rule.value_fields.iter().map(|f| first_text(event, f)).collect::<Option<Vec<String>>>() {
+                    Some(parts) => Val::Text(parts.join("\u{1f}")),
+                    None => {
+                        p.missing_value += 1;
+                        return false;
+                    }
+                }
+            } else if Correlations::numeric(rule.doc.kind) {
+                match first_text(event, &rule.value_fields[0]).and_then(|s| crate::event::parse_number(&s)) {
+                    Some(n) => Val::Num(n),
+                    None => {
+                        p.missing_value += 1;
+                        return false;
+                    }
+                }
+            } else {
+                Val::None
+            };
+            it.key = key;
+            it.value = value;
+            true
+        });
+        p.items = items;
+        Some(p)
+    }
+}
+
 #[derive(Clone, Debug)]
 enum Val {
     None,
@@ -237,7 +325,8 @@ impl Correlator {
     /// and `field` values), its time (ms since the epoch, `None` if it has
     /// none) and where it came from. Alerts that became certain are
     /// appended to `out`. Events matching no rule a correlation reads cost
-    /// one lookup per matched rule.
+    /// one lookup per matched rule. The same as [`Correlations::prepare`]
+    /// then [`Correlator::feed_prepared`].
     pub fn feed(
         &mut self,
         matched: impl IntoIterator<Item = RuleId>,
@@ -247,30 +336,18 @@ impl Correlator {
         line: u64,
         out: &mut Vec<Alert>,
     ) {
-        let mut items: Vec<Item> = Vec::new();
-        let set = Arc::clone(&self.set);
-        for id in matched {
-            for &(c, pos) in set.feeds(id) {
-                if let Some(it) = items.iter_mut().find(|it| it.corr == c) {
-                    it.mask |= 1 << pos;
-                    continue;
-                }
-                items.push(Item {
-                    corr: c,
-                    mask: 1 << pos,
-                    key: Vec::new(),
-                    value: Val::None,
-                    time: 0,
-                    seq: 0,
-                    at: EventRef { source: Arc::clone(source), line, by: Source::Rule(id) },
-                });
-            }
+        if let Some(p) = self.set.prepare(matched, event, time, source, line) {
+            self.feed_prepared(p, out);
         }
-        if items.is_empty() {
-            return;
-        }
+    }
+
+    /// Feeds an event prepared by [`Correlations::prepare`] (possibly on
+    /// another thread). Events must be fed in input order.
+    pub fn feed_prepared(&mut self, p: Prepared, out: &mut Vec<Alert>) {
         self.stats.events += 1;
-        let Some(t) = time else {
+        self.stats.missing_group_field += p.missing_group_field;
+        self.stats.missing_value += p.missing_value;
+        let Some(t) = p.time else {
             self.stats.no_time += 1;
             return;
         };
@@ -279,48 +356,11 @@ impl Correlator {
             return;
         }
         let seq = self.next_seq();
-        items.retain_mut(|it| {
-            let rule = &set.rules()[it.corr];
-            let pos = it.mask.trailing_zeros() as usize;
-            let mut key = Vec::with_capacity(rule.doc.group_by.len());
-            for f in &rule.group_fields[pos] {
-                match first_text(event, f) {
-                    Some(v) => key.push(v),
-                    None => {
-                        self.stats.missing_group_field += 1;
-                        return false;
-                    }
-                }
-            }
-            let value = if rule.doc.kind == CorrelationKind::ValueCount {
-                let mut parts = Vec::new();
-                for f in &rule.value_fields {
-                    parts.push(first_text(event, f));
-                }
-                match parts.into_iter().collect::<Option<Vec<String>>>() {
-                    Some(p) => Val::Text(p.join("\u{1f}")),
-                    None => {
-                        self.stats.missing_value += 1;
-                        return false;
-                    }
-                }
-            } else if Correlations::numeric(rule.doc.kind) {
-                match first_text(event, &rule.value_fields[0]).and_then(|s| crate::event::parse_number(&s)) {
-                    Some(n) => Val::Num(n),
-                    None => {
-                        self.stats.missing_value += 1;
-                        return false;
-                    }
-                }
-            } else {
-                Val::None
-            };
-            it.key = key;
-            it.value = value;
+        let mut items = p.items;
+        for it in &mut items {
             it.time = t;
             it.seq = seq;
-            true
-        });
+        }
         if !items.is_empty() {
             self.buffer.insert((t, seq), items);
         }

@@ -16,6 +16,7 @@ use crate::front::modifier::Modifier;
 pub use crate::front::yaml::Yaml;
 
 pub use correlation::{Alias, CmpOp, Correlation, CorrelationKind};
+pub(crate) use correlation::parse_timespan;
 pub(crate) use parse::parse;
 
 /// Where a rule document came from.
