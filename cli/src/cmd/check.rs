@@ -51,7 +51,11 @@ pub fn run(a: &CheckArgs) -> Result<Outcome, Failure> {
                 r.errors.len(),
                 r.not_applicable.len(),
                 r.filters_loaded,
-                if r.correlations_loaded > 0 { format!(", {} correlations", r.correlations_loaded) } else { String::new() }
+                if r.correlations_loaded > 0 {
+                    format!(", {} correlations", r.correlations_loaded)
+                } else {
+                    String::new()
+                }
             );
             if !r.not_applicable.is_empty() {
                 let top: Vec<String> = by_logsource(r).into_iter().take(8).map(|(l, n)| format!("{l} {n}")).collect();

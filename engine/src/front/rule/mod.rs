@@ -15,8 +15,8 @@ use std::sync::Arc;
 use crate::front::modifier::Modifier;
 pub use crate::front::yaml::Yaml;
 
-pub use correlation::{Alias, CmpOp, Correlation, CorrelationKind};
 pub(crate) use correlation::parse_timespan;
+pub use correlation::{Alias, CmpOp, Correlation, CorrelationKind};
 pub(crate) use parse::parse;
 
 /// Where a rule document came from.
