@@ -41,7 +41,9 @@
 //! YAML text → [`rule::Document`] → [`condition::Ast`] → [`ir::RuleIr`]
 //! (modifiers compiled away, fields interned) → [`Engine`]. The
 //! [`reference`](mod@reference) module evaluates the IR directly and is the oracle the
-//! engine is tested against.
+//! engine is tested against. Correlation rules run a layer above the engine:
+//! [`Builder::build_correlated`] resolves them, and a [`correlate::Correlator`]
+//! turns the stream of matches into alerts.
 
 #![deny(missing_docs)]
 #![warn(missing_debug_implementations)]

@@ -23,6 +23,33 @@ fn the_correlation_suite_is_large_enough() {
     assert!(errors >= 12, "only {errors} refusal cases");
 }
 
+#[test]
+fn a_refused_correlation_leaves_its_rules_alone() {
+    let pack = "title: whoami\nname: whoami\nlogsource: {category: process_creation}\ndetection: {sel: {Image|endswith: '\\whoami.exe'}, condition: sel}\n---\ntitle: bad\ncorrelation:\n  type: event_count\n  rules: [whoami]\n  group-by: [User]\n  timespan: 5 minutes\n  condition: {gte: 2}\n";
+    let (engine, set, report) = sigmata::Builder::new().add_source("p.yml", pack).build_correlated();
+    assert_eq!(report.rules_loaded, 1);
+    assert_eq!(report.correlations_loaded, 0);
+    assert_eq!(report.errors.len(), 1);
+    assert_eq!(report.errors[0].line(), Some(11));
+    assert_eq!(report.errors[0].origin(), Some("p.yml"));
+    let (id, _) = engine.rules().next().unwrap();
+    assert!(set.generates(id) && !set.reads(id));
+    // The single-event builder loads the rule and names the correlation as not evaluated.
+    let good = pack.replace("5 minutes", "5m");
+    let (engine, report) = sigmata::Builder::new().add_source("p.yml", &good).build();
+    assert_eq!(engine.len(), 1);
+    assert_eq!(report.errors[0].kind(), sigmata::ErrorKind::Unsupported);
+}
+
+#[test]
+fn correlator_types_are_send() {
+    fn is_send<T: Send>() {}
+    is_send::<sigmata::correlate::Correlator>();
+    is_send::<sigmata::correlate::Prepared>();
+    fn is_send_sync<T: Send + Sync>() {}
+    is_send_sync::<sigmata::correlate::Correlations>();
+}
+
 mod differential {
     //! The streaming correlator against a naive one that sorts each group's
     //! events and recounts every window from scratch.
