@@ -282,9 +282,9 @@ pub struct ScanArgs {
     #[arg(long)]
     pub no_progress: bool,
     /// Correlation rules: the event field(s) holding the event time, tried
-    /// in order [default: UtcTime, @timestamp, TimeCreated,
-    /// Event.System.TimeCreated.#attributes.SystemTime, TimeCreated.SystemTime,
-    /// timestamp, msg]. RFC 3339, `YYYY-MM-DD HH:MM:SS.fff` (UTC), epoch
+    /// in order (default: `UtcTime`, `@timestamp`, `TimeCreated`,
+    /// `Event.System.TimeCreated.#attributes.SystemTime`, `TimeCreated.SystemTime`,
+    /// `timestamp`, `msg`). RFC 3339, `YYYY-MM-DD HH:MM:SS.fff` (UTC), epoch
     /// seconds and auditd `audit(secs:serial)` are read.
     #[arg(long = "time-field", value_name = "FIELD")]
     pub time_fields: Vec<String>,
