@@ -130,6 +130,9 @@ pub fn load_correlation_cases() -> Vec<CorrCase> {
             if let Some(n) = item.get("max_entries").and_then(num) {
                 config.max_entries = n as usize;
             }
+            if let Some(n) = item.get("max_buffered").and_then(num) {
+                config.max_buffered = n as usize;
+            }
             let events = match item.get("events") {
                 None => Vec::new(),
                 Some(Yaml::Seq(evs)) => evs.iter().map(to_json).collect(),
@@ -221,6 +224,7 @@ fn stat(s: &sigmata::correlate::CorrelatorStats, name: &str) -> Option<u64> {
         "evicted_entries" => s.evicted_entries,
         "expired_groups" => s.expired_groups,
         "alerts" => s.alerts,
+        "forced_releases" => s.forced_releases,
         _ => return None,
     })
 }

@@ -101,6 +101,7 @@ pub fn stats_json(set: &Correlations, s: &CorrelatorStats, not_generated: u64) -
         "evicted_groups": s.evicted_groups,
         "evicted_events": s.evicted_entries,
         "expired_groups": s.expired_groups,
+        "forced_releases": s.forced_releases,
         "matches_not_generated": not_generated,
     })
 }

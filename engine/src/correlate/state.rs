@@ -37,11 +37,21 @@ pub struct CorrelatorConfig {
     pub max_entries: usize,
     /// Contributing events listed in an alert (default 16; the alert keeps the total).
     pub max_alert_events: usize,
+    /// Events held in the reorder buffer (default 100,000); beyond it the
+    /// oldest is released early (counted), so memory stays bounded even
+    /// when many events share the lateness window.
+    pub max_buffered: usize,
 }
 
 impl Default for CorrelatorConfig {
     fn default() -> CorrelatorConfig {
-        CorrelatorConfig { max_lateness_ms: 60_000, max_groups: 100_000, max_entries: 10_000, max_alert_events: 16 }
+        CorrelatorConfig {
+            max_lateness_ms: 60_000,
+            max_groups: 100_000,
+            max_entries: 10_000,
+            max_alert_events: 16,
+            max_buffered: 100_000,
+        }
     }
 }
 
@@ -106,6 +116,10 @@ pub struct CorrelatorStats {
     pub expired_groups: u64,
     /// Alerts returned.
     pub alerts: u64,
+    /// Events released from the reorder buffer before their time because
+    /// of `max_buffered` (an event older than them arriving later is then
+    /// correlated slightly out of order).
+    pub forced_releases: u64,
 }
 
 /// An event's contribution to the correlations, extracted from the event
@@ -367,12 +381,17 @@ impl Correlator {
         let max = self.max_seen.map_or(t, |m| m.max(t));
         self.max_seen = Some(max);
         let released = max.saturating_sub(self.config.max_lateness_ms);
-        while let Some(entry) = self.buffer.first_entry() {
-            if entry.key().0 > released {
-                break;
+        let cap = self.config.max_buffered.max(1);
+        while let Some(&(first, _)) = self.buffer.keys().next() {
+            if first > released {
+                if self.buffer.len() <= cap {
+                    break;
+                }
+                self.stats.forced_releases += 1;
             }
-            let items = entry.remove();
-            self.process(items, out);
+            if let Some((_, items)) = self.buffer.pop_first() {
+                self.process(items, out);
+            }
         }
     }
 
