@@ -154,3 +154,29 @@ fn check_counts_correlations_and_refuses_bad_ones_by_line() {
     let out = sigmata().args(["check", "-r"]).arg(&good).output().unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).contains("1 correlations"));
 }
+
+#[test]
+fn test_runs_correlation_sidecars() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "recon.yml", PACK);
+    let ev = |img: &str, user: &str, t: &str| {
+        format!("      - {{Image: 'C:\\w\\{img}.exe', User: {user}, UtcTime: '2025-01-01 10:{t}.000'}}\n")
+    };
+    let sidecar = format!(
+        "correlation: Recon burst\ncorrelation_tests:\n  - name: fires\n    events:\n{}{}    alerts:\n      - {{User: bob}}\n  - name: quiet\n    events:\n{}    alerts: []\n",
+        ev("whoami", "bob", "00:00"),
+        ev("net", "bob", "01:00"),
+        ev("whoami", "bob", "00:00"),
+    );
+    write(dir.path(), "recon.tests.yml", &sidecar);
+    let out = sigmata().args(["test", "--verbose", "-r"]).arg(dir.path()).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("PASS") && text.contains("fires: alerts [{User: bob}]"), "{text}");
+    // A wrong expectation fails and says what came out.
+    write(dir.path(), "recon.tests.yml", &sidecar.replace("alerts: []", "alerts:\n      - {User: bob}"));
+    let out = sigmata().args(["test", "-r"]).arg(dir.path()).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("FAIL") && text.contains("expected alerts [{User: bob}], got []"), "{text}");
+}
