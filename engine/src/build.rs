@@ -24,6 +24,8 @@ pub struct NotApplicable {
     pub id: Option<String>,
     /// The rule's title.
     pub title: String,
+    /// The rule's `name`.
+    pub name: Option<String>,
     /// The rule's logsource.
     pub logsource: LogSource,
 }
@@ -103,6 +105,7 @@ impl NotApplicable {
             origin: rule.origin.clone(),
             id: rule.id.clone(),
             title: rule.title.clone(),
+            name: rule.name.clone(),
             logsource: rule.logsource.clone(),
         }
     }
@@ -287,7 +290,14 @@ impl Builder {
         let docs: Vec<rule::Correlation> = correlations.into_iter().map(|(c, _)| c).collect();
         let meta: Vec<(Origin, Option<String>, String)> =
             docs.iter().map(|d| (d.origin.clone(), d.id.clone(), d.title.clone())).collect();
-        let (correlations, errors) = Correlations::resolve(&engine, docs);
+        let mut elsewhere = std::collections::HashMap::new();
+        for n in &report.not_applicable {
+            let why = format!("its logsource {} is not the stream's", n.logsource);
+            for key in [n.id.as_ref(), n.name.as_ref()].into_iter().flatten() {
+                elsewhere.insert(key.clone(), why.clone());
+            }
+        }
+        let (correlations, errors) = Correlations::resolve(&engine, docs, &elsewhere);
         for (i, mut e) in errors {
             let (origin, id, title) = &meta[i];
             self.finish_error(&mut e, sources[i], origin, id.as_deref(), Some(title));

@@ -180,3 +180,32 @@ fn test_runs_correlation_sidecars() {
     assert_eq!(out.status.code(), Some(1), "{text}");
     assert!(text.contains("FAIL") && text.contains("expected alerts [{User: bob}], got []"), "{text}");
 }
+
+#[test]
+fn a_correlation_over_rules_of_another_logsource_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let pack = "title: failed logon\nname: failed_login\nlogsource: {product: windows, service: security}\ndetection: {sel: {EventID: 4625}, condition: sel}\n---\ntitle: brute force\ncorrelation:\n  type: event_count\n  rules: [failed_login]\n  group-by: [TargetUserName]\n  timespan: 10m\n  condition: {gte: 3}\n";
+    let rules = write(dir.path(), "brute.yml", pack);
+    let out = sigmata().args(["check", "-r"]).arg(&rules).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("rule 'failed_login' is not evaluated here: its logsource"), "{text}");
+    let input = write(
+        dir.path(),
+        "e.jsonl",
+        &(0..3)
+            .map(|i| {
+                format!("{{\"EventID\":4625,\"TargetUserName\":\"admin\",\"@timestamp\":\"2025-01-01T10:0{i}:00Z\"}}\n")
+            })
+            .collect::<String>(),
+    );
+    let out = sigmata()
+        .args(["scan", "--all-logsources", "--format", "jsonl", "-r"])
+        .arg(&rules)
+        .arg(&input)
+        .output()
+        .unwrap();
+    let lines = stdout_lines(&out);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(lines[0]["correlation"]["group"]["TargetUserName"], "admin");
+    assert_eq!(lines[0]["correlation"]["value"], 3);
+}

@@ -101,8 +101,15 @@ impl Correlations {
     /// Resolves parsed correlations against the rules of `engine`. Returns
     /// the ones that resolve and, for the others, their index in `docs`
     /// with the reason. A refused correlation changes nothing for the rules
-    /// it names: they load and alert as if it were not there.
-    pub fn resolve(engine: &Engine, docs: Vec<Correlation>) -> (Correlations, Vec<(usize, Error)>) {
+    /// it names: they load and alert as if it were not there. `elsewhere`
+    /// maps ids and names of rules that exist but are not in the engine to
+    /// why (e.g. not applicable to the stream's logsource), for the message
+    /// of a correlation that names them.
+    pub fn resolve(
+        engine: &Engine,
+        docs: Vec<Correlation>,
+        elsewhere: &HashMap<String, String>,
+    ) -> (Correlations, Vec<(usize, Error)>) {
         let mut errors: Vec<(usize, Error)> = Vec::new();
         let mut by_ref: HashMap<&str, RuleId> = HashMap::new();
         for (id, lr) in engine.rules() {
@@ -141,13 +148,11 @@ impl Correlations {
                     (Some(&c), _) => ins.push(Input::Correlation(c)),
                     (None, Some(&id)) => ins.push(Input::Rule(id)),
                     (None, None) => {
-                        bad = Some(
-                            err(
-                                format!("'{r}' is not the id or name of a loaded rule or correlation"),
-                                &["correlation", "rules"],
-                            )
-                            .at_value(r),
-                        )
+                        let msg = match elsewhere.get(r.as_str()) {
+                            Some(why) => format!("rule '{r}' is not evaluated here: {why}"),
+                            None => format!("'{r}' is not the id or name of a loaded rule or correlation"),
+                        };
+                        bad = Some(err(msg, &["correlation", "rules"]).at_value(r))
                     }
                 }
             }
