@@ -303,6 +303,25 @@ impl Builder {
             self.finish_error(&mut e, sources[i], origin, id.as_deref(), Some(title));
             report.errors.push(e);
         }
+        // A group-by alias with no entry for some referenced rule reads the
+        // alias name itself in that rule's events: legal, but usually a slip.
+        for c in correlations.rules() {
+            for a in c.doc.aliases.iter().filter(|a| c.doc.group_by.contains(&a.name)) {
+                for r in c.doc.rules.iter().filter(|r| !a.fields.iter().any(|(n, _)| n == *r)) {
+                    let mut w = Error::new(
+                        ErrorKind::Correlation,
+                        format!(
+                            "alias '{}' has no entry for rule '{r}': its events are grouped by a field named '{}'",
+                            a.name, a.name
+                        ),
+                    )
+                    .at(crate::error::Anchor::Path(vec!["correlation".into(), "aliases".into(), a.name.clone()], None));
+                    let si = self.sources.iter().position(|s| s.origin == c.doc.origin.path).unwrap_or(0);
+                    self.finish_error(&mut w, si, &c.doc.origin, c.doc.id.as_deref(), Some(&c.doc.title));
+                    report.warnings.push(w);
+                }
+            }
+        }
         report.correlations_loaded = correlations.len();
         (engine, correlations, report)
     }

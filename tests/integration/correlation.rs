@@ -42,6 +42,18 @@ fn a_refused_correlation_leaves_its_rules_alone() {
 }
 
 #[test]
+fn an_alias_missing_a_rule_is_a_located_warning() {
+    let pack = "title: a\nname: a\nlogsource: {category: process_creation}\ndetection: {sel: {Image|endswith: '\\a.exe'}, condition: sel}\n---\ntitle: b\nname: b\nlogsource: {category: process_creation}\ndetection: {sel: {Image|endswith: '\\b.exe'}, condition: sel}\n---\ntitle: c\ncorrelation:\n  type: temporal\n  rules: [a, b]\n  group-by: [pid]\n  timespan: 1m\n  aliases:\n    pid:\n      a: ProcessId\n";
+    let (_, set, report) = sigmata::Builder::new().add_source("p.yml", pack).build_correlated();
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    assert_eq!(set.len(), 1);
+    assert_eq!(report.warnings.len(), 1, "{:?}", report.warnings);
+    let w = &report.warnings[0];
+    assert!(w.message().contains("alias 'pid' has no entry for rule 'b'"), "{w}");
+    assert_eq!(w.line(), Some(18));
+}
+
+#[test]
 fn correlator_types_are_send() {
     fn is_send<T: Send>() {}
     is_send::<sigmata::correlate::Correlator>();
