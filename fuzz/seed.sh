@@ -50,6 +50,15 @@ for path in sorted(glob.glob("../tests/cases/*.yml")):
         for c in re.finditer(r"^\s*condition:\s*(.+)$", text, re.M):
             add("condition", c.group(1).strip().strip("'\""))
 
+# Correlation cases: each case's pack (base rules and correlations).
+for path in sorted(glob.glob("../tests/cases/correlations/*.yml")):
+    text = open(path, encoding="utf-8").read()
+    if yaml is not None:
+        for case in yaml.safe_load(text) or []:
+            add("correlation_yaml", case.get("rule", ""))
+    else:
+        add("correlation_yaml", text)
+
 for corpus in sorted(glob.glob("../../shared/corpora/*.jsonl")):
     with open(corpus, encoding="utf-8", errors="replace") as f:
         for n, line in enumerate(f):

@@ -29,6 +29,8 @@
 //! Events are YAML maps turned into JSON (so `null`, numbers, booleans,
 //! nested maps and lists are all expressible).
 
+pub mod corr;
+
 use std::path::{Path, PathBuf};
 
 use serde_json::Value as Json;

@@ -284,9 +284,37 @@ pub struct ScanArgs {
     /// stderr is a terminal).
     #[arg(long)]
     pub no_progress: bool,
+    /// Correlation rules: the event field(s) holding the event time, tried
+    /// in order (default: `UtcTime`, `@timestamp`, `TimeCreated`,
+    /// `Event.System.TimeCreated.#attributes.SystemTime`, `TimeCreated.SystemTime`,
+    /// `timestamp`, `msg`). RFC 3339, `YYYY-MM-DD HH:MM:SS.fff` (UTC), epoch
+    /// seconds and auditd `audit(secs:serial)` are read.
+    #[arg(long = "time-field", value_name = "FIELD")]
+    pub time_fields: Vec<String>,
+    /// Correlation rules: how much older than the newest event an event may
+    /// be and still be correlated (e.g. 30s, 5m; 0s for strictly ordered
+    /// input). Older ones are counted in --stats as too late.
+    #[arg(long, value_name = "SPAN", default_value = "60s", value_parser = parse_span)]
+    pub max_lateness: i64,
+    /// Correlation rules: groups kept per correlation; the least recently
+    /// updated is evicted beyond it (counted in --stats).
+    #[arg(long, value_name = "N", default_value_t = 100_000)]
+    pub max_groups: usize,
+    /// Correlation rules: events kept per group window; the oldest is
+    /// evicted beyond it (counted in --stats).
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    pub max_group_events: usize,
     /// Input files or directories; `-` is standard input (the default).
     #[arg(value_name = "INPUT")]
     pub inputs: Vec<PathBuf>,
+}
+
+/// A time span such as `90s`, `5m`, `1h`, `1d`, or `0s`, in milliseconds.
+fn parse_span(s: &str) -> Result<i64, String> {
+    if s.trim() == "0" || s.trim() == "0s" {
+        return Ok(0);
+    }
+    sigmata::correlate::parse_timespan(s).ok_or_else(|| format!("'{s}' is not a span such as 30s, 5m, 1h or 1d"))
 }
 
 /// When `--format text` uses colour.

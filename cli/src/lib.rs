@@ -4,6 +4,7 @@
 
 pub mod args;
 mod cmd;
+mod corr_out;
 mod eval;
 pub mod explain;
 pub mod input;

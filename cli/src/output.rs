@@ -37,6 +37,10 @@ pub struct Tally {
     pub seen: Vec<u64>,
     /// Matches per rule (kept only for `--format summary`).
     pub per_rule: Vec<u64>,
+    /// Matches not printed: the rule feeds a correlation without `generate: true`.
+    pub not_generated: u64,
+    /// Correlation alerts printed.
+    pub correlation_alerts: u64,
 }
 
 impl Tally {
@@ -50,6 +54,8 @@ impl Tally {
         self.skipped_not_process_creation += other.skipped_not_process_creation;
         self.merged_records += other.merged_records;
         self.warnings += other.warnings;
+        self.not_generated += other.not_generated;
+        self.correlation_alerts += other.correlation_alerts;
         for (a, b) in self.kinds.iter_mut().zip(other.kinds) {
             *a += b;
         }
@@ -269,6 +275,13 @@ pub fn summary(engine: &Engine, tally: &Tally, elapsed: f64) -> String {
         tally.skipped_not_process_creation, tally.malformed_lines, tally.empty_lines
     );
     let _ = writeln!(s, "matches: {}", tally.matches);
+    if tally.not_generated > 0 || tally.correlation_alerts > 0 {
+        let _ = writeln!(
+            s,
+            "correlation alerts: {} ({} matches of rules read by correlations not reported on their own)",
+            tally.correlation_alerts, tally.not_generated
+        );
+    }
     let mut rules: Vec<(RuleId, u64)> = engine
         .rules()
         .map(|(id, _)| (id, tally.per_rule.get(id.index()).copied().unwrap_or(0)))

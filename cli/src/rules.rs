@@ -1,6 +1,9 @@
 //! Finding rule files and building an engine from them.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use sigmata::correlate::Correlations;
 
 use sigmata::rule::LogSource;
 use sigmata::{Builder, Config, Engine, LoadReport, Placeholders};
@@ -29,6 +32,8 @@ pub struct Loaded {
     /// Rule files not parsed because they cannot hold a rule for the
     /// logsource ([`Need::Evaluate`] only; see [`may_apply`]).
     pub files_not_parsed: usize,
+    /// The correlation rules ([`load_correlated`]; empty otherwise).
+    pub correlations: Arc<Correlations>,
 }
 
 /// How much of a pack a command needs.
@@ -169,8 +174,18 @@ pub fn may_apply(text: &[u8], logsource: &LogSource) -> bool {
 }
 
 /// Builds an engine from the rule options, reading as much of the pack as
-/// `need` says.
+/// `need` says; correlation rules are refused.
 pub fn load_with(args: &RuleArgs, need: Need) -> Result<Loaded, Failure> {
+    load_inner(args, need, false)
+}
+
+/// Like [`load_with`], with correlation rules resolved into
+/// [`Loaded::correlations`] instead of being refused (`scan`, `check`, `serve`).
+pub fn load_correlated(args: &RuleArgs, need: Need) -> Result<Loaded, Failure> {
+    load_inner(args, need, true)
+}
+
+fn load_inner(args: &RuleArgs, need: Need, correlated: bool) -> Result<Loaded, Failure> {
     use sha2::Digest as _;
     let mut digest = sha2::Sha256::new();
     // Each part is length-prefixed so that no two packs hash alike by
@@ -223,7 +238,12 @@ pub fn load_with(args: &RuleArgs, need: Need) -> Result<Loaded, Failure> {
             builder.add_source_bytes(&path, &bytes);
         }
     }
-    let (engine, report) = builder.build();
+    let (engine, correlations, report) = if correlated {
+        builder.build_correlated()
+    } else {
+        let (engine, report) = builder.build();
+        (engine, Correlations::default(), report)
+    };
     let digest = digest.finalize().iter().map(|b| format!("{b:02x}")).collect();
-    Ok(Loaded { engine, report, files, config, digest, files_not_parsed })
+    Ok(Loaded { engine, report, files, config, digest, files_not_parsed, correlations: Arc::new(correlations) })
 }

@@ -8,6 +8,7 @@
 use std::sync::Arc;
 
 use crate::config::Config;
+use crate::correlate::Correlations;
 use crate::error::{Error, ErrorKind};
 use crate::exec::Engine;
 use crate::front::collection::Piece;
@@ -24,6 +25,8 @@ pub struct NotApplicable {
     pub id: Option<String>,
     /// The rule's title.
     pub title: String,
+    /// The rule's `name`.
+    pub name: Option<String>,
     /// The rule's logsource.
     pub logsource: LogSource,
 }
@@ -42,6 +45,8 @@ pub struct LoadReport {
     pub rules_loaded: usize,
     /// Number of filters that loaded (and were applied where they match).
     pub filters_loaded: usize,
+    /// Number of correlation rules that loaded ([`Builder::build_correlated`]).
+    pub correlations_loaded: usize,
 }
 
 impl LoadReport {
@@ -101,6 +106,7 @@ impl NotApplicable {
             origin: rule.origin.clone(),
             id: rule.id.clone(),
             title: rule.title.clone(),
+            name: rule.name.clone(),
             logsource: rule.logsource.clone(),
         }
     }
@@ -174,9 +180,34 @@ impl Builder {
     }
 
     /// Builds the engine. Never fails as a whole: what could not load is in
-    /// the report.
+    /// the report. Correlation rules need a [`Correlator`](crate::correlate::Correlator)
+    /// next to the engine, which this form has no room for: each is reported
+    /// as refused (kind `unsupported`), naming [`Builder::build_correlated`];
+    /// the rules they refer to load and match as usual.
     pub fn build(&self) -> (Engine, LoadReport) {
+        let (engine, correlations, mut report) = self.build_correlated();
+        for c in correlations.rules() {
+            let si = self.sources.iter().position(|s| s.origin == c.doc.origin.path).unwrap_or(0);
+            let mut e = Error::new(
+                ErrorKind::Unsupported,
+                format!(
+                    "correlation rule ({}) not evaluated here: this tool matches single events (`sigmata scan` evaluates correlations)",
+                    c.doc.kind.as_str()
+                ),
+            );
+            self.finish_error(&mut e, si, &c.doc.origin, c.doc.id.as_deref(), Some(&c.doc.title));
+            report.errors.push(e);
+        }
+        report.correlations_loaded = 0;
+        (engine, report)
+    }
+
+    /// Builds the engine and resolves the correlation rules against it.
+    /// A correlation that does not resolve is refused in the report; the
+    /// rules it names load regardless.
+    pub fn build_correlated(&self) -> (Engine, Correlations, LoadReport) {
         let mut report = LoadReport::default();
+        let mut correlations: Vec<(rule::Correlation, usize)> = Vec::new();
         let mut rules: Vec<(Rule, usize)> = Vec::new();
         let mut filters: Vec<(Filter, usize)> = Vec::new();
         for (si, (docs, errors, warnings)) in self.parse_sources().into_iter().enumerate() {
@@ -186,17 +217,7 @@ impl Builder {
                 match doc {
                     Document::Rule(r) => rules.push((r, si)),
                     Document::Filter(f) => filters.push((f, si)),
-                    Document::Correlation(c) => {
-                        let mut e = Error::new(
-                            ErrorKind::Unsupported,
-                            format!(
-                                "correlation rules ({}) are not evaluated by sigmata: it matches single events",
-                                c.kind.as_deref().unwrap_or("unknown type")
-                            ),
-                        );
-                        self.finish_error(&mut e, si, &c.origin, c.id.as_deref(), Some(&c.title));
-                        report.errors.push(e);
-                    }
+                    Document::Correlation(c) => correlations.push((c, si)),
                 }
             }
         }
@@ -267,7 +288,44 @@ impl Builder {
             report.errors.push(e);
         }
         report.rules_loaded = engine.len();
-        (engine, report)
+        let sources: Vec<usize> = correlations.iter().map(|(_, si)| *si).collect();
+        let docs: Vec<rule::Correlation> = correlations.into_iter().map(|(c, _)| c).collect();
+        let meta: Vec<(Origin, Option<String>, String)> =
+            docs.iter().map(|d| (d.origin.clone(), d.id.clone(), d.title.clone())).collect();
+        let mut elsewhere = std::collections::HashMap::new();
+        for n in &report.not_applicable {
+            let why = format!("its logsource {} is not the stream's", n.logsource);
+            for key in [n.id.as_ref(), n.name.as_ref()].into_iter().flatten() {
+                elsewhere.insert(key.clone(), why.clone());
+            }
+        }
+        let (correlations, errors) = Correlations::resolve(&engine, docs, &elsewhere);
+        for (i, mut e) in errors {
+            let (origin, id, title) = &meta[i];
+            self.finish_error(&mut e, sources[i], origin, id.as_deref(), Some(title));
+            report.errors.push(e);
+        }
+        // A group-by alias with no entry for some referenced rule reads the
+        // alias name itself in that rule's events: legal, but usually a slip.
+        for c in correlations.rules() {
+            for a in c.doc.aliases.iter().filter(|a| c.doc.group_by.contains(&a.name)) {
+                for r in c.doc.rules.iter().filter(|r| !a.fields.iter().any(|(n, _)| n == *r)) {
+                    let mut w = Error::new(
+                        ErrorKind::Correlation,
+                        format!(
+                            "alias '{}' has no entry for rule '{r}': its events are grouped by a field named '{}'",
+                            a.name, a.name
+                        ),
+                    )
+                    .at(crate::error::Anchor::Path(vec!["correlation".into(), "aliases".into(), a.name.clone()], None));
+                    let si = self.sources.iter().position(|s| s.origin == c.doc.origin.path).unwrap_or(0);
+                    self.finish_error(&mut w, si, &c.doc.origin, c.doc.id.as_deref(), Some(&c.doc.title));
+                    report.warnings.push(w);
+                }
+            }
+        }
+        report.correlations_loaded = correlations.len();
+        (engine, correlations, report)
     }
 
     /// Every source parsed, in order: its documents, its errors and its warnings.

@@ -36,8 +36,10 @@ pub enum ErrorKind {
     /// A configured size or nesting limit was exceeded.
     Limit,
     /// A valid Sigma construct that sigmata does not evaluate (for example
-    /// correlation rules, or the deprecated pipe aggregations).
+    /// the deprecated pipe aggregations).
     Unsupported,
+    /// A correlation rule is malformed or refers to rules that do not exist.
+    Correlation,
 }
 
 impl ErrorKind {
@@ -54,6 +56,7 @@ impl ErrorKind {
             ErrorKind::Placeholder => "placeholder",
             ErrorKind::Limit => "limit",
             ErrorKind::Unsupported => "unsupported",
+            ErrorKind::Correlation => "correlation",
         }
     }
 }

@@ -41,13 +41,16 @@
 //! YAML text → [`rule::Document`] → [`condition::Ast`] → [`ir::RuleIr`]
 //! (modifiers compiled away, fields interned) → [`Engine`]. The
 //! [`reference`](mod@reference) module evaluates the IR directly and is the oracle the
-//! engine is tested against.
+//! engine is tested against. Correlation rules run a layer above the engine:
+//! [`Builder::build_correlated`] resolves them, and a [`correlate::Correlator`]
+//! turns the stream of matches into alerts.
 
 #![deny(missing_docs)]
 #![warn(missing_debug_implementations)]
 
 mod build;
 mod config;
+pub mod correlate;
 mod error;
 pub mod event;
 mod exec;

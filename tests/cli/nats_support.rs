@@ -376,12 +376,13 @@ pub fn scan(rule_args: &[String], file: &Path) -> BTreeMap<(u64, String), Value>
         .output()
         .expect("scan runs");
     assert!(out.status.code().is_some_and(|c| c <= 1), "scan failed: {}", String::from_utf8_lossy(&out.stderr));
+    // Correlation alerts (the pack has correlations) are scan's alone:
+    // serve matches single events.
     String::from_utf8_lossy(&out.stdout)
         .lines()
-        .map(|l| {
-            let v: Value = serde_json::from_str(l).expect("scan prints JSON");
-            ((v["line"].as_u64().expect("line"), v["rule_id"].as_str().unwrap_or_default().to_string()), v)
-        })
+        .map(|l| serde_json::from_str::<Value>(l).expect("scan prints JSON"))
+        .filter(|v| v.get("correlation").is_none())
+        .map(|v| ((v["line"].as_u64().expect("line"), v["rule_id"].as_str().unwrap_or_default().to_string()), v))
         .collect()
 }
 

@@ -19,3 +19,5 @@ mod limits;
 mod bad_input;
 // Hostile regexes and 10 MB lines cost time linear in the input (a ratio, not a clock).
 mod linear;
+// Correlation rules: data-driven cases and a differential against a naive correlator.
+mod correlation;

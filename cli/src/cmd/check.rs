@@ -11,7 +11,7 @@ use crate::{Failure, Outcome};
 /// Runs `check`.
 pub fn run(a: &CheckArgs) -> Result<Outcome, Failure> {
     // A check reports every rule that does not load, whatever its logsource.
-    let loaded = rules::load_with(&a.rules, rules::Need::All)?;
+    let loaded = rules::load_correlated(&a.rules, rules::Need::All)?;
     let r = &loaded.report;
     let lints = lint::lints(&loaded);
     match a.format {
@@ -45,12 +45,17 @@ pub fn run(a: &CheckArgs) -> Result<Outcome, Failure> {
                 }
             }
             println!(
-                "{} rule files: {} rules loaded, {} refused, {} not applicable to this stream, {} filters",
+                "{} rule files: {} rules loaded, {} refused, {} not applicable to this stream, {} filters{}",
                 loaded.files,
                 r.rules_loaded,
                 r.errors.len(),
                 r.not_applicable.len(),
-                r.filters_loaded
+                r.filters_loaded,
+                if r.correlations_loaded > 0 {
+                    format!(", {} correlations", r.correlations_loaded)
+                } else {
+                    String::new()
+                }
             );
             if !r.not_applicable.is_empty() {
                 let top: Vec<String> = by_logsource(r).into_iter().take(8).map(|(l, n)| format!("{l} {n}")).collect();
@@ -71,6 +76,7 @@ pub fn run(a: &CheckArgs) -> Result<Outcome, Failure> {
                 "rules_refused": r.errors.len(),
                 "rules_not_applicable": r.not_applicable.len(),
                 "filters_loaded": r.filters_loaded,
+                "correlations_loaded": r.correlations_loaded,
                 "refused": r.errors.iter().map(error_json).collect::<Vec<_>>(),
                 "warnings": r.warnings.iter().map(error_json).collect::<Vec<_>>(),
                 "lints": lints.iter().map(lint::Lint::to_json).collect::<Vec<_>>(),

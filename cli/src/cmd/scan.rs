@@ -11,10 +11,11 @@
 
 use std::io::{self, IsTerminal, Write};
 use std::path::PathBuf;
-use std::sync::{Mutex, mpsc};
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::Instant;
 
 use sigmata::Engine;
+use sigmata::correlate::{Alert, Correlations, Correlator, CorrelatorConfig, Prepared};
 
 use crate::args::{ColorChoice, EngineKind, ScanArgs, ScanFormat};
 use crate::eval::{Evaluator, Worker, echo_text};
@@ -35,7 +36,7 @@ const CHUNK_BYTES: usize = 1 << 20;
 pub fn run(a: &ScanArgs) -> Result<Outcome, Failure> {
     let start = Instant::now();
     let pipelines = Pipelines::parse(&a.pipelines)?;
-    let loaded = rules::load_with(&a.rules, rules::Need::Evaluate)?;
+    let loaded = rules::load_correlated(&a.rules, rules::Need::Evaluate)?;
     let report = &loaded.report;
     if !report.errors.is_empty() {
         eprintln!(
@@ -84,7 +85,26 @@ pub fn run(a: &ScanArgs) -> Result<Outcome, Failure> {
         );
         bar
     });
+    // With no correlation loaded nothing below looks at event times.
+    let correlations = (!loaded.correlations.is_empty()).then(|| {
+        let names: Vec<String> = if a.time_fields.is_empty() {
+            DEFAULT_TIME_FIELDS.iter().map(|s| s.to_string()).collect()
+        } else {
+            a.time_fields.clone()
+        };
+        Corr {
+            set: Arc::clone(&loaded.correlations),
+            time_fields: names.iter().map(|n| sigmata::correlate::field_ref(engine, n)).collect(),
+        }
+    });
+    let correlator_config = CorrelatorConfig {
+        max_lateness_ms: a.max_lateness,
+        max_groups: a.max_groups,
+        max_entries: a.max_group_events,
+        ..CorrelatorConfig::default()
+    };
     let scan = Scan {
+        correlations,
         engine,
         mapper: Mapper::new(engine, &pipelines, routing),
         pipelines: &pipelines,
@@ -115,20 +135,24 @@ pub fn run(a: &ScanArgs) -> Result<Outcome, Failure> {
         let _ = token_tx.send(());
     }
     let mut feeder = Feeder::new(inputs, opts);
+    let (scan, progress_ref) = (&scan, progress.as_ref());
     let written = std::thread::scope(|threads_scope| {
-        let writer = threads_scope.spawn(|| {
+        let writer = threads_scope.spawn(move || {
             let mut w = Writer {
+                correlator: scan.correlations.as_ref().map(|c| Correlator::new(Arc::clone(&c.set), correlator_config)),
+                alerts: Vec::new(),
+                engine,
+                format,
                 out: io::BufWriter::with_capacity(1 << 16, io::stdout()),
                 tally: Tally::default(),
                 errors: 0,
-                progress: progress.as_ref(),
+                progress: progress_ref,
                 scan_start,
                 flush: flush_every.is_some() || streaming,
             };
             let result = w.run(done_rx, token_tx);
             (w, result)
         });
-        let scan = &scan;
         pool.in_place_scope(|tasks| {
             let mut seq = 0u64;
             // A closed token channel means the writer stopped (a closed stdout).
@@ -149,6 +173,7 @@ pub fn run(a: &ScanArgs) -> Result<Outcome, Failure> {
         return Err(Failure::io("the output thread failed"));
     };
     result?;
+    w.finish().map_err(output_error)?;
     errors += w.errors;
     let tally = std::mem::take(&mut w.tally);
     let out = &mut w.out;
@@ -161,7 +186,14 @@ pub fn run(a: &ScanArgs) -> Result<Outcome, Failure> {
     }
     out.flush().map_err(output_error)?;
     if a.stats {
-        eprintln!("{}", output::stats_json(&loaded, &tally, elapsed, scanning));
+        let mut stats = output::stats_json(&loaded, &tally, elapsed, scanning);
+        if let (Some(c), Some(obj)) = (&w.correlator, stats.as_object_mut()) {
+            obj.insert(
+                "correlation".into(),
+                crate::corr_out::stats_json(c.correlations(), &c.stats(), tally.not_generated),
+            );
+        }
+        eprintln!("{stats}");
     }
     if a.profile {
         // Each worker timed its own rules; the report adds them up.
@@ -176,7 +208,8 @@ pub fn run(a: &ScanArgs) -> Result<Outcome, Failure> {
     if errors > 0 {
         return Err(Failure::io(format!("{errors} input(s) could not be read completely")));
     }
-    Ok(if tally.matches > 0 { Outcome::Yes } else { Outcome::No })
+    let alerts = w.correlator.as_ref().map_or(0, |c| c.stats().alerts);
+    Ok(if tally.matches > tally.not_generated || alerts > 0 { Outcome::Yes } else { Outcome::No })
 }
 
 /// A failed write to stdout (a closed pipe is reported as such, and `run`
@@ -185,8 +218,30 @@ fn output_error(e: io::Error) -> Failure {
     if e.kind() == io::ErrorKind::BrokenPipe { Failure::io("Broken pipe") } else { Failure::io(e.to_string()) }
 }
 
-/// Writes the chunks' results in input order.
+/// Event time fields tried when `--time-field` is not given.
+const DEFAULT_TIME_FIELDS: &[&str] = &[
+    "UtcTime",
+    "@timestamp",
+    "TimeCreated",
+    "Event.System.TimeCreated.#attributes.SystemTime",
+    "TimeCreated.SystemTime",
+    "timestamp",
+    "msg",
+];
+
+/// The loaded correlations and how event times are read.
+struct Corr {
+    set: Arc<Correlations>,
+    time_fields: Vec<(sigmata::ir::FieldId, String)>,
+}
+
+/// Writes the chunks' results in input order, and correlates them in that
+/// order (so that alerts do not depend on the thread count).
 struct Writer<'p, W: Write> {
+    correlator: Option<Correlator>,
+    alerts: Vec<Alert>,
+    engine: &'p Engine,
+    format: ScanFormat,
     out: W,
     tally: Tally,
     /// Inputs that ended in an error.
@@ -244,6 +299,12 @@ impl<W: Write> Writer<'_, W> {
         self.tally.warnings += chunk.warnings.len() as u64;
         self.out.write_all(&r.out)?;
         self.tally.merge(&r.tally);
+        if let Some(c) = &mut self.correlator {
+            for p in &r.corr {
+                c.feed_prepared(p.clone(), &mut self.alerts);
+            }
+        }
+        self.write_alerts()?;
         if self.flush {
             self.out.flush()?;
         }
@@ -259,8 +320,33 @@ impl<W: Write> Writer<'_, W> {
     }
 }
 
+impl<W: Write> Writer<'_, W> {
+    /// Prints the alerts found so far.
+    fn write_alerts(&mut self) -> io::Result<()> {
+        let Some(c) = &self.correlator else { return Ok(()) };
+        let mut buf = Vec::new();
+        for a in self.alerts.drain(..) {
+            if c.correlations().generates_correlation(a.correlation) {
+                self.tally.correlation_alerts += 1;
+                crate::corr_out::write_alert(&mut buf, self.format, self.engine, c.correlations(), &a);
+            }
+        }
+        self.out.write_all(&buf)
+    }
+
+    /// End of input: closes the correlation windows and prints their alerts.
+    fn finish(&mut self) -> io::Result<()> {
+        if let Some(c) = &mut self.correlator {
+            c.finish(&mut self.alerts);
+        }
+        self.write_alerts()
+    }
+}
+
 /// What the workers share.
 struct Scan<'a> {
+    /// Correlation rules, if any were loaded.
+    correlations: Option<Corr>,
     engine: &'a Engine,
     mapper: Mapper,
     pipelines: &'a Pipelines,
@@ -284,6 +370,8 @@ struct ChunkOut {
     /// `line: skipped: reason` for each malformed line, in order.
     diags: Vec<String>,
     tally: Tally,
+    /// The events' contributions to correlations, in input order.
+    corr: Vec<Prepared>,
 }
 
 /// How a matching event is echoed.
@@ -394,6 +482,10 @@ impl Scan<'_> {
         }
         t.matched_events += 1;
         t.matches += w.matches.len() as u64;
+        if let Some(c) = &self.correlations {
+            self.prepare(c, w, r, at, &echo);
+        }
+        let t = &mut r.tally;
         if self.summary {
             for id in w.matches.iter() {
                 t.per_rule[id.index()] += 1;
@@ -428,8 +520,33 @@ impl Scan<'_> {
             None
         };
         for id in w.matches.iter() {
+            if self.correlations.as_ref().is_some_and(|c| !c.set.generates(id)) {
+                continue;
+            }
             let explanation = explained.as_ref().map(|event| self.engine.explain(id, event));
             self.printer.write_match(&mut r.out, self.engine, id, at, &event, explanation.as_ref());
+        }
+    }
+
+    /// Extracts what the correlations need from a matching event.
+    fn prepare(&self, c: &Corr, w: &Worker, r: &mut ChunkOut, at: &Loc<'_>, echo: &Echo<'_>) {
+        r.tally.not_generated += w.matches.iter().filter(|id| !c.set.generates(*id)).count() as u64;
+        if !w.matches.iter().any(|id| c.set.reads(id)) {
+            return;
+        }
+        let parsed;
+        let value = match echo {
+            Echo::Value(v) => *v,
+            Echo::Text(t) => {
+                parsed = serde_json::from_str::<serde_json::Value>(t).map(input::normalise).unwrap_or_default();
+                &parsed
+            }
+        };
+        let (_, mapped) = self.mapper.map_value(self.engine, value);
+        let time = sigmata::correlate::event_time(&mapped, &c.time_fields);
+        let source: Arc<str> = at.source.into();
+        if let Some(p) = c.set.prepare(w.matches.iter(), &mapped, time, &source, at.line) {
+            r.corr.push(p);
         }
     }
 

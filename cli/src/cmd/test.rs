@@ -31,6 +31,9 @@ use crate::input::{self, Item};
 use crate::rules::{self, Loaded};
 use crate::{Failure, Outcome};
 
+#[path = "test_corr.rs"]
+mod corr;
+
 /// Where a test case comes from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Kind {
@@ -82,7 +85,9 @@ type Suites = BTreeMap<String, Vec<Case>>;
 
 /// Runs `test`.
 pub fn run(a: &TestArgs) -> Result<Outcome, Failure> {
-    let loaded = rules::load(&a.rules)?;
+    // Correlations load too, so that their sidecars run; a correlation
+    // without one is loaded and untested, like a rule without one.
+    let loaded = rules::load_correlated(&a.rules, rules::Need::Report)?;
     let engine = &loaded.engine;
     let mut suites: Suites = BTreeMap::new();
     for (id, lr) in engine.rules() {
@@ -102,6 +107,13 @@ pub fn run(a: &TestArgs) -> Result<Outcome, Failure> {
         }
     }
     for sidecar in &sidecars {
+        if let Ok(text) = std::fs::read_to_string(sidecar)
+            && corr::is_correlation_sidecar(&text)
+        {
+            let (file, cases) = corr::run(&loaded, sidecar, &text);
+            suites.entry(file).or_default().extend(cases);
+            continue;
+        }
         let (file, cases) = run_sidecar(&loaded, sidecar, &mut resolved);
         suites.entry(file).or_default().extend(cases);
     }

@@ -84,7 +84,16 @@ impl Pack {
                         merge them into one event per exec before publishing (as auoms or msticpy do)"
                 .into());
         }
-        let loaded = rules::load_with(&a.rules, rules::Need::Evaluate).map_err(|e| e.to_string())?;
+        // Correlations are resolved (so that a pack with them is not refused)
+        // but not evaluated: serve matches single events, and says so.
+        let loaded = rules::load_correlated(&a.rules, rules::Need::Evaluate).map_err(|e| e.to_string())?;
+        if !loaded.correlations.is_empty() {
+            eprintln!(
+                "sigmata serve: {} correlation rule(s) loaded but not evaluated (serve matches single events; \
+                 `sigmata scan` evaluates correlations); their rules alert on their own",
+                loaded.correlations.len()
+            );
+        }
         let report = &loaded.report;
         if !report.errors.is_empty() && !a.allow_refused {
             let mut msg = format!("{} rule(s) refused (use --allow-refused to run without them):", report.errors.len());

@@ -36,6 +36,10 @@ pub use pattern::{Pattern, Shape, Token};
 pub struct FieldId(u32);
 
 impl FieldId {
+    /// An id no table hands out, for names looked up on events but not
+    /// read by any rule (events then answer by name).
+    pub(crate) const UNKNOWN: FieldId = FieldId(u32::MAX);
+
     /// The index of the field in its table.
     pub fn index(self) -> usize {
         self.0 as usize

@@ -2,11 +2,12 @@
 //!
 //! `parse` turns one YAML document into a [`Document`]: a detection
 //! [`Rule`], a meta [`Filter`] (Sigma 2.0 filters) or a [`Correlation`]
-//! (recognised so that it can be refused by name, not evaluated). Nothing is
+//! (see [`Correlation`]). Nothing is
 //! compiled here: values keep their escapes and wildcards, modifiers are only
 //! named, the condition is still text. The model keeps every metadata key,
 //! including custom ones, so that tools can print rules back faithfully.
 
+mod correlation;
 mod parse;
 
 use std::sync::Arc;
@@ -14,6 +15,8 @@ use std::sync::Arc;
 use crate::front::modifier::Modifier;
 pub use crate::front::yaml::Yaml;
 
+pub(crate) use correlation::parse_timespan;
+pub use correlation::{Alias, CmpOp, Correlation, CorrelationKind};
 pub(crate) use parse::parse;
 
 /// Where a rule document came from.
@@ -34,7 +37,7 @@ pub struct Origin {
 
 /// One YAML document of a rule file.
 // Documents are short-lived (parsed, then moved into the engine), so the
-// size difference between a rule and a correlation stub does not matter.
+// size difference between the variants does not matter.
 #[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug)]
 pub enum Document {
@@ -42,7 +45,7 @@ pub enum Document {
     Rule(Rule),
     /// A meta filter whose condition is AND-ed onto other rules.
     Filter(Filter),
-    /// A correlation rule (recognised, not evaluated).
+    /// A correlation rule over the matches of other rules.
     Correlation(Correlation),
 }
 
@@ -222,20 +225,6 @@ pub enum FilterTargets {
     Any,
     /// Rules named by id or `name`.
     Rules(Vec<String>),
-}
-
-/// A correlation rule. sigmata recognises them so that it can say why it
-/// does not load them, rather than mistaking them for broken rules.
-#[derive(Clone, Debug)]
-pub struct Correlation {
-    /// `title`.
-    pub title: String,
-    /// `id`.
-    pub id: Option<String>,
-    /// `correlation.type`, e.g. `event_count`.
-    pub kind: Option<String>,
-    /// Where the correlation came from.
-    pub origin: Origin,
 }
 
 /// The `detection` section: named searches and the condition over them.

@@ -28,7 +28,7 @@ const RULE_KEYS: &[&str] = &[
     "detection",
 ];
 
-fn doc_err(message: impl Into<String>, key: &str) -> Error {
+pub(super) fn doc_err(message: impl Into<String>, key: &str) -> Error {
     Error::new(ErrorKind::Document, message).at(Anchor::Path(vec![key.to_string()], None))
 }
 
@@ -40,13 +40,8 @@ pub(crate) fn parse(value: &Yaml, origin: Origin) -> Result<Document> {
             format!("a rule document must be a map, found {}", value.type_name()),
         ));
     };
-    if let Some(c) = value.get("correlation") {
-        return Ok(Document::Correlation(Correlation {
-            title: opt_string(value, "title")?.unwrap_or_default(),
-            id: opt_string(value, "id")?,
-            kind: c.get("type").and_then(Yaml::as_str).map(str::to_string),
-            origin,
-        }));
+    if value.get("correlation").is_some() {
+        return super::correlation::parse(value, entries, origin).map(Document::Correlation);
     }
     if value.get("filter").is_some() && value.get("detection").is_none() {
         return parse_filter(value, entries, origin).map(Document::Filter);
@@ -159,7 +154,7 @@ fn parse_filter(value: &Yaml, entries: &[(String, Yaml)], origin: Origin) -> Res
     })
 }
 
-fn parse_level(s: &str) -> Option<Level> {
+pub(super) fn parse_level(s: &str) -> Option<Level> {
     Some(match s.to_ascii_lowercase().as_str() {
         "informational" => Level::Informational,
         "low" => Level::Low,
@@ -170,7 +165,7 @@ fn parse_level(s: &str) -> Option<Level> {
     })
 }
 
-fn parse_status(s: &str) -> Option<Status> {
+pub(super) fn parse_status(s: &str) -> Option<Status> {
     Some(match s.to_ascii_lowercase().as_str() {
         "stable" => Status::Stable,
         "test" => Status::Test,
@@ -191,14 +186,14 @@ fn scalar_string(v: &Yaml) -> Option<String> {
     }
 }
 
-fn required_string(v: &Yaml, key: &str) -> Result<String> {
+pub(super) fn required_string(v: &Yaml, key: &str) -> Result<String> {
     match opt_string(v, key)? {
         Some(s) => Ok(s),
         None => Err(Error::new(ErrorKind::Document, format!("the document has no '{key}'"))),
     }
 }
 
-fn opt_string(v: &Yaml, key: &str) -> Result<Option<String>> {
+pub(super) fn opt_string(v: &Yaml, key: &str) -> Result<Option<String>> {
     match v.get(key) {
         None | Some(Yaml::Null) => Ok(None),
         Some(x) => scalar_string(x)
@@ -209,7 +204,7 @@ fn opt_string(v: &Yaml, key: &str) -> Result<Option<String>> {
 
 /// A list of strings; a single string is accepted as a one-element list
 /// (several SigmaHQ rules write `falsepositives: Unknown`).
-fn string_list(v: &Yaml, key: &str) -> Result<Vec<String>> {
+pub(super) fn string_list(v: &Yaml, key: &str) -> Result<Vec<String>> {
     match v.get(key) {
         None | Some(Yaml::Null) => Ok(Vec::new()),
         Some(Yaml::Seq(items)) => items
@@ -500,7 +495,9 @@ custom_key: kept
     fn filters_and_correlations_are_recognised() {
         let f = "title: f\nlogsource: {category: process_creation}\nfilter:\n  rules: [abc]\n  sel: {User: x}\n  condition: not sel\n";
         assert!(matches!(doc(f).unwrap(), Document::Filter(_)));
-        let c = "title: c\ncorrelation:\n  type: event_count\n  rules: [a]\n";
+        let c = "title: c\ncorrelation:\n  type: event_count\n  rules: [a]\n  group-by: [User]\n  timespan: 5m\n  condition: {gte: 3}\n";
         assert!(matches!(doc(c).unwrap(), Document::Correlation(_)));
+        let bad = "title: c\ncorrelation:\n  type: event_count\n  rules: [a]\n";
+        assert!(doc(bad).unwrap_err().to_string().contains("group-by"));
     }
 }
