@@ -1,6 +1,6 @@
 //! Prints the medians of the last criterion run (or of a saved baseline) as
 //! Markdown tables, with the sigmata-to-peer ratios: the tables of
-//! `benches/RESULTS.md`.
+//! `BENCHMARKS.md` (appendix).
 //!
 //! ```sh
 //! cargo bench -p sigmata-benches

@@ -11,9 +11,9 @@
 #
 # Benchmarks (each a phase of benches/src/bin/instructions.rs; only the
 # measured function is counted):
-#   compile/own             Builder::build of the project's pack (rules/)
+#   compile/own             Builder::build_correlated of the project's pack (rules/)
 #   evaluate/own            fill_json + matches_record over the generated corpus
-#   compile/sigmahq-pc      Builder::build of SigmaHQ's rules/windows/process_creation
+#   compile/sigmahq-pc      Builder::build_correlated of SigmaHQ's rules/windows/process_creation
 #   evaluate/sigmahq-pc     the same pack over the generated corpus
 #   evaluate/sigmahq-pc-distinct  the same pack over real events seen once
 #                           each (every 20th line of benches/scripts/distinct.py's

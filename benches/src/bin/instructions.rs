@@ -8,7 +8,7 @@
 //!
 //! Everything outside the `measured_*` functions (reading files, building
 //! the frequency model, and for `evaluate` compiling the engine) is not
-//! counted. `compile` counts `Builder::build` over the pack's rule texts;
+//! counted. `compile` counts `Builder::build_correlated` over the pack's rule texts;
 //! `evaluate` counts, for every line of the corpus, `Engine::fill_json` and
 //! `Engine::matches_record` with one warm cache, as a scan does. Both print
 //! what they produced (rules loaded, matches), which the gate compares
@@ -40,8 +40,8 @@ fn main() {
     let config = windows_config();
     match phase.as_str() {
         "compile" => {
-            let (engine, report) = measured_compile(&pack, config);
-            println!("rules={} refused={}", engine.len(), report.errors.len());
+            let (engine, correlations, report) = measured_compile(&pack, config);
+            println!("rules={} correlations={} refused={}", engine.len(), correlations.len(), report.errors.len());
         }
         "evaluate" => {
             let Some(path) = args.get(2) else {
@@ -62,13 +62,13 @@ fn main() {
 }
 
 #[inline(never)]
-fn measured_compile(pack: &Pack, config: Config) -> (Engine, LoadReport) {
+fn measured_compile(pack: &Pack, config: Config) -> (Engine, sigmata::correlate::Correlations, LoadReport) {
     let mut b = sigmata::Builder::new();
     b.config(config);
     for (origin, text) in pack {
         b.add_source(origin, text);
     }
-    b.build()
+    b.build_correlated()
 }
 
 #[inline(never)]

@@ -32,7 +32,7 @@ use crate::plan::{self, ACCEPT, Op, PredId, REJECT};
 /// the value cache (a hash, a probe and a comparison cost about what
 /// scanning 16 bytes does). Measured on the SigmaHQ Windows pack over the
 /// real Sysmon events: caching from 16 bytes up gave 5.2 us per event,
-/// from 64 bytes up 7.2 us (see benches/RESULTS.md).
+/// from 64 bytes up 7.2 us (see the appendix of BENCHMARKS.md).
 const CACHE_MIN_LEN: usize = 16;
 
 /// Identifies a rule inside one [`Engine`] (its index).

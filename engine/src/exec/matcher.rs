@@ -11,7 +11,7 @@
 //! 2. **Double-array Aho-Corasick** (the `daachorse` crate) — everything
 //!    else. Measured on the SigmaHQ Windows pack over the 4,774 real Sysmon
 //!    events of `../shared/corpora` (per value, one thread, see
-//!    `benches/RESULTS.md`), it beat both aho-corasick automata on every
+//!    `BENCHMARKS.md` (appendix)), it beat both aho-corasick automata on every
 //!    field, small sets included: `CommandLine` (9,474 literals) 1.2 µs vs
 //!    1.8 µs for the aho-corasick DFA (80 MB, 0.3 s to build) and 1.9 µs for
 //!    its contiguous NFA; `Hashes` (421 long hex literals) 0.28 µs vs 2.7 µs;
