@@ -88,27 +88,6 @@ pub fn read_corpus(path: &Path) -> Vec<serde_json::Value> {
         .collect()
 }
 
-/// Number of (event, rule) matches of the engine over `events`.
-pub fn count_matches(engine: &Engine, events: &[serde_json::Value]) -> usize {
-    let mut cache = engine.create_cache();
-    let mut set = sigmata::MatchSet::new();
-    events
-        .iter()
-        .map(|e| {
-            engine.matches_with(&mut cache, e, &mut set);
-            set.len()
-        })
-        .sum()
-}
-
-/// Number of (event, rule) matches according to the reference evaluator.
-pub fn count_reference_matches(engine: &Engine, events: &[serde_json::Value]) -> usize {
-    events
-        .iter()
-        .map(|e| engine.rules().filter(|(_, r)| sigmata::reference::eval(&r.ir.expr, engine.fields(), e)).count())
-        .sum()
-}
-
 /// The Windows process_creation rule files of a pack: the files of which
 /// sigmata loads at least one rule under [`windows_config`], sorted by path
 /// (component-wise, so `rules/…` comes before `rules-emerging-threats/…`).

@@ -210,7 +210,8 @@ pub fn decode(s: &str) -> String {
 
 fn hex_bytes(s: &str) -> Option<Vec<u8>> {
     let b = s.as_bytes();
-    if b.is_empty() || b.len() % 2 != 0 || !b.iter().all(|c| c.is_ascii_digit() || (b'A'..=b'F').contains(c)) {
+    if b.is_empty() || !b.len().is_multiple_of(2) || !b.iter().all(|c| c.is_ascii_digit() || (b'A'..=b'F').contains(c))
+    {
         return None;
     }
     let nib = |c: u8| if c.is_ascii_digit() { c - b'0' } else { c - b'A' + 10 };

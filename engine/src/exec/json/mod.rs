@@ -68,6 +68,9 @@ struct Entry {
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Extractor {
     nodes: Vec<KeyTable>,
+    /// The `(id, name)` pairs the table was built from, in order, for
+    /// reading a line through `serde_json::Value` (see [`DUPLICATE`]).
+    names: Vec<(FieldId, Box<str>)>,
     /// Finds the next quote or backslash of a string.
     quote: fast::Quotes,
 }
@@ -130,7 +133,9 @@ impl Extractor {
     pub(crate) fn from_names<'a>(names: impl IntoIterator<Item = (FieldId, &'a str)>) -> Extractor {
         let mut building = Building { nodes: vec![HashMap::new()] };
         let mut orders: HashMap<FieldId, u32> = HashMap::new();
-        for (id, name) in names {
+        let names: Vec<(FieldId, Box<str>)> = names.into_iter().map(|(id, n)| (id, n.into())).collect();
+        for (id, name) in &names {
+            let (id, name) = (*id, &**name);
             // The lookup order of `event::json::lookup` is a depth-first
             // search that, at each level, tries the whole remaining name and
             // then the splits at each dot, shortest prefix first. Number the
@@ -139,7 +144,7 @@ impl Extractor {
             let order = orders.entry(id).or_insert(0);
             building.add(0, name, id, order);
         }
-        Extractor { nodes: building.nodes.into_iter().map(KeyTable::new).collect(), quote: fast::Quotes::new() }
+        Extractor { nodes: building.nodes.into_iter().map(KeyTable::new).collect(), names, quote: fast::Quotes::new() }
     }
 
     /// The entry of `key` at node `node` (none for keys no field name reaches).
@@ -185,8 +190,39 @@ impl Extractor {
     ///
     /// The line is read by the fast scanner ([`fast`]); what it does not
     /// take (and every error, so that messages are serde_json's) is read
-    /// again by the serde_json visitor below, from a cleared record.
+    /// again by the serde_json visitor below, from a cleared record; a line
+    /// with a repeated key that matters (see [`DUPLICATE`]), rare, is read
+    /// a third time, as serde_json's `Value` reads it.
     pub(crate) fn fill(&self, record: &mut Record, json: &str, keywords: bool) -> Result<(), JsonError> {
+        match self.read(record, json, keywords) {
+            Err(e) if e.message() == DUPLICATE => {
+                let value: serde_json::Value =
+                    serde_json::from_str(json).map_err(|e| JsonError::new(format!("invalid JSON: {e}")))?;
+                self.fill_event(record, &value, keywords);
+                Ok(())
+            }
+            other => other,
+        }
+    }
+
+    /// Fills `record` from any event, looking each name up with
+    /// [`Event::field`](crate::Event::field): a field listed with several
+    /// names takes the values of the first name the event has.
+    pub(crate) fn fill_event(&self, record: &mut Record, event: &dyn crate::event::Event, keywords: bool) {
+        record.clear();
+        for (id, name) in &self.names {
+            if !record.is_present(*id) && event.field(*id, name, &mut |v| record.push(*id, v)) {
+                record.set_present(*id);
+            }
+        }
+        if keywords {
+            event.values(&mut |v| record.push_keyword(v));
+        }
+    }
+
+    /// [`fill`](Extractor::fill) but for repeated keys that matter, which
+    /// give the error [`DUPLICATE`].
+    fn read(&self, record: &mut Record, json: &str, keywords: bool) -> Result<(), JsonError> {
         record.clear();
         let (mut best, mut seen) = record.take_json_scratch();
         best.clear();
@@ -311,7 +347,6 @@ fn key_hash(key: &str) -> u64 {
 #[derive(Clone, Debug)]
 pub struct JsonReader {
     ex: Extractor,
-    names: Vec<(FieldId, Box<str>)>,
     keywords: bool,
 }
 
@@ -322,51 +357,27 @@ impl JsonReader {
     /// name the event has. `keywords`: also collect every scalar value (pass
     /// [`Engine::needs_keywords`](crate::Engine::needs_keywords)).
     pub fn new<'a>(names: impl IntoIterator<Item = (FieldId, &'a str)>, keywords: bool) -> JsonReader {
-        let names: Vec<(FieldId, Box<str>)> = names.into_iter().map(|(id, n)| (id, n.into())).collect();
-        let ex = Extractor::from_names(names.iter().map(|(id, n)| (*id, &**n)));
-        JsonReader { ex, names, keywords }
+        JsonReader { ex: Extractor::from_names(names), keywords }
     }
 
     /// Fills `record` from the text of one JSON object.
     pub fn fill(&self, record: &mut Record, json: &str) -> Result<(), JsonError> {
-        match self.ex.fill(record, json, self.keywords) {
-            Err(e) if e.message() == DUPLICATE => {
-                // Rare: a repeated key that matters. Read it as serde_json does.
-                let value: serde_json::Value =
-                    serde_json::from_str(json).map_err(|e| JsonError::new(format!("invalid JSON: {e}")))?;
-                self.fill_event(record, &value);
-                Ok(())
-            }
-            other => other,
-        }
+        self.ex.fill(record, json, self.keywords)
     }
 
     /// Fills `record` from any event, looking each name up with
     /// [`Event::field`](crate::Event::field): the same record
     /// [`fill`](JsonReader::fill) builds from the event's JSON text.
     pub fn fill_event(&self, record: &mut Record, event: &dyn crate::event::Event) {
-        record.clear();
-        let mut done: Vec<FieldId> = Vec::new();
-        for (id, name) in &self.names {
-            if done.contains(id) {
-                continue;
-            }
-            if event.field(*id, name, &mut |v| record.push(*id, v)) {
-                record.set_present(*id);
-                done.push(*id);
-            }
-        }
-        if self.keywords {
-            event.values(&mut |v| record.push_keyword(v));
-        }
+        self.ex.fill_event(record, event, self.keywords)
     }
 }
 
 /// A key repeated inside one object where it matters (it leads to nested
 /// fields, or keywords are collected). serde_json's `Value` keeps only the
-/// last occurrence, subtree and all; the caller reads such a line through
-/// `Value` to get exactly that.
-pub(crate) const DUPLICATE: &str = "duplicate key";
+/// last occurrence, subtree and all; [`Extractor::fill`] reads such a line
+/// through `Value` to get exactly that.
+const DUPLICATE: &str = "duplicate key";
 
 fn describe(e: &serde_json::Error) -> String {
     let msg = e.to_string();
@@ -698,11 +709,14 @@ mod tests {
         t.intern("a.b");
         let ex = Extractor::new(&t);
         let mut r = Record::new();
-        let e = ex.fill(&mut r, r#"{"a":{"b":1},"a":{"c":2}}"#, false).unwrap_err();
+        let e = ex.read(&mut r, r#"{"a":{"b":1},"a":{"c":2}}"#, false).unwrap_err();
         assert_eq!(e.message(), DUPLICATE);
-        assert!(ex.fill(&mut r, r#"{"x":1,"x":2}"#, false).is_ok());
+        // Read again as serde_json's `Value` reads it: the last `a` has no `b`.
+        ex.fill(&mut r, r#"{"a":{"b":1},"a":{"c":2}}"#, false).unwrap();
+        assert!(!r.is_present(t.get("a.b").unwrap()));
+        assert!(ex.read(&mut r, r#"{"x":1,"x":2}"#, false).is_ok());
         // Keyword values left in the line are read by serde_json: the last value only.
-        assert!(ex.fill(&mut r, r#"{"x":1,"x":2}"#, true).is_ok());
+        assert!(ex.read(&mut r, r#"{"x":1,"x":2}"#, true).is_ok());
         let mut kws = Vec::new();
         Event::values(&r, &mut |v| kws.push(format!("{v:?}")));
         assert_eq!(kws, ["Int(2)"]);
@@ -732,7 +746,7 @@ mod tests {
         }
         let ex = Extractor::new(&t);
         let mut fast = Record::new();
-        let a = ex.fill(&mut fast, json, keywords);
+        let a = ex.read(&mut fast, json, keywords);
         let value = serde_json::from_str::<serde_json::Value>(json).ok().filter(|v| v.is_object());
         match (&a, &value) {
             (Ok(()), Some(v)) => {
@@ -873,7 +887,7 @@ mod tests {
                 t.intern(n);
             }
             let mut r = Record::new();
-            assert_eq!(Extractor::new(&t).fill(&mut r, &repeat, keywords).unwrap_err().message(), DUPLICATE);
+            assert_eq!(Extractor::new(&t).read(&mut r, &repeat, keywords).unwrap_err().message(), DUPLICATE);
         }
     }
 
