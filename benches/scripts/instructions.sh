@@ -12,7 +12,10 @@
 # Benchmarks (each a phase of benches/src/bin/instructions.rs; only the
 # measured function is counted):
 #   compile/own             Builder::build of the project's pack (rules/)
-#   evaluate/own            fill_json + matches_record over the generated corpus
+#   evaluate/own            fill_json + matches_record over the generated corpus followed by
+#                           the events of the pack's sidecar tests (rules/**/*.tests.yml), on
+#                           which the pack matches: the generated corpus alone matched none of
+#                           its rules, so "produced" could not catch a lost detection
 #   compile/sigmahq-pc      Builder::build of SigmaHQ's rules/windows/process_creation
 #   evaluate/sigmahq-pc     the same pack over the generated corpus
 # The corpus is gen-corpus --seed 1 --count 2000 (2.6 MB), generated here.
@@ -38,6 +41,8 @@ work=target/instructions
 mkdir -p "$work"
 corpus=$work/generated-seed1-2000.jsonl
 [ -s "$corpus" ] || target/release/gen-corpus --seed 1 --count 2000 --out "$corpus"
+own_corpus=$work/generated-seed1-2000-and-sidecars.jsonl
+{ cat "$corpus"; target/release/instructions sidecar-events; } > "$own_corpus"
 packs=(own)
 if [ -d ../shared/sigma/rules/windows/process_creation ]; then
     packs+=(sigmahq-pc)
@@ -50,7 +55,9 @@ printf 'benchmark\tinstructions\tproduced\n' > "$tsv"
 for pack in "${packs[@]}"; do
     for phase in compile evaluate; do
         args=("$phase" "$pack")
-        [ "$phase" = evaluate ] && args+=("$corpus")
+        if [ "$phase" = evaluate ]; then
+            if [ "$pack" = own ]; then args+=("$own_corpus"); else args+=("$corpus"); fi
+        fi
         cg=$work/callgrind.$phase.$pack.out
         produced=$(valgrind --tool=callgrind --callgrind-out-file="$cg" --collect-atstart=no \
             --toggle-collect='instructions::measured_*' target/release/instructions "${args[@]}" 2> "$work/valgrind.log")
