@@ -64,7 +64,7 @@ for s in ['{}', '[]', '1', '"s"', 'null', '{"a":1}\r', '\ufeff{"a":1}', '', ' ',
           '{"a":{"b":{"c":1}},"a.b":{"c":2}}', '{"k":1,"k":2}', '[' * 200 + ']' * 200]:
     add("json_event", s)
     add("cli_input", s + "\n" + s)
-add("cli_input", '{"type":"EXECVE","msg":"audit(1.0:1)","argc":"100000000","a0":"ls"}\n')
+add("cli_input", '{"type":"EXECVE","msg":"audit(1.0:1)","argc":"18446744073709551615","a0":"ls"}\n')
 add("cli_input", '{"Event":{"System":{"EventID":4688,"Channel":"Security"},"EventData":{"NewProcessName":"C:\\\\x\\\\cmd.exe"}}}\n')
 os.makedirs("corpus/differential", exist_ok=True)
 print(" ".join(f"{k}: {v}" for k, v in sorted(counts.items())))
