@@ -330,7 +330,7 @@ fn key_hash(key: &str) -> u64 {
 /// rules' `Image`): renames cost nothing at evaluation time, since the key
 /// table is consulted anyway.
 ///
-/// Field ids may come from a clone of the engine's [`FieldTable`] extended
+/// Field ids may come from a clone of the engine's [`FieldTable`](crate::ir::FieldTable) extended
 /// with more names; the engine ignores record fields it does not know.
 ///
 /// ```
