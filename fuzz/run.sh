@@ -13,7 +13,7 @@ export RUSTC_BOOTSTRAP=1
 seconds=${1:?usage: fuzz/run.sh SECONDS [TARGET...]}
 shift
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(rule_yaml condition json_event differential correlation_yaml)
+[ ${#targets[@]} -gt 0 ] || targets=(rule_yaml condition json_event differential correlation_yaml cli_input)
 [ -d corpus/rule_yaml ] || ./seed.sh
 cargo fuzz build >/dev/null 2>&1 || cargo fuzz build
 for t in "${targets[@]}"; do

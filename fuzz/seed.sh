@@ -61,15 +61,20 @@ for path in sorted(glob.glob("../tests/cases/correlations/*.yml")):
 
 for corpus in sorted(glob.glob("../../shared/corpora/*.jsonl")):
     with open(corpus, encoding="utf-8", errors="replace") as f:
-        for n, line in enumerate(f):
-            if n >= 50:
-                break
-            add("json_event", line.rstrip("\n"))
+        lines = [line for _, line in zip(range(50), f)]
+    for line in lines:
+        add("json_event", line.rstrip("\n"))
+    # cli_input reads a whole input: consecutive lines (auditd groups span several).
+    for i in range(0, len(lines), 10):
+        add("cli_input", "".join(lines[i:i + 10]))
 
 # Shapes the bad-input matrix cares about.
 for s in ['{}', '[]', '1', '"s"', 'null', '{"a":1}\r', '\ufeff{"a":1}', '', ' ', '{"a":"\\u0000"}',
           '{"a":{"b":{"c":1}},"a.b":{"c":2}}', '{"k":1,"k":2}', '[' * 200 + ']' * 200]:
     add("json_event", s)
+    add("cli_input", s + "\n" + s)
+add("cli_input", '{"type":"EXECVE","msg":"audit(1.0:1)","argc":"18446744073709551615","a0":"ls"}\n')
+add("cli_input", '{"Event":{"System":{"EventID":4688,"Channel":"Security"},"EventData":{"NewProcessName":"C:\\\\x\\\\cmd.exe"}}}\n')
 os.makedirs("corpus/differential", exist_ok=True)
 print(" ".join(f"{k}: {v}" for k, v in sorted(counts.items())))
 PY

@@ -66,17 +66,7 @@ pub fn cases_dir() -> PathBuf {
 }
 
 /// Converts a YAML tree into JSON.
-pub fn to_json(y: &Yaml) -> Json {
-    match y {
-        Yaml::Null => Json::Null,
-        Yaml::Bool(b) => Json::Bool(*b),
-        Yaml::Int(i) => Json::from(*i),
-        Yaml::Float(f) => serde_json::Number::from_f64(*f).map_or(Json::Null, Json::Number),
-        Yaml::Str(s) => Json::String(s.clone()),
-        Yaml::Seq(items) => Json::Array(items.iter().map(to_json).collect()),
-        Yaml::Map(entries) => Json::Object(entries.iter().map(|(k, v)| (k.clone(), to_json(v))).collect()),
-    }
-}
+pub use sigmata_cli::rules::yaml_to_json as to_json;
 
 fn string_field(y: &Yaml, key: &str) -> Option<String> {
     match y.get(key) {

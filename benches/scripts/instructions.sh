@@ -12,7 +12,10 @@
 # Benchmarks (each a phase of benches/src/bin/instructions.rs; only the
 # measured function is counted):
 #   compile/own             Builder::build_correlated of the project's pack (rules/)
-#   evaluate/own            fill_json + matches_record over the generated corpus
+#   evaluate/own            fill_json + matches_record over the generated corpus followed by
+#                           the events of the pack's sidecar tests (rules/**/*.tests.yml), on
+#                           which the pack matches: the generated corpus alone matched none of
+#                           its rules, so "produced" could not catch a lost detection
 #   compile/sigmahq-pc      Builder::build_correlated of SigmaHQ's rules/windows/process_creation
 #   evaluate/sigmahq-pc     the same pack over the generated corpus
 #   evaluate/sigmahq-pc-distinct  the same pack over real events seen once
@@ -42,8 +45,10 @@ work=target/instructions
 mkdir -p "$work"
 corpus=$work/generated-seed1-2000.jsonl
 [ -s "$corpus" ] || target/release/gen-corpus --seed 1 --count 2000 --out "$corpus"
+own_corpus=$work/generated-seed1-2000-and-sidecars.jsonl
+{ cat "$corpus"; target/release/instructions sidecar-events; } > "$own_corpus"
 # Rows: name, phase, pack, corpus.
-rows=("compile/own compile own -" "evaluate/own evaluate own $corpus")
+rows=("compile/own compile own -" "evaluate/own evaluate own $own_corpus")
 if [ -d ../shared/sigma/rules/windows/process_creation ]; then
     [ -s "$work/distinct/distinct.jsonl" ] || python3 benches/scripts/distinct.py "$work/distinct" --every 20
     rows+=("compile/sigmahq-pc compile sigmahq-pc -" "evaluate/sigmahq-pc evaluate sigmahq-pc $corpus"

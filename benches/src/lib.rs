@@ -40,6 +40,33 @@ pub fn own_pack() -> Pack {
     read_pack(&[root().join("rules")])
 }
 
+/// The events of the project pack's sidecar tests (`rules/**/*.tests.yml`,
+/// true positives then true negatives of each file, in path order) as JSON
+/// lines: a corpus on which the pack matches, so that the instruction
+/// gate's match count means something (the generated corpus matches none
+/// of the pack's rules).
+pub fn own_sidecar_events() -> Vec<String> {
+    let mut lines = Vec::new();
+    let files = sigmata_cli::rules::sidecar_files(&root().join("rules")).expect("readable rules/");
+    for path in files {
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let docs = sigmata::yaml::parse(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        for doc in docs {
+            for key in ["true_positives", "true_negatives"] {
+                if let Some(sigmata::yaml::Yaml::Seq(items)) = doc.value.get(key) {
+                    lines.extend(
+                        items
+                            .iter()
+                            .filter_map(|i| i.get("event"))
+                            .map(|e| sigmata_cli::rules::yaml_to_json(e).to_string()),
+                    );
+                }
+            }
+        }
+    }
+    lines
+}
+
 /// SigmaHQ's rules (core, emerging threats, threat hunting).
 pub fn sigmahq_pack() -> Option<Pack> {
     let s = shared()?.join("sigma");
@@ -86,27 +113,6 @@ pub fn read_corpus(path: &Path) -> Vec<serde_json::Value> {
         .filter(|l| !l.trim().is_empty())
         .map(|l| serde_json::from_str(l).expect("corpus lines are JSON"))
         .collect()
-}
-
-/// Number of (event, rule) matches of the engine over `events`.
-pub fn count_matches(engine: &Engine, events: &[serde_json::Value]) -> usize {
-    let mut cache = engine.create_cache();
-    let mut set = sigmata::MatchSet::new();
-    events
-        .iter()
-        .map(|e| {
-            engine.matches_with(&mut cache, e, &mut set);
-            set.len()
-        })
-        .sum()
-}
-
-/// Number of (event, rule) matches according to the reference evaluator.
-pub fn count_reference_matches(engine: &Engine, events: &[serde_json::Value]) -> usize {
-    events
-        .iter()
-        .map(|e| engine.rules().filter(|(_, r)| sigmata::reference::eval(&r.ir.expr, engine.fields(), e)).count())
-        .sum()
 }
 
 /// The Windows process_creation rule files of a pack: the files of which

@@ -52,6 +52,21 @@ pub enum Need {
     Evaluate,
 }
 
+/// A YAML tree (a sidecar's event) as JSON.
+pub fn yaml_to_json(y: &sigmata::yaml::Yaml) -> serde_json::Value {
+    use serde_json::Value;
+    use sigmata::yaml::Yaml;
+    match y {
+        Yaml::Null => Value::Null,
+        Yaml::Bool(b) => Value::Bool(*b),
+        Yaml::Int(i) => Value::from(*i),
+        Yaml::Float(f) => serde_json::Number::from_f64(*f).map_or(Value::Null, Value::Number),
+        Yaml::Str(s) => Value::String(s.clone()),
+        Yaml::Seq(items) => Value::Array(items.iter().map(yaml_to_json).collect()),
+        Yaml::Map(entries) => Value::Object(entries.iter().map(|(k, v)| (k.clone(), yaml_to_json(v))).collect()),
+    }
+}
+
 /// True for a rule test sidecar (`<rule-stem>.tests.yml`), which is never
 /// loaded as a rule.
 pub fn is_sidecar(path: &Path) -> bool {

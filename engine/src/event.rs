@@ -88,7 +88,18 @@ impl Value<'_> {
     pub fn time_part(&self, part: crate::ir::TimePart) -> Option<i64> {
         use crate::ir::TimePart;
         let Value::Str(s) = self else { return None };
-        let pieces = jiff::fmt::temporal::Pieces::parse(s.trim()).ok()?;
+        let s = s.trim();
+        // A Temporal date starts with its year: four digits, or a sign and
+        // six. Text that does not is refused here, before the parser, whose
+        // error allocates (evaluation does not allocate when warm).
+        let (digits, rest) = match s.as_bytes() {
+            [b'+' | b'-', rest @ ..] => (6, rest),
+            rest => (4, rest),
+        };
+        if rest.len() < digits || !rest[..digits].iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        let pieces = jiff::fmt::temporal::Pieces::parse(s).ok()?;
         let date = pieces.date();
         let time = pieces.time().unwrap_or_default();
         Some(match part {

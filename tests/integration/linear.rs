@@ -164,3 +164,172 @@ fn interleaved_fields_of_an_array_of_objects_are_not_quadratic() {
         assert_eq!(out.len(), usize::from(want), "{last_y}");
     }
 }
+
+/// The fastest of `runs` timings of `small` and of `large`, run in turn so
+/// that a burst of load elsewhere (the machines are shared) falls on both,
+/// each starting with the CPU caches flushed (so that neither size is
+/// helped by what the previous run left in cache).
+fn fastest_pair(runs: usize, small: &mut dyn FnMut(), large: &mut dyn FnMut()) -> (Duration, Duration) {
+    let mut flush = vec![0u8; 64 << 20];
+    let mut time = |f: &mut dyn FnMut()| {
+        for (i, b) in flush.iter_mut().enumerate().step_by(64) {
+            *b = b.wrapping_add(i as u8);
+        }
+        std::hint::black_box(&flush);
+        let t = Instant::now();
+        f();
+        t.elapsed()
+    };
+    let (mut a, mut b) = (Duration::MAX, Duration::MAX);
+    for _ in 0..runs {
+        a = a.min(time(small));
+        b = b.min(time(large));
+    }
+    (a, b)
+}
+
+/// Asserts that the work at size `factor` × n cost at most 2.5 times as
+/// much per doubling of the input as the work at size n (at 4 × n: linear
+/// is 4, the bound 6.25, quadratic 16), and prints both. Four times the
+/// input rather than two: on a shared machine two timings of a few
+/// milliseconds differ by a third from noise alone, which a ratio bound of
+/// 2.5 against 2 cannot absorb, while 6.25 against 4 can.
+fn assert_linear(what: &str, factor: u32, n: Duration, large: Duration) {
+    let ratio = large.as_secs_f64() / n.as_secs_f64().max(1e-9);
+    // The same size (factor 1) may cost 2.5 times as much too: noise.
+    let bound = 2.5f64.powf(f64::from(factor).log2().max(1.0));
+    eprintln!("{what}: n {n:?}, {factor}n {large:?}, ratio {ratio:.2} (bound {bound:.2})");
+    assert!(
+        ratio <= bound,
+        "{what} is not linear: {factor} times the input took {ratio:.2} times as long ({n:?} -> {large:?})"
+    );
+}
+
+/// Issue 13, item 2: with a keyword rule loaded (or a dotted field name
+/// reaching into an object), the JSON reader looks for repeated keys in
+/// each object. It compared each key with every earlier one: one line of
+/// 100,000 keys took 1.0 s, 200,000 keys 4.4 s (the issue, release build of
+/// 4cbd44d). Both readers (the byte scanner and the serde_json visitor
+/// behind it) must cost time linear in the number of keys: each doubling of
+/// the keys may cost at most 2.5 times as much. A repeat that matters is
+/// then read as a `serde_json::Value`, whose precedence (the last value
+/// wins) is checked at the end.
+#[test]
+fn json_reader_many_keys_is_linear() {
+    let pack = |detection: &str| {
+        let rule = format!("title: t\nlogsource: {{category: process_creation}}\ndetection:\n{detection}");
+        let (engine, report) = Builder::new().config(Config::new().logsource(None)).add_source("r.yml", &rule).build();
+        assert!(report.errors.is_empty(), "{:?}", report.errors);
+        engine
+    };
+    let keywords = pack("    keywords: ['needle']\n    condition: keywords\n");
+    let nested = pack("    sel: {a.b: 'needle'}\n    condition: sel\n");
+    // `n` distinct keys, then the value the rule looks for.
+    let members = |n: usize| (0..n).map(|i| format!("\"k{i}\":\"v{i}\"")).collect::<Vec<_>>().join(",");
+    // Keys that agree on their length and first and last eight bytes (which
+    // is all the byte scanner's key hash reads), with fractions, which the
+    // byte scanner leaves to the serde_json visitor.
+    let lookalikes =
+        |n: usize| (0..n).map(|i| format!("\"aaaaaaaa{i:07}bbbbbbbb\":{i}.5")).collect::<Vec<_>>().join(",");
+    type Shape = (&'static str, fn(&dyn Fn(usize) -> String, &dyn Fn(usize) -> String, usize) -> String);
+    let shapes: [Shape; 3] = [
+        ("distinct keys", |m, _, n| format!("{{{},\"last\":\"needle\"}}", m(n))),
+        ("look-alike keys, fractions", |_, l, n| format!("{{{},\"last\":\"needle\"}}", l(n))),
+        // Many one-key objects, each with its own keys to check.
+        ("one-key objects", |m, _, n| format!("{{\"o\":[{{{}}}],\"last\":\"needle\"}}", m(n).replace(',', "},{"))),
+    ];
+    let (mut record, mut out, mut cache) = (Record::new(), MatchSet::new(), keywords.create_cache());
+    // 100,000 and 400,000 keys (lines of 1.6 and 6.4 MB; smaller lines
+    // read in a millisecond or two, where noise decides the ratio). The
+    // quadratic check cost 8 times more at twice the keys (measured before
+    // the fix, in this test's build: 200,000 keys 6.3 s, 400,000 keys 52 s).
+    let (n, factor) = (100_000, 4);
+    for (what, shape) in shapes {
+        let (small, large) = (shape(&members, &lookalikes, n), shape(&members, &lookalikes, factor * n));
+        // Proof that the lines are read: the rule finds the last value.
+        for line in [&small, &large] {
+            keywords.fill_json(&mut record, line).expect("valid JSON");
+            keywords.matches_record(&mut cache, &record, &mut out);
+            assert_eq!(out.len(), 1, "{what}: the rule must match");
+        }
+        // Only the reader is timed: the keyword search's exact step reads the
+        // line into a `serde_json::Value` (linear, but its hash table's
+        // memory traffic alone made the ratio 2.5-3.3 per doubling on a
+        // loaded machine). The reader streams the line and copies it: as in
+        // the 10 MB test above, size n reads `factor` copies of its line, each
+        // into its own record, so that both sizes move the same bytes
+        // through memory.
+        let copies = vec![small; factor];
+        let mut small_records: Vec<Record> = copies.iter().map(|_| Record::new()).collect();
+        let mut large_record = Record::new();
+        let (t_small, t_large) = fastest_pair(
+            9,
+            &mut || {
+                for (line, r) in copies.iter().zip(small_records.iter_mut()) {
+                    keywords.fill_json(r, line).expect("valid JSON");
+                }
+            },
+            &mut || keywords.fill_json(&mut large_record, &large).expect("valid JSON"),
+        );
+        assert_linear(&format!("JSON reader, keyword rule, {what}"), factor as u32, t_small / factor as u32, t_large);
+    }
+    // A repeat that matters (keyword values are collected once a fraction
+    // sends the line to the visitor, or a dotted name reaches into the
+    // repeated key) is found in linear time, and the line is read again
+    // as a `serde_json::Value`, where the last value wins. That second
+    // reading is serde_json's (an `IndexMap`, linear), and is not timed:
+    // its memory traffic alone made the ratio 2.5 per doubling of the keys.
+    let line = |first: &str, last: &str| format!("{{\"f\":0.5,\"k0\":\"{first}\",{},\"k0\":\"{last}\"}}", members(n));
+    engine_matches(&keywords, &line("x", "needle"), 1);
+    engine_matches(&keywords, &line("needle", "x"), 0);
+    let line = format!("{{\"a\":{{\"b\":\"needle\"}},{},\"a\":{{\"b\":\"other\"}}}}", members(1000));
+    engine_matches(&nested, &line, 0);
+    let line = format!("{{\"a\":{{\"b\":\"other\"}},{},\"a\":{{\"b\":\"needle\"}}}}", members(1000));
+    engine_matches(&nested, &line, 1);
+    let line = format!("{{\"k0\":\"needle\",{}}}", members(1000));
+    engine_matches(&keywords, &line, 0);
+}
+
+fn engine_matches(engine: &Engine, line: &str, want: usize) {
+    let (mut record, mut out) = (Record::new(), MatchSet::new());
+    engine.fill_json(&mut record, line).expect("valid JSON");
+    engine.matches_record(&mut engine.create_cache(), &record, &mut out);
+    assert_eq!(out.len(), want, "{line:.80}");
+}
+
+/// Issue 13, item 1: `--pipeline auditd` joined the EXECVE arguments by
+/// counting `0..argc` with `argc` read from the record, so one line with
+/// `"argc":"100000000"` took 8 s and `18446744073709551615` forever. The
+/// work is now bounded by the arguments the record has: a huge `argc`
+/// costs what a true one does, and each doubling of the arguments at most
+/// 2.5 times as much.
+#[test]
+fn auditd_argc_does_not_bound_a_loop() {
+    use sigmata_cli::pipeline::auditd;
+    let record = |args: usize, argc: &str| {
+        let mut m = serde_json::Map::new();
+        m.insert("type".into(), "EXECVE".into());
+        m.insert("msg".into(), "audit(1.0:1)".into());
+        m.insert("argc".into(), argc.into());
+        for i in 0..args {
+            m.insert(format!("a{i}"), format!("x{i}").into());
+        }
+        m
+    };
+    let normalise = |r: &serde_json::Map<String, serde_json::Value>, args: usize| {
+        let (event, exec) = auditd::normalise(vec![r.clone()]);
+        assert!(exec);
+        let command_line = event["CommandLine"].as_str().unwrap_or_default().to_string();
+        assert_eq!(command_line.split(' ').count(), args.max(1), "every argument present is joined");
+    };
+    let n = 25_000;
+    let honest = record(n, &n.to_string());
+    for hostile in ["100000000", "18446744073709551615"] {
+        let r = record(n, hostile);
+        let (t_honest, t_hostile) = fastest_pair(5, &mut || normalise(&honest, n), &mut || normalise(&r, n));
+        assert_linear(&format!("auditd argc {hostile} against the true argc"), 1, t_honest, t_hostile);
+    }
+    let large = record(4 * n, &(4 * n).to_string());
+    let (t_n, t_4n) = fastest_pair(5, &mut || normalise(&honest, n), &mut || normalise(&large, 4 * n));
+    assert_linear("auditd arguments", 4, t_n, t_4n);
+}

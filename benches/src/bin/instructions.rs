@@ -6,6 +6,9 @@
 //!     target/release/instructions compile|evaluate own|sigmahq-pc [EVENTS.jsonl]
 //! ```
 //!
+//! `instructions sidecar-events` prints the events of the project pack's
+//! sidecar tests as JSON lines, for the corpus of `evaluate own`.
+//!
 //! Everything outside the `measured_*` functions (reading files, building
 //! the frequency model, and for `evaluate` compiling the engine) is not
 //! counted. `compile` counts `Builder::build_correlated` over the pack's rule texts;
@@ -19,7 +22,13 @@ use sigmata_benches::*;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let usage = "usage: instructions compile|evaluate own|sigmahq-pc [EVENTS.jsonl]";
+    let usage = "usage: instructions compile|evaluate own|sigmahq-pc [EVENTS.jsonl] | instructions sidecar-events";
+    if args.first().map(String::as_str) == Some("sidecar-events") {
+        for line in own_sidecar_events() {
+            println!("{line}");
+        }
+        return;
+    }
     let (Some(phase), Some(pack)) = (args.first(), args.get(1)) else {
         eprintln!("{usage}");
         std::process::exit(2);

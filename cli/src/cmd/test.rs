@@ -421,18 +421,6 @@ fn suggest(key: &str, known: &[&str]) -> String {
         .unwrap_or_else(|| format!(" (known keys: {})", known.join(", ")))
 }
 
-fn yaml_to_json(y: &Yaml) -> Value {
-    match y {
-        Yaml::Null => Value::Null,
-        Yaml::Bool(b) => Value::Bool(*b),
-        Yaml::Int(i) => Value::from(*i),
-        Yaml::Float(f) => serde_json::Number::from_f64(*f).map_or(Value::Null, Value::Number),
-        Yaml::Str(s) => Value::String(s.clone()),
-        Yaml::Seq(items) => Value::Array(items.iter().map(yaml_to_json).collect()),
-        Yaml::Map(entries) => Value::Object(entries.iter().map(|(k, v)| (k.clone(), yaml_to_json(v))).collect()),
-    }
-}
-
 fn scalar_text(y: &Yaml) -> Option<String> {
     match y {
         Yaml::Str(s) => Some(s.clone()),
@@ -567,7 +555,7 @@ fn parse_case(
                 if input.is_some() {
                     problems.push((Some(line_of(k)), "a case has exactly one of 'event' and 'file'".into()));
                 }
-                input = Some(CaseInput::Event(input::normalise(yaml_to_json(v))));
+                input = Some(CaseInput::Event(input::normalise(crate::rules::yaml_to_json(v))));
             }
             ("event", other) => problems.push((
                 Some(line_of(k)),

@@ -129,7 +129,7 @@ pub(super) fn run(loaded: &Loaded, path: &Path, text: &str) -> (String, Vec<Case
             cases.push(problem(at, format!("test '{name}' needs an 'events' list and an 'alerts' list")));
             continue;
         };
-        let events: Vec<serde_json::Value> = events.iter().map(super::yaml_to_json).collect();
+        let events: Vec<serde_json::Value> = events.iter().map(crate::rules::yaml_to_json).collect();
         let want: Vec<Vec<(String, String)>> = alerts
             .iter()
             .map(|a| match a {

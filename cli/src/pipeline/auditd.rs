@@ -158,23 +158,43 @@ pub fn normalise(records: Vec<Map<String, Value>>) -> (Value, bool) {
     (Value::Object(out), is_exec)
 }
 
-/// `a0 … a(argc-1)` (or every consecutive `aN` without `argc`), decoded
-/// and joined by spaces.
+/// `a0 … a(argc-1)` (or every consecutive `aN` from `a0` without `argc`),
+/// decoded and joined by spaces.
+///
+/// The work is bounded by the keys the record has (a record is one line,
+/// at most `--max-line-bytes` long), never by `argc`, a number the input
+/// chooses: counting `0..argc` and skipping the missing keys took 8 s for
+/// one line with `"argc":"100000000"` and forever for `u64::MAX`.
 fn arguments(r: &Map<String, Value>) -> String {
-    let argc = r.get("argc").and_then(|v| v.as_str().and_then(|s| s.parse().ok()).or_else(|| v.as_u64()));
-    let mut args = Vec::new();
-    for i in 0.. {
-        if argc.is_some_and(|n| i >= n) {
-            break;
-        }
-        match r.get(&format!("a{i}")) {
-            Some(Value::String(s)) => args.push(decode(s)),
-            Some(other) => args.push(other.to_string()),
-            None if argc.is_some() => continue,
-            None => break,
-        }
+    let argc: Option<u64> = r.get("argc").and_then(|v| v.as_str().and_then(|s| s.parse().ok()).or_else(|| v.as_u64()));
+    let mut args: Vec<(u64, &Value)> = r
+        .iter()
+        .filter_map(|(k, v)| Some((argument_index(k)?, v)))
+        .filter(|(i, _)| argc.is_none_or(|n| *i < n))
+        .collect();
+    args.sort_unstable_by_key(|(i, _)| *i);
+    if argc.is_none() {
+        // Without `argc`, the arguments end at the first missing index.
+        let run = args.iter().enumerate().take_while(|(pos, (i, _))| *i == *pos as u64).count();
+        args.truncate(run);
     }
-    args.join(" ")
+    let text: Vec<String> = args
+        .into_iter()
+        .map(|(_, v)| match v {
+            Value::String(s) => decode(s),
+            other => other.to_string(),
+        })
+        .collect();
+    text.join(" ")
+}
+
+/// `N` for a key `aN` as auditd writes it (decimal, no sign, no leading zero).
+fn argument_index(key: &str) -> Option<u64> {
+    let digits = key.strip_prefix('a')?;
+    let canonical = !digits.is_empty()
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && (digits.len() == 1 || !digits.starts_with('0'));
+    canonical.then(|| digits.parse().ok()).flatten()
 }
 
 /// Decodes a value auditd hex-encoded (see the module docs; the decoded
@@ -190,7 +210,8 @@ pub fn decode(s: &str) -> String {
 
 fn hex_bytes(s: &str) -> Option<Vec<u8>> {
     let b = s.as_bytes();
-    if b.is_empty() || b.len() % 2 != 0 || !b.iter().all(|c| c.is_ascii_digit() || (b'A'..=b'F').contains(c)) {
+    if b.is_empty() || !b.len().is_multiple_of(2) || !b.iter().all(|c| c.is_ascii_digit() || (b'A'..=b'F').contains(c))
+    {
         return None;
     }
     let nib = |c: u8| if c.is_ascii_digit() { c - b'0' } else { c - b'A' + 10 };
@@ -255,6 +276,23 @@ mod tests {
         assert_eq!(ev["ParentProcessId"], "9");
         let (_, exec) = normalise(done.remove(0).records);
         assert!(!exec, "an open() is not process creation");
+    }
+
+    /// Issue 13, item 1: `argc` bounds nothing but which keys count.
+    #[test]
+    fn auditd_argc_from_the_record_bounds_no_loop() {
+        let args = |v: serde_json::Value| arguments(&obj(v));
+        assert_eq!(args(serde_json::json!({"argc":"18446744073709551615","a0":"ls","a2":"-l"})), "ls -l");
+        assert_eq!(args(serde_json::json!({"argc":100000000u64,"a1":"x","a0":"ls"})), "ls x");
+        // `argc` cuts the arguments; gaps below it are skipped.
+        assert_eq!(args(serde_json::json!({"argc":"2","a0":"ls","a1":"-l","a2":"extra"})), "ls -l");
+        assert_eq!(args(serde_json::json!({"argc":"3","a0":"ls","a2":"/"})), "ls /");
+        // Without `argc`: consecutive from a0.
+        assert_eq!(args(serde_json::json!({"a0":"ls","a1":"-l","a3":"gap"})), "ls -l");
+        assert_eq!(args(serde_json::json!({"a1":"no a0"})), "");
+        // Only auditd's spelling of an index.
+        assert_eq!(args(serde_json::json!({"argc":"5","a0":"ls","a01":"x","a+1":"y","a1_len":"3","a":"z"})), "ls");
+        assert_eq!(args(serde_json::json!({"argc":"5","a0":"ls","a1":7})), "ls 7");
     }
 
     #[test]

@@ -599,16 +599,7 @@ impl Engine {
                 json.len()
             )));
         }
-        match self.inner.json.fill(record, json, self.inner.needs_keywords) {
-            Err(e) if e.message() == crate::exec::json::DUPLICATE => {
-                // Rare: a repeated key that matters. Read it as serde_json does.
-                let value: serde_json::Value = serde_json::from_str(json)
-                    .map_err(|e| crate::exec::json::JsonError::new(format!("invalid JSON: {e}")))?;
-                self.fill(record, &value);
-                Ok(())
-            }
-            other => other,
-        }
+        self.inner.json.fill(record, json, self.inner.needs_keywords)
     }
 
     /// Starts an event: scans the record's fields and returns the rules to

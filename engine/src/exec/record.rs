@@ -74,7 +74,8 @@ pub struct Record {
     /// [`Record::keyword_line`].
     line: Option<KeywordLine>,
     /// Scratch of the JSON reader, kept here so that it is reused.
-    json_scratch: (Vec<u32>, Vec<u64>),
+    #[cfg(feature = "json")]
+    json_scratch: (Vec<u32>, crate::exec::json::SeenKeys),
     /// While the JSON reader fills the record: values that arrived after
     /// another field's (see [`Record::attach`]), grouped by
     /// [`Record::end_fill`].
@@ -237,11 +238,13 @@ impl Record {
         }
     }
 
-    pub(crate) fn take_json_scratch(&mut self) -> (Vec<u32>, Vec<u64>) {
+    #[cfg(feature = "json")]
+    pub(crate) fn take_json_scratch(&mut self) -> (Vec<u32>, crate::exec::json::SeenKeys) {
         std::mem::take(&mut self.json_scratch)
     }
 
-    pub(crate) fn put_json_scratch(&mut self, best: Vec<u32>, seen: Vec<u64>) {
+    #[cfg(feature = "json")]
+    pub(crate) fn put_json_scratch(&mut self, best: Vec<u32>, seen: crate::exec::json::SeenKeys) {
         self.json_scratch = (best, seen);
     }
 

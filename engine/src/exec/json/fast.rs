@@ -7,9 +7,8 @@
 //! is skipped with `memchr2` over its quotes and backslashes, and a string a
 //! rule reads is decoded once, into the record's own buffer. Anything else
 //! (a key with an escape, a number with a fraction or an exponent or more
-//! than 18 digits, a repeated key that matters, more than
-//! [`MAX_KEYS_TRACKED`] keys in one object, nesting past [`MAX_DEPTH`], and
-//! every error) makes it give up, and the serde_json visitor reads the line
+//! than 18 digits, a repeated key that matters, nesting past
+//! [`MAX_DEPTH`], and every error) makes it give up, and the serde_json visitor reads the line
 //! instead: that visitor decides every error message and every unusual
 //! case, so the fast path only has to be right about what it accepts.
 //!
@@ -25,10 +24,6 @@ use crate::ir::FieldId;
 
 /// Deeper nesting is left to serde_json (which allows 128 levels).
 const MAX_DEPTH: usize = 64;
-/// Objects whose keys are checked for repeats (nested fields, keywords)
-/// with more keys than this are left to the serde_json visitor: the check
-/// compares each key with the earlier ones, so this bounds it.
-pub(super) const MAX_KEYS_TRACKED: usize = 64;
 
 /// `None`: the fast path gives up; read the line with serde_json.
 type Fast<T> = Option<T>;
@@ -87,7 +82,7 @@ impl<'a, 'c, 'r> Scan<'a, 'c, 'r> {
         if depth > MAX_DEPTH {
             return None;
         }
-        let mark = self.ctx.seen.len();
+        let keys = self.ctx.seen.open();
         self.ws();
         if self.b.get(self.i) == Some(&b'}') {
             self.i += 1;
@@ -111,11 +106,9 @@ impl<'a, 'c, 'r> Scan<'a, 'c, 'r> {
                 // A repeated key that matters: serde_json's `Value` keeps only
                 // the last; the visitor's caller handles that. (Two keys with
                 // the same hash are taken for a repeat: that costs only time.)
-                let seen = &mut self.ctx.seen;
-                if seen.len() - mark >= MAX_KEYS_TRACKED || seen[mark..].contains(&hash) {
+                if !self.ctx.seen.insert(&keys, hash) {
                     return None;
                 }
-                seen.push(hash);
             }
             let field = match entry.field {
                 Some((id, order)) if self.ctx.claim(id, order) => Some(id),
@@ -130,8 +123,8 @@ impl<'a, 'c, 'r> Scan<'a, 'c, 'r> {
                 }
                 Some(b'}') => {
                     self.i += 1;
-                    self.ctx.seen.truncate(mark);
-                    return Some(());
+                    // A repeat among many keys is found here.
+                    return self.ctx.seen.close(keys).then_some(());
                 }
                 _ => return None,
             }

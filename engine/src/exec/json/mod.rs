@@ -69,6 +69,9 @@ struct Entry {
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Extractor {
     nodes: Vec<KeyTable>,
+    /// The `(id, name)` pairs the table was built from, in order, for
+    /// reading a line through `serde_json::Value` (see [`DUPLICATE`]).
+    names: Vec<(FieldId, Box<str>)>,
     /// Finds the next quote or backslash of a string.
     quote: fast::Quotes,
 }
@@ -131,7 +134,9 @@ impl Extractor {
     pub(crate) fn from_names<'a>(names: impl IntoIterator<Item = (FieldId, &'a str)>) -> Extractor {
         let mut building = Building { nodes: vec![HashMap::new()] };
         let mut orders: HashMap<FieldId, u32> = HashMap::new();
-        for (id, name) in names {
+        let names: Vec<(FieldId, Box<str>)> = names.into_iter().map(|(id, n)| (id, n.into())).collect();
+        for (id, name) in &names {
+            let (id, name) = (*id, &**name);
             // The lookup order of `event::json::lookup` is a depth-first
             // search that, at each level, tries the whole remaining name and
             // then the splits at each dot, shortest prefix first. Number the
@@ -140,7 +145,7 @@ impl Extractor {
             let order = orders.entry(id).or_insert(0);
             building.add(0, name, id, order);
         }
-        Extractor { nodes: building.nodes.into_iter().map(KeyTable::new).collect(), quote: fast::Quotes::new() }
+        Extractor { nodes: building.nodes.into_iter().map(KeyTable::new).collect(), names, quote: fast::Quotes::new() }
     }
 
     /// The entry of `key` at node `node` (none for keys no field name reaches).
@@ -186,8 +191,39 @@ impl Extractor {
     ///
     /// The line is read by the fast scanner ([`fast`]); what it does not
     /// take (and every error, so that messages are serde_json's) is read
-    /// again by the serde_json visitor below, from a cleared record.
+    /// again by the serde_json visitor below, from a cleared record; a line
+    /// with a repeated key that matters (see [`DUPLICATE`]), rare, is read
+    /// a third time, as serde_json's `Value` reads it.
     pub(crate) fn fill(&self, record: &mut Record, json: &str, keywords: bool) -> Result<(), JsonError> {
+        match self.read(record, json, keywords) {
+            Err(e) if e.message() == DUPLICATE => {
+                let value: serde_json::Value =
+                    serde_json::from_str(json).map_err(|e| JsonError::new(format!("invalid JSON: {e}")))?;
+                self.fill_event(record, &value, keywords);
+                Ok(())
+            }
+            other => other,
+        }
+    }
+
+    /// Fills `record` from any event, looking each name up with
+    /// [`Event::field`](crate::Event::field): a field listed with several
+    /// names takes the values of the first name the event has.
+    pub(crate) fn fill_event(&self, record: &mut Record, event: &dyn crate::event::Event, keywords: bool) {
+        record.clear();
+        for (id, name) in &self.names {
+            if !record.is_present(*id) && event.field(*id, name, &mut |v| record.push(*id, v)) {
+                record.set_present(*id);
+            }
+        }
+        if keywords {
+            event.values(&mut |v| record.push_keyword(v));
+        }
+    }
+
+    /// [`fill`](Extractor::fill) but for repeated keys that matter, which
+    /// give the error [`DUPLICATE`].
+    fn read(&self, record: &mut Record, json: &str, keywords: bool) -> Result<(), JsonError> {
         record.clear();
         record.begin_fill();
         let (mut best, mut seen) = record.take_json_scratch();
@@ -232,6 +268,68 @@ impl Extractor {
     }
 }
 
+/// Keys of one object that are compared with each other as they are read
+/// (a linear search: the fastest for the couple of dozen keys of an event).
+/// Past these, an object's key hashes are sorted when it ends and checked
+/// for neighbours that are equal, so that finding a repeated key costs
+/// O(n log n) in the number of keys, n: comparing each key with every
+/// earlier one took 6.3 s for one line of 200,000 keys with a keyword rule
+/// loaded, and 52 s for 400,000. (A hash set instead of the sort measured
+/// 2.3-2.6 times the time at twice the keys, its cache misses growing with
+/// it; sorting reads memory in order.)
+const LISTED_KEYS: usize = 64;
+
+/// The keys seen in the objects being read, for finding a key repeated in
+/// one object. Both readers use it; it lives in the record's scratch.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct SeenKeys {
+    /// Hashes of the keys of the open objects, a run per object.
+    list: Vec<u64>,
+}
+
+/// One object's run in [`SeenKeys`], while the object is read.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Keys {
+    mark: usize,
+}
+
+impl SeenKeys {
+    /// Forgets every key, keeping the allocation.
+    fn clear(&mut self) {
+        self.list.clear();
+    }
+
+    /// Starts an object.
+    pub(crate) fn open(&self) -> Keys {
+        Keys { mark: self.list.len() }
+    }
+
+    /// Adds a key of the object `keys`; false if it repeats one of the
+    /// object's first [`LISTED_KEYS`] keys (later repeats are found by
+    /// [`close`](SeenKeys::close)). Two keys with the same hash are taken
+    /// for a repeat: that costs only time, in the caller's slow path.
+    pub(crate) fn insert(&mut self, keys: &Keys, hash: u64) -> bool {
+        let run = &self.list[keys.mark..];
+        if run.len() < LISTED_KEYS && run.contains(&hash) {
+            return false;
+        }
+        self.list.push(hash);
+        true
+    }
+
+    /// Ends an object (every object opened inside it has ended); false if
+    /// it had a key twice.
+    pub(crate) fn close(&mut self, keys: Keys) -> bool {
+        let run = &mut self.list[keys.mark..];
+        let distinct = run.len() <= LISTED_KEYS || {
+            run.sort_unstable();
+            run.windows(2).all(|w| w[0] != w[1])
+        };
+        self.list.truncate(keys.mark);
+        distinct
+    }
+}
+
 /// The hash of a key, for finding repeated keys in one object.
 fn key_hash(key: &str) -> u64 {
     use std::hash::BuildHasher;
@@ -261,7 +359,6 @@ fn key_hash(key: &str) -> u64 {
 #[derive(Clone, Debug)]
 pub struct JsonReader {
     ex: Extractor,
-    names: Vec<(FieldId, Box<str>)>,
     keywords: bool,
 }
 
@@ -272,51 +369,27 @@ impl JsonReader {
     /// name the event has. `keywords`: also collect every scalar value (pass
     /// [`Engine::needs_keywords`](crate::Engine::needs_keywords)).
     pub fn new<'a>(names: impl IntoIterator<Item = (FieldId, &'a str)>, keywords: bool) -> JsonReader {
-        let names: Vec<(FieldId, Box<str>)> = names.into_iter().map(|(id, n)| (id, n.into())).collect();
-        let ex = Extractor::from_names(names.iter().map(|(id, n)| (*id, &**n)));
-        JsonReader { ex, names, keywords }
+        JsonReader { ex: Extractor::from_names(names), keywords }
     }
 
     /// Fills `record` from the text of one JSON object.
     pub fn fill(&self, record: &mut Record, json: &str) -> Result<(), JsonError> {
-        match self.ex.fill(record, json, self.keywords) {
-            Err(e) if e.message() == DUPLICATE => {
-                // Rare: a repeated key that matters. Read it as serde_json does.
-                let value: serde_json::Value =
-                    serde_json::from_str(json).map_err(|e| JsonError::new(format!("invalid JSON: {e}")))?;
-                self.fill_event(record, &value);
-                Ok(())
-            }
-            other => other,
-        }
+        self.ex.fill(record, json, self.keywords)
     }
 
     /// Fills `record` from any event, looking each name up with
     /// [`Event::field`](crate::Event::field): the same record
     /// [`fill`](JsonReader::fill) builds from the event's JSON text.
     pub fn fill_event(&self, record: &mut Record, event: &dyn crate::event::Event) {
-        record.clear();
-        let mut done: Vec<FieldId> = Vec::new();
-        for (id, name) in &self.names {
-            if done.contains(id) {
-                continue;
-            }
-            if event.field(*id, name, &mut |v| record.push(*id, v)) {
-                record.set_present(*id);
-                done.push(*id);
-            }
-        }
-        if self.keywords {
-            event.values(&mut |v| record.push_keyword(v));
-        }
+        self.ex.fill_event(record, event, self.keywords)
     }
 }
 
 /// A key repeated inside one object where it matters (it leads to nested
 /// fields, or keywords are collected). serde_json's `Value` keeps only the
-/// last occurrence, subtree and all; the caller reads such a line through
-/// `Value` to get exactly that.
-pub(crate) const DUPLICATE: &str = "duplicate key";
+/// last occurrence, subtree and all; [`Extractor::fill`] reads such a line
+/// through `Value` to get exactly that.
+const DUPLICATE: &str = "duplicate key";
 
 fn describe(e: &serde_json::Error) -> String {
     let msg = e.to_string();
@@ -342,8 +415,8 @@ struct Ctx<'a> {
     /// Per field index: the order of the path its current values came from
     /// (`u32::MAX` = none yet), so that the lookup's precedence is kept.
     best: &'a mut Vec<u32>,
-    /// Hashes of the keys of the objects being read (a stack of runs).
-    seen: &'a mut Vec<u64>,
+    /// The keys of the objects being read.
+    seen: &'a mut SeenKeys,
     duplicate: bool,
     /// Inside an element of an array that a dotted name crosses: values
     /// found there are one element's, and add to the other elements' values
@@ -408,17 +481,14 @@ impl<'de> Visitor<'de> for ObjectSeed<'_, '_> {
 
     fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<(), M::Error> {
         let ObjectSeed { ctx, node } = self;
-        let mark = ctx.seen.len();
+        let keys = ctx.seen.open();
         while let Some((entry, hash)) = map.next_key_seed(KeySeed { ex: ctx.ex, node })? {
             // A repeated key changes the result only if it leads somewhere
             // (nested fields) or keywords are collected; then stop and let
             // the caller fall back (see DUPLICATE).
-            if ctx.matters(&entry) {
-                if ctx.seen[mark..].contains(&hash) {
-                    ctx.duplicate = true;
-                    return Err(de::Error::custom(DUPLICATE));
-                }
-                ctx.seen.push(hash);
+            if ctx.matters(&entry) && !ctx.seen.insert(&keys, hash) {
+                ctx.duplicate = true;
+                return Err(de::Error::custom(DUPLICATE));
             }
             let target = match entry.field {
                 Some((id, order)) if ctx.claim(id, order) => Some(id),
@@ -430,7 +500,10 @@ impl<'de> Visitor<'de> for ObjectSeed<'_, '_> {
             }
             map.next_value_seed(ValueSeed { ctx, field: target, child: entry.child })?;
         }
-        ctx.seen.truncate(mark);
+        if !ctx.seen.close(keys) {
+            ctx.duplicate = true;
+            return Err(de::Error::custom(DUPLICATE));
+        }
         Ok(())
     }
 }
@@ -694,11 +767,14 @@ mod tests {
         t.intern("a.b");
         let ex = Extractor::new(&t);
         let mut r = Record::new();
-        let e = ex.fill(&mut r, r#"{"a":{"b":1},"a":{"c":2}}"#, false).unwrap_err();
+        let e = ex.read(&mut r, r#"{"a":{"b":1},"a":{"c":2}}"#, false).unwrap_err();
         assert_eq!(e.message(), DUPLICATE);
-        assert!(ex.fill(&mut r, r#"{"x":1,"x":2}"#, false).is_ok());
+        // Read again as serde_json's `Value` reads it: the last `a` has no `b`.
+        ex.fill(&mut r, r#"{"a":{"b":1},"a":{"c":2}}"#, false).unwrap();
+        assert!(!r.is_present(t.get("a.b").unwrap()));
+        assert!(ex.read(&mut r, r#"{"x":1,"x":2}"#, false).is_ok());
         // Keyword values left in the line are read by serde_json: the last value only.
-        assert!(ex.fill(&mut r, r#"{"x":1,"x":2}"#, true).is_ok());
+        assert!(ex.read(&mut r, r#"{"x":1,"x":2}"#, true).is_ok());
         let mut kws = Vec::new();
         Event::values(&r, &mut |v| kws.push(format!("{v:?}")));
         assert_eq!(kws, ["Int(2)"]);
@@ -728,7 +804,7 @@ mod tests {
         }
         let ex = Extractor::new(&t);
         let mut fast = Record::new();
-        let a = ex.fill(&mut fast, json, keywords);
+        let a = ex.read(&mut fast, json, keywords);
         let value = serde_json::from_str::<serde_json::Value>(json).ok().filter(|v| v.is_object());
         match (&a, &value) {
             (Ok(()), Some(v)) => {
@@ -747,7 +823,7 @@ mod tests {
             (Err(_), None) => {}
             (Ok(()), None) => panic!("accepted what serde_json refuses: {json}"),
         }
-        let (mut best, mut seen) = (Vec::new(), Vec::new());
+        let (mut best, mut seen) = (Vec::new(), SeenKeys::default());
         let mut r = Record::new();
         let mut ctx = Ctx {
             ex: &ex,
@@ -830,11 +906,56 @@ mod tests {
         assert!(both(&names, &deep(60), false));
         assert!(!both(&names, &deep(100), false));
         assert!(!both(&names, &deep(200), true));
-        // Objects with many keys; repeats that matter past the bound are checked by the visitor.
+        // Objects with many keys: past `LISTED_KEYS`, repeats are found through a hash set.
         let many: String = (0..100).map(|i| format!("\"k{i}\":{i}")).collect::<Vec<_>>().join(",");
         assert!(both(&names, &format!("{{{many}}}"), true));
+        assert!(both(&names, &format!("{{\"a\":{{{many}}},{many}}}"), true));
+        assert!(!both(&names, &format!("{{\"a\":{{\"b\":0}},{many},\"a\":{{\"b\":1}}}}"), true));
         let nested: String = (0..100).map(|i| format!("\"a\":{{\"b\":{i}}}")).collect::<Vec<_>>().join(",");
         assert!(!both(&names, &format!("{{{nested}}}"), false));
+    }
+
+    /// Issue 13, item 2: objects with more keys that matter than
+    /// `LISTED_KEYS` are checked for repeats through a hash set, by both
+    /// readers, with the same results as a short object.
+    #[test]
+    fn many_keys_that_matter_are_checked_in_linear_time() {
+        let mut seen = SeenKeys::default();
+        let outer = seen.open();
+        for h in 0..200u64 {
+            assert!(seen.insert(&outer, h));
+            if h == 100 {
+                // An object inside, after the outer one's list is full.
+                let inner = seen.open();
+                assert!(seen.insert(&inner, 5) && !seen.insert(&inner, 5));
+                assert!(seen.close(inner));
+            }
+        }
+        // Past the list, a repeat is found when the object ends.
+        assert!(seen.insert(&outer, 0));
+        assert!(!seen.close(outer));
+        let sibling = seen.open();
+        assert!((0..200).all(|h| seen.insert(&sibling, h)));
+        assert!(seen.close(sibling));
+        assert!(seen.list.is_empty());
+
+        // 100 dotted names under one key: each key of `o` leads somewhere.
+        let names: Vec<String> = (0..100).map(|i| format!("o.k{i}.x")).collect();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        let keys: String = (0..100).map(|i| format!("\"k{i}\":{{\"x\":{i}}}")).collect::<Vec<_>>().join(",");
+        for keywords in [false, true] {
+            assert!(both(&names, &format!("{{\"o\":{{{keys}}}}}"), keywords));
+            // A repeat past the list, found by the scanner and by the visitor (a fraction sends the line there).
+            let repeat = format!("{{\"o\":{{{keys},\"k70\":{{\"x\":\"last\"}}}}}}");
+            assert!(!both(&names, &repeat, keywords));
+            assert!(!both(&names, &format!("{{\"f\":0.5,\"o\":{{{keys},\"k70\":{{\"x\":1}}}}}}"), keywords));
+            let mut t = FieldTable::new();
+            for n in &names {
+                t.intern(n);
+            }
+            let mut r = Record::new();
+            assert_eq!(Extractor::new(&t).read(&mut r, &repeat, keywords).unwrap_err().message(), DUPLICATE);
+        }
     }
 
     #[test]
