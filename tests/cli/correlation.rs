@@ -209,3 +209,63 @@ fn a_correlation_over_rules_of_another_logsource_says_so() {
     assert_eq!(lines[0]["correlation"]["group"]["TargetUserName"], "admin");
     assert_eq!(lines[0]["correlation"]["value"], 3);
 }
+
+/// The pack with its correlation's `group-by`, `timespan` and `condition` replaced.
+fn lint_pack(group_by: &str, timespan: &str, kind_and_condition: &str) -> String {
+    PACK.replace("  type: temporal\n", &format!("{kind_and_condition}\n"))
+        .replace("group-by: [User]", &format!("group-by: {group_by}"))
+        .replace("timespan: 5m", &format!("timespan: {timespan}"))
+}
+
+#[test]
+fn check_warns_of_a_group_by_field_the_rules_events_cannot_have() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = write(dir.path(), "bad.yml", &lint_pack("\n    - User\n    - Usr", "5m", "  type: temporal"));
+    let out = sigmata().args(["check", "-r"]).arg(&bad).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let warns: Vec<&str> = text.lines().filter(|l| l.contains("[group-by-field-unknown]")).collect();
+    // One per referenced rule, located on the `- Usr` line (line 28 of the file).
+    assert_eq!(warns.len(), 2, "{text}");
+    assert!(warns[0].contains("bad.yml:28:"), "{text}");
+    assert!(warns[0].contains("'Usr'") && warns[0].contains("rule 'whoami'"), "{text}");
+    sigmata().args(["check", "--deny-warnings", "-r"]).arg(&bad).assert().code(1);
+    // SigmaHQ-style fields of the taxonomy, and a field a rule reads, do not warn.
+    for g in ["[User, Computer, ParentProcessId]", "[Image]"] {
+        let ok = write(dir.path(), "ok.yml", &lint_pack(g, "5m", "  type: temporal"));
+        let out = sigmata().args(["check", "--deny-warnings", "-r"]).arg(&ok).output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{g}: {}", String::from_utf8_lossy(&out.stdout));
+    }
+    // Nor a field of a logsource whose schema sigmata does not know.
+    let other =
+        lint_pack("[Usr]", "5m", "  type: temporal").replace("category: process_creation", "category: dns_query");
+    let other = write(dir.path(), "other.yml", &other);
+    let out = sigmata().args(["check", "--all-logsources", "--format", "json", "-r"]).arg(&other).output().unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(doc["lints"].as_array().unwrap().iter().all(|l| l["lint"] != "group-by-field-unknown"), "{doc}");
+}
+
+#[test]
+fn check_warns_of_timespans_and_thresholds_beyond_the_state_caps() {
+    let dir = tempfile::tempdir().unwrap();
+    let long = write(dir.path(), "long.yml", &lint_pack("[User]", "2d", "  type: temporal"));
+    let out = sigmata().args(["check", "--format", "json", "-r"]).arg(&long).output().unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let lints = doc["lints"].as_array().unwrap();
+    assert_eq!(lints.len(), 1, "{doc}");
+    assert_eq!(lints[0]["lint"], "long-timespan");
+    assert_eq!(lints[0]["line"], 27, "{doc}");
+    sigmata().args(["check", "--deny-warnings", "-r"]).arg(&long).assert().code(1);
+    // Exactly one day is fine.
+    let day = write(dir.path(), "day.yml", &lint_pack("[User]", "1d", "  type: temporal"));
+    sigmata().args(["check", "--deny-warnings", "-r"]).arg(&day).assert().code(0);
+    // A threshold no group window can reach (10,000 events kept per group).
+    let count = "  type: event_count\n  condition: {gte: 10001}";
+    let big = write(dir.path(), "big.yml", &lint_pack("[User]", "1h", count));
+    let out = sigmata().args(["check", "-r"]).arg(&big).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("big.yml:25: rule 'Recon burst'") && text.contains("[threshold-over-cap]"), "{text}");
+    let fits = "  type: event_count\n  condition: {gt: 9999}";
+    let fits = write(dir.path(), "fits.yml", &lint_pack("[User]", "1h", fits));
+    sigmata().args(["check", "--deny-warnings", "-r"]).arg(&fits).assert().code(0);
+}
