@@ -478,4 +478,44 @@ correlation:
         assert!(bob.missing[1].contains("over all 3 events"), "{:?}", bob.missing);
         assert_eq!(x.groups[1].value, 1.0);
     }
+
+    #[test]
+    fn an_ordered_correlation_names_the_step_that_did_not_follow() {
+        let pack = PACK.replace("type: event_count", "type: temporal_ordered").replace("  condition: {gt: 2}\n", "");
+        let (engine, set, report) = Builder::new().add_source("pack.yml", &pack).build_correlated();
+        assert!(report.errors.is_empty(), "{:?}", report.errors);
+        let set = Arc::new(set);
+        // net comes before whoami: the order of `rules` is whoami, net.
+        let evs = [(event("net", Some("bob")), 0), (event("whoami", Some("bob")), 5_000)];
+        let inputs: Vec<ExplainEvent<'_>> = evs
+            .iter()
+            .enumerate()
+            .map(|(i, (e, t))| ExplainEvent {
+                matched: engine.matches(e).iter().collect(),
+                event: e,
+                time: Some(*t),
+                line: i as u64 + 1,
+            })
+            .collect();
+        let x = set.explain(0, &inputs, CorrelatorConfig::default());
+        assert!(!x.fired);
+        let bob = &x.groups[0];
+        assert_eq!(bob.value, 1.0);
+        assert_eq!(bob.missing[0], "1 of all 2 referenced rules in order");
+        assert_eq!(
+            bob.missing[1],
+            "rule 'net' (step 2 of 2) matched only too early: the steps must match in the order of `rules`"
+        );
+        // In order, it fires, and the explanation agrees with the correlator.
+        let inputs: Vec<ExplainEvent<'_>> = inputs
+            .into_iter()
+            .map(|mut e| {
+                e.time = e.time.map(|t| 5_000 - t);
+                e
+            })
+            .collect();
+        let x = set.explain(0, &inputs, CorrelatorConfig::default());
+        assert!(x.fired && x.groups[0].fired && x.groups[0].holds, "{x:?}");
+        assert!(x.groups[0].missing.is_empty());
+    }
 }
