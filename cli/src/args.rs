@@ -422,13 +422,23 @@ pub enum TestFormat {
 pub struct ExplainArgs {
     #[command(flatten)]
     pub rules: RuleArgs,
-    /// Explain only the rule with this id (or title); repeatable.
+    /// Explain only the rule or correlation with this id (or title, or
+    /// correlation name); repeatable.
     #[arg(long = "rule", value_name = "ID")]
     pub only: Vec<String>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
     pub format: ReportFormat,
-    /// The event file (one JSON object, or JSONL); `-` is standard input.
+    /// Correlation rules: the event field(s) holding the event time, tried
+    /// in order (default: as `scan`).
+    #[arg(long = "time-field", value_name = "FIELD")]
+    pub time_fields: Vec<String>,
+    /// Correlation rules: how much older than the newest event an event may
+    /// be and still be correlated (as `scan`).
+    #[arg(long, value_name = "SPAN", default_value = "60s", value_parser = parse_span)]
+    pub max_lateness: i64,
+    /// The event file (one JSON object, or JSONL; for a correlation, the
+    /// events in order); `-` is standard input.
     #[arg(value_name = "EVENT")]
     pub event: PathBuf,
 }

@@ -7,6 +7,7 @@ mod cmd;
 mod corr_out;
 mod eval;
 pub mod explain;
+mod explain_corr;
 pub mod input;
 mod output;
 pub mod pipeline;

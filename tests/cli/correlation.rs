@@ -209,3 +209,137 @@ fn a_correlation_over_rules_of_another_logsource_says_so() {
     assert_eq!(lines[0]["correlation"]["group"]["TargetUserName"], "admin");
     assert_eq!(lines[0]["correlation"]["value"], 3);
 }
+
+/// The pack with its correlation's `group-by`, `timespan` and `condition` replaced.
+fn lint_pack(group_by: &str, timespan: &str, kind_and_condition: &str) -> String {
+    PACK.replace("  type: temporal\n", &format!("{kind_and_condition}\n"))
+        .replace("group-by: [User]", &format!("group-by: {group_by}"))
+        .replace("timespan: 5m", &format!("timespan: {timespan}"))
+}
+
+#[test]
+fn check_warns_of_a_group_by_field_the_rules_events_cannot_have() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = write(dir.path(), "bad.yml", &lint_pack("\n    - User\n    - Usr", "5m", "  type: temporal"));
+    let out = sigmata().args(["check", "-r"]).arg(&bad).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let warns: Vec<&str> = text.lines().filter(|l| l.contains("[group-by-field-unknown]")).collect();
+    // One per referenced rule, located on the `- Usr` line (line 28 of the file).
+    assert_eq!(warns.len(), 2, "{text}");
+    assert!(warns[0].contains("bad.yml:28:"), "{text}");
+    assert!(warns[0].contains("'Usr'") && warns[0].contains("rule 'whoami'"), "{text}");
+    sigmata().args(["check", "--deny-warnings", "-r"]).arg(&bad).assert().code(1);
+    // SigmaHQ-style fields of the taxonomy, and a field a rule reads, do not warn.
+    for g in ["[User, Computer, ParentProcessId]", "[Image]"] {
+        let ok = write(dir.path(), "ok.yml", &lint_pack(g, "5m", "  type: temporal"));
+        let out = sigmata().args(["check", "--deny-warnings", "-r"]).arg(&ok).output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{g}: {}", String::from_utf8_lossy(&out.stdout));
+    }
+    // Nor a field of a logsource whose schema sigmata does not know.
+    let other =
+        lint_pack("[Usr]", "5m", "  type: temporal").replace("category: process_creation", "category: dns_query");
+    let other = write(dir.path(), "other.yml", &other);
+    let out = sigmata().args(["check", "--all-logsources", "--format", "json", "-r"]).arg(&other).output().unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(doc["lints"].as_array().unwrap().iter().all(|l| l["lint"] != "group-by-field-unknown"), "{doc}");
+}
+
+#[test]
+fn check_warns_of_timespans_and_thresholds_beyond_the_state_caps() {
+    let dir = tempfile::tempdir().unwrap();
+    let long = write(dir.path(), "long.yml", &lint_pack("[User]", "2d", "  type: temporal"));
+    let out = sigmata().args(["check", "--format", "json", "-r"]).arg(&long).output().unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let lints = doc["lints"].as_array().unwrap();
+    assert_eq!(lints.len(), 1, "{doc}");
+    assert_eq!(lints[0]["lint"], "long-timespan");
+    assert_eq!(lints[0]["line"], 27, "{doc}");
+    sigmata().args(["check", "--deny-warnings", "-r"]).arg(&long).assert().code(1);
+    // Exactly one day is fine.
+    let day = write(dir.path(), "day.yml", &lint_pack("[User]", "1d", "  type: temporal"));
+    sigmata().args(["check", "--deny-warnings", "-r"]).arg(&day).assert().code(0);
+    // A threshold no group window can reach (10,000 events kept per group).
+    let count = "  type: event_count\n  condition: {gte: 10001}";
+    let big = write(dir.path(), "big.yml", &lint_pack("[User]", "1h", count));
+    let out = sigmata().args(["check", "-r"]).arg(&big).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("big.yml:25: rule 'Recon burst'") && text.contains("[threshold-over-cap]"), "{text}");
+    let fits = "  type: event_count\n  condition: {gt: 9999}";
+    let fits = write(dir.path(), "fits.yml", &lint_pack("[User]", "1h", fits));
+    sigmata().args(["check", "--deny-warnings", "-r"]).arg(&fits).assert().code(0);
+}
+
+fn ev(image: &str, user: &str, time: &str) -> String {
+    format!("{{\"Image\":\"C:\\\\w\\\\{image}.exe\",\"User\":\"{user}\",\"UtcTime\":\"2025-01-01 {time}.000\"}}\n")
+}
+
+#[test]
+fn explain_a_correlation_says_what_each_group_had_and_lacked() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = write(dir.path(), "pack.yml", PACK);
+    // bob: whoami then net within 5m (fires); eve: whoami only, and a net 10 minutes later.
+    let text = [
+        ev("whoami", "bob", "10:00:00"),
+        ev("whoami", "eve", "10:00:10"),
+        ev("net", "bob", "10:01:00"),
+        ev("net", "eve", "10:10:10"),
+        ev("net", "bob", "09:00:00"),
+    ]
+    .concat();
+    let input = write(dir.path(), "e.jsonl", &text);
+    let out = sigmata().args(["explain", "--rule", "Recon burst", "-r"]).arg(&rules).arg(&input).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout).replace(&format!("{}/", dir.path().display()), "");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "correlation 'Recon burst' (0c8b5a44-1c1f-4b61-9a52-2f3d7b6e0004): fired", "{text}");
+    assert!(text.contains("rule 'whoami' matched e.jsonl:1, e.jsonl:2\n"), "{text}");
+    assert!(text.contains("rule 'net' matched e.jsonl:3, e.jsonl:4, e.jsonl:5\n"), "{text}");
+    assert!(
+        text.contains("group User=bob: fired; value 2 in the window 2025-01-01T09:56:00Z .. 2025-01-01T10:01:00Z"),
+        "{text}"
+    );
+    assert!(text.contains("    e.jsonl:3 2025-01-01T10:01:00Z net\n"), "{text}");
+    assert!(text.contains("group User=eve: did not fire; value 1"), "{text}");
+    assert!(text.contains("missing: 1 of all 2 referenced rules"), "{text}");
+    assert!(text.contains("missing: rule 'net' did not match in the window"), "{text}");
+    assert!(text.contains("but they span 10m, more than the timespan 5m"), "{text}");
+    assert!(text.contains("left out: e.jsonl:5: out of order beyond the lateness (1m)"), "{text}");
+    // A lateness of two hours takes line 5 in.
+    let out = sigmata()
+        .args(["explain", "--format", "json", "--max-lateness", "2h", "--rule", "Recon burst", "-r"])
+        .arg(&rules)
+        .arg(&input)
+        .output()
+        .unwrap();
+    let docs: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let doc = &docs[0];
+    assert_eq!(doc["fired"], true, "{doc}");
+    assert_eq!(doc["left_out"].as_array().unwrap().len(), 0, "{doc}");
+    assert_eq!(doc["groups"][0]["group"]["User"], "bob");
+    assert_eq!(doc["groups"][0]["total_events"], 3);
+    assert_eq!(doc["groups"][1]["group"]["User"], "eve");
+    assert_eq!(doc["groups"][1]["fired"], false);
+    assert_eq!(doc["groups"][1]["events"][0]["rules"][0], "whoami");
+}
+
+#[test]
+fn explain_a_correlation_names_rules_that_never_matched() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = write(dir.path(), "pack.yml", PACK);
+    let input = write(dir.path(), "e.jsonl", &[ev("whoami", "bob", "10:00:00"), ev("cmd", "bob", "10:00:01")].concat());
+    let out = sigmata().args(["explain", "--rule", "Recon burst", "-r"]).arg(&rules).arg(&input).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.starts_with("correlation 'Recon burst' (0c8b5a44-1c1f-4b61-9a52-2f3d7b6e0004): did not fire\n"),
+        "{text}"
+    );
+    assert!(text.contains("  rule 'net': matched no event\n"), "{text}");
+    assert!(text.contains("  missing: rule 'net' never matched\n"), "{text}");
+    // Without --rule, the rules are explained per event, then the correlation.
+    let out = sigmata().args(["explain", "-r"]).arg(&rules).arg(&input).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("rule 'Cmd'") && text.contains("correlation 'Recon burst'"), "{text}");
+    assert_eq!(out.status.code(), Some(0));
+}

@@ -13,7 +13,8 @@ pub fn run(a: &CheckArgs) -> Result<Outcome, Failure> {
     // A check reports every rule that does not load, whatever its logsource.
     let loaded = rules::load_correlated(&a.rules, rules::Need::All)?;
     let r = &loaded.report;
-    let lints = lint::lints(&loaded);
+    let mut lints = lint::lints(&loaded);
+    lints.extend(super::check_corr::lints(&loaded));
     match a.format {
         ReportFormat::Text => {
             if a.cost {
@@ -283,7 +284,7 @@ pub mod lint {
         pub rule_id: Option<String>,
         /// The rule's title.
         pub title: String,
-        /// Which lint: `no-witness`, `duplicate-id`, `no-op-value`, `wildcard-question-mark`, `field-not-in-taxonomy`.
+        /// Which lint: `no-witness`, `duplicate-id`, `no-op-value`, `wildcard-question-mark`, `field-not-in-taxonomy`; for correlations `group-by-field-unknown`, `threshold-over-cap`, `long-timespan` ([`super::super::check_corr`]).
         pub lint: &'static str,
         /// What is wrong.
         pub message: String,

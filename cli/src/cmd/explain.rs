@@ -1,6 +1,9 @@
-//! `sigmata explain -r RULES EVENT`: why rules did or did not match events.
+//! `sigmata explain -r RULES EVENT`: why rules did or did not match events,
+//! and why correlations did or did not fire over them.
 
 use std::io::Read;
+
+use sigmata::correlate::{CorrelatorConfig, ExplainEvent};
 
 use sigmata::RuleId;
 
@@ -11,11 +14,12 @@ use crate::{Failure, Outcome};
 
 /// Runs `explain`.
 pub fn run(a: &ExplainArgs) -> Result<Outcome, Failure> {
-    let loaded = rules::load(&a.rules)?;
+    let loaded = rules::load_correlated(&a.rules, rules::Need::Report)?;
     for e in &loaded.report.errors {
         eprintln!("sigmata: refused: {}", super::check::first_line(e));
     }
     let engine = &loaded.engine;
+    let set = &loaded.correlations;
     let chosen: Vec<RuleId> = engine
         .rules()
         .filter(|(_, lr)| {
@@ -23,7 +27,16 @@ pub fn run(a: &ExplainArgs) -> Result<Outcome, Failure> {
         })
         .map(|(id, _)| id)
         .collect();
-    if chosen.is_empty() {
+    let chosen_corr: Vec<usize> = (0..set.len())
+        .filter(|&i| {
+            let d = &set.rules()[i].doc;
+            a.only.is_empty()
+                || a.only.iter().any(|o| {
+                    d.id.as_deref() == Some(o.as_str()) || d.name.as_deref() == Some(o.as_str()) || d.title == *o
+                })
+        })
+        .collect();
+    if chosen.is_empty() && chosen_corr.is_empty() {
         let why = if a.only.is_empty() {
             format!(
                 "no rule loaded ({} refused, {} not applicable to the logsource {})",
@@ -32,7 +45,7 @@ pub fn run(a: &ExplainArgs) -> Result<Outcome, Failure> {
                 a.rules.logsource
             )
         } else {
-            format!("no loaded rule has the id or title {}", a.only.join(", "))
+            format!("no loaded rule or correlation has the id or title {}", a.only.join(", "))
         };
         return Err(Failure::usage(why));
     }
@@ -73,6 +86,32 @@ pub fn run(a: &ExplainArgs) -> Result<Outcome, Failure> {
                     doc["line"] = (*line).into();
                     docs.push(doc);
                 }
+            }
+        }
+    }
+    if !chosen_corr.is_empty() {
+        let names: Vec<String> = if a.time_fields.is_empty() {
+            super::scan::DEFAULT_TIME_FIELDS.iter().map(|s| s.to_string()).collect()
+        } else {
+            a.time_fields.clone()
+        };
+        let time_fields: Vec<_> = names.iter().map(|n| sigmata::correlate::field_ref(engine, n)).collect();
+        let inputs: Vec<ExplainEvent<'_>> = events
+            .iter()
+            .map(|(line, event)| ExplainEvent {
+                matched: engine.matches(event).iter().collect(),
+                event,
+                time: sigmata::correlate::event_time(event, &time_fields),
+                line: *line as u64,
+            })
+            .collect();
+        let config = CorrelatorConfig { max_lateness_ms: a.max_lateness, ..CorrelatorConfig::default() };
+        for &c in &chosen_corr {
+            let x = set.explain(c, &inputs, config);
+            any |= x.fired;
+            match a.format {
+                ReportFormat::Text => print!("{}", crate::explain_corr::to_text(set, &label, &x)),
+                ReportFormat::Json => docs.push(crate::explain_corr::to_json(set, &label, &x)),
             }
         }
     }

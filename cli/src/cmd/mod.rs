@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod check;
+pub mod check_corr;
 pub mod debug;
 pub mod explain;
 pub mod nats;

@@ -219,7 +219,7 @@ fn output_error(e: io::Error) -> Failure {
 }
 
 /// Event time fields tried when `--time-field` is not given.
-const DEFAULT_TIME_FIELDS: &[&str] = &[
+pub(crate) const DEFAULT_TIME_FIELDS: &[&str] = &[
     "UtcTime",
     "@timestamp",
     "TimeCreated",

@@ -15,11 +15,13 @@
 //!   nothing below it knows correlations exist, so scanning without a
 //!   correlation costs nothing.
 
+mod explain;
 mod state;
 mod time;
 
 use std::collections::HashMap;
 
+pub use explain::{CorrelationExplanation, ExplainEvent, GroupExplanation, InputMatches};
 pub use state::{Alert, Correlator, CorrelatorConfig, CorrelatorStats, EventRef, Prepared, Source};
 pub use time::{event_time, parse_time};
 

@@ -211,7 +211,7 @@ impl Correlations {
 }
 
 #[derive(Clone, Debug)]
-enum Val {
+pub(super) enum Val {
     None,
     Text(String),
     Num(f64),
@@ -229,12 +229,12 @@ struct Item {
 }
 
 #[derive(Clone, Debug)]
-struct Entry {
-    time: i64,
-    seq: u64,
-    mask: u64,
-    value: Val,
-    at: EventRef,
+pub(super) struct Entry {
+    pub(super) time: i64,
+    pub(super) seq: u64,
+    pub(super) mask: u64,
+    pub(super) value: Val,
+    pub(super) at: EventRef,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -296,7 +296,7 @@ pub struct Correlator {
     stats: CorrelatorStats,
 }
 
-fn first_text(event: &dyn Event, field: &(crate::ir::FieldId, String)) -> Option<String> {
+pub(super) fn first_text(event: &dyn Event, field: &(crate::ir::FieldId, String)) -> Option<String> {
     let mut out: Option<String> = None;
     event.field(field.0, &field.1, &mut |v| {
         if out.is_none() {
@@ -590,7 +590,7 @@ impl Correlator {
 }
 
 /// The correlation's value over a window's entries (in time order).
-fn aggregate(rule: &CorrelationRule, entries: &VecDeque<Entry>) -> f64 {
+pub(super) fn aggregate(rule: &CorrelationRule, entries: &VecDeque<Entry>) -> f64 {
     let nums = || entries.iter().filter_map(|e| if let Val::Num(n) = e.value { Some(n) } else { None });
     match rule.doc.kind {
         CorrelationKind::EventCount => entries.len() as f64,
