@@ -411,10 +411,10 @@ impl Correlator {
             }
             let state = std::mem::take(&mut self.states[c]);
             for (_, key) in state.lru {
-                if let Some(mut g) = state.groups.get(&key).cloned() {
-                    if !set.rules()[c].fires_early() {
-                        self.close(c, &key, &mut g, &mut work, out);
-                    }
+                if let Some(mut g) = state.groups.get(&key).cloned()
+                    && !set.rules()[c].fires_early()
+                {
+                    self.close(c, &key, &mut g, &mut work, out);
                 }
             }
         }
@@ -459,11 +459,12 @@ impl Correlator {
             }
         }
         let state = &mut self.states[c];
-        if !state.groups.contains_key(&it.key) && state.groups.len() >= self.config.max_groups.max(1) {
-            if let Some((_, old)) = state.lru.pop_first() {
-                state.groups.remove(&old);
-                self.stats.evicted_groups += 1;
-            }
+        if !state.groups.contains_key(&it.key)
+            && state.groups.len() >= self.config.max_groups.max(1)
+            && let Some((_, old)) = state.lru.pop_first()
+        {
+            state.groups.remove(&old);
+            self.stats.evicted_groups += 1;
         }
         self.touch += 1;
         let touch = self.touch;
