@@ -39,16 +39,14 @@ pub struct Loaded {
 /// How much of a pack a command needs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Need {
-    /// Every rule lowered, whatever its logsource, to report its errors (`check`).
+    /// Every file parsed and every rule lowered, whatever its logsource, so
+    /// that every error is reported (`check`, `test`, `explain`).
     All,
-    /// Every file parsed; rules of other logsources reported as not
-    /// applicable without being lowered (`test` and `explain`, which say why
-    /// a rule under test did not run).
-    Report,
     /// Only what can be evaluated (`scan`, `serve`): a file that cannot hold
     /// a rule for the logsource is not even parsed (YAML parsing is most of
     /// the load time, and 60 % of SigmaHQ's bytes are rules of other
-    /// logsources). Such files are counted, not listed.
+    /// logsources), and rules of other logsources are reported as not
+    /// applicable without being lowered. Such files are counted, not listed.
     Evaluate,
 }
 
@@ -169,7 +167,7 @@ pub fn parse_logsource(text: &str) -> Result<LogSource, Failure> {
 
 /// Builds an engine from the rule options.
 pub fn load(args: &RuleArgs) -> Result<Loaded, Failure> {
-    load_with(args, Need::Report)
+    load_with(args, Need::All)
 }
 
 /// Whether a rule file's text can hold a document that applies to

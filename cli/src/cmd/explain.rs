@@ -14,7 +14,7 @@ use crate::{Failure, Outcome};
 
 /// Runs `explain`.
 pub fn run(a: &ExplainArgs) -> Result<Outcome, Failure> {
-    let loaded = rules::load_correlated(&a.rules, rules::Need::Report)?;
+    let loaded = rules::load_correlated(&a.rules, rules::Need::All)?;
     for e in &loaded.report.errors {
         eprintln!("sigmata: refused: {}", super::check::first_line(e));
     }

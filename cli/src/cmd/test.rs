@@ -87,7 +87,7 @@ type Suites = BTreeMap<String, Vec<Case>>;
 pub fn run(a: &TestArgs) -> Result<Outcome, Failure> {
     // Correlations load too, so that their sidecars run; a correlation
     // without one is loaded and untested, like a rule without one.
-    let loaded = rules::load_correlated(&a.rules, rules::Need::Report)?;
+    let loaded = rules::load_correlated(&a.rules, rules::Need::All)?;
     let engine = &loaded.engine;
     let mut suites: Suites = BTreeMap::new();
     for (id, lr) in engine.rules() {
