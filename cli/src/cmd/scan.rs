@@ -382,6 +382,19 @@ enum Echo<'t> {
     Value(&'t serde_json::Value),
 }
 
+impl Echo<'_> {
+    /// The event as a `Value` (text is parsed and normalised; text that is
+    /// not JSON, which the reader already reported, reads as null).
+    fn value(&self) -> std::borrow::Cow<'_, serde_json::Value> {
+        match self {
+            Echo::Value(v) => std::borrow::Cow::Borrowed(*v),
+            Echo::Text(t) => std::borrow::Cow::Owned(
+                serde_json::from_str::<serde_json::Value>(t).map(input::normalise).unwrap_or_default(),
+            ),
+        }
+    }
+}
+
 impl Scan<'_> {
     fn chunk(&self, chunk: &Chunk) -> ChunkOut {
         let mut w = self
@@ -506,19 +519,8 @@ impl Scan<'_> {
         };
         // `--explain` explains the event as the rules saw it (after field
         // mapping), with the reference evaluator's semantics.
-        let parsed;
-        let explained = if self.explain {
-            let value = match &echo {
-                Echo::Value(v) => *v,
-                Echo::Text(t) => {
-                    parsed = serde_json::from_str::<serde_json::Value>(t).map(input::normalise).unwrap_or_default();
-                    &parsed
-                }
-            };
-            Some(self.mapper.map_value(self.engine, value).1)
-        } else {
-            None
-        };
+        let value = if self.explain { Some(echo.value()) } else { None };
+        let explained = value.as_ref().map(|v| self.mapper.map_value(self.engine, v).1);
         for id in w.matches.iter() {
             if self.correlations.as_ref().is_some_and(|c| !c.set.generates(id)) {
                 continue;
@@ -534,15 +536,8 @@ impl Scan<'_> {
         if !w.matches.iter().any(|id| c.set.reads(id)) {
             return;
         }
-        let parsed;
-        let value = match echo {
-            Echo::Value(v) => *v,
-            Echo::Text(t) => {
-                parsed = serde_json::from_str::<serde_json::Value>(t).map(input::normalise).unwrap_or_default();
-                &parsed
-            }
-        };
-        let (_, mapped) = self.mapper.map_value(self.engine, value);
+        let value = echo.value();
+        let (_, mapped) = self.mapper.map_value(self.engine, &value);
         let time = sigmata::correlate::event_time(&mapped, &c.time_fields);
         let source: Arc<str> = at.source.into();
         if let Some(p) = c.set.prepare(w.matches.iter(), &mapped, time, &source, at.line) {
@@ -552,15 +547,8 @@ impl Scan<'_> {
 
     /// `--fields`: the named fields as the rules saw them.
     fn selected_fields(&self, echo: &Echo<'_>) -> String {
-        let parsed;
-        let value = match echo {
-            Echo::Value(v) => *v,
-            Echo::Text(t) => {
-                parsed = serde_json::from_str::<serde_json::Value>(t).map(input::normalise).unwrap_or_default();
-                &parsed
-            }
-        };
-        let (_, mapped): (_, MappedEvent<'_>) = self.mapper.map_value(self.engine, value);
+        let value = echo.value();
+        let (_, mapped): (_, MappedEvent<'_>) = self.mapper.map_value(self.engine, &value);
         let mut obj = serde_json::Map::new();
         for f in &self.fields {
             if let Some(v) = mapped.json_field(self.pipelines, f) {

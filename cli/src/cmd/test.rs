@@ -595,15 +595,21 @@ enum Target {
     Alone(Engine, RuleId),
 }
 
+/// The rule file a sidecar (`<stem>.tests.yml`) belongs to: `<stem>.yml`,
+/// or `<stem>.yaml` if only that exists.
+pub(super) fn rule_file_of(sidecar: &str) -> String {
+    let stem = sidecar.strip_suffix(".tests.yml").unwrap_or(sidecar);
+    [format!("{stem}.yml"), format!("{stem}.yaml")]
+        .into_iter()
+        .find(|f| Path::new(f).is_file())
+        .unwrap_or_else(|| format!("{stem}.yml"))
+}
+
 /// Runs one sidecar; returns the rule file its cases belong to, and the cases.
 /// `resolved` collects the refusals that the sidecar's placeholders resolved.
 fn run_sidecar(loaded: &Loaded, path: &Path, resolved: &mut HashSet<usize>) -> (String, Vec<Case>) {
     let label = path.display().to_string();
-    let stem = label.strip_suffix(".tests.yml").unwrap_or(&label);
-    let rule_file = [format!("{stem}.yml"), format!("{stem}.yaml")]
-        .into_iter()
-        .find(|f| Path::new(f).is_file())
-        .unwrap_or_else(|| format!("{stem}.yml"));
+    let rule_file = rule_file_of(&label);
     let problem = |line: usize, message: String, id: Option<String>, title: String| Case {
         kind: Kind::Sidecar,
         rule_id: id,

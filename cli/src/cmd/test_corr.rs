@@ -37,11 +37,7 @@ pub(super) fn is_correlation_sidecar(text: &str) -> bool {
 /// Runs a correlation sidecar: (rule file, cases).
 pub(super) fn run(loaded: &Loaded, path: &Path, text: &str) -> (String, Vec<Case>) {
     let label = path.display().to_string();
-    let stem = label.strip_suffix(".tests.yml").unwrap_or(&label);
-    let rule_file = [format!("{stem}.yml"), format!("{stem}.yaml")]
-        .into_iter()
-        .find(|f| Path::new(f).is_file())
-        .unwrap_or_else(|| format!("{stem}.yml"));
+    let rule_file = super::rule_file_of(&label);
     let case = |name: &str, line: usize, passed: bool, message: String, kind: Kind| Case {
         kind,
         rule_id: None,

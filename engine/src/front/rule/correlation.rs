@@ -2,7 +2,7 @@
 //! checked on its own (references to other rules are resolved later, when
 //! every document of the pack is known).
 
-use super::parse::{doc_err, opt_string, parse_level, parse_status, string_list};
+use super::parse::{doc_err, level_and_status, opt_string, string_list};
 use super::{Level, Origin, Status, Yaml};
 use crate::error::{Anchor, Error, ErrorKind, Result};
 
@@ -425,18 +425,7 @@ pub(crate) fn parse(value: &Yaml, entries: &[(String, Yaml)], origin: Origin) ->
             return Err(doc_err(format!("'generate' must be true or false, found {}", x.type_name()), "generate"));
         }
     };
-    let level = match opt_string(value, "level")? {
-        None => None,
-        Some(l) => Some(parse_level(&l).ok_or_else(|| {
-            doc_err(format!("level '{l}' is not one of informational, low, medium, high, critical"), "level")
-        })?),
-    };
-    let status = match opt_string(value, "status")? {
-        None => None,
-        Some(s) => Some(parse_status(&s).ok_or_else(|| {
-            doc_err(format!("status '{s}' is not one of stable, test, experimental, deprecated, unsupported"), "status")
-        })?),
-    };
+    let (level, status) = level_and_status(value)?;
     let percentile = match kind {
         CorrelationKind::ValueMedian => 50.0,
         _ => percentile.unwrap_or(50.0),

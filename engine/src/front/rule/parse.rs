@@ -54,18 +54,7 @@ pub(crate) fn parse(value: &Yaml, origin: Origin) -> Result<Document> {
         None => return Err(doc_err("the rule has no 'logsource' section", "title")),
     };
     let detection = parse_detection(detection_yaml, "detection")?;
-    let level = match opt_string(value, "level")? {
-        None => None,
-        Some(l) => Some(parse_level(&l).ok_or_else(|| {
-            doc_err(format!("level '{l}' is not one of informational, low, medium, high, critical"), "level")
-        })?),
-    };
-    let status = match opt_string(value, "status")? {
-        None => None,
-        Some(s) => Some(parse_status(&s).ok_or_else(|| {
-            doc_err(format!("status '{s}' is not one of stable, test, experimental, deprecated, unsupported"), "status")
-        })?),
-    };
+    let (level, status) = level_and_status(value)?;
     Ok(Document::Rule(Rule {
         title,
         id: opt_string(value, "id")?,
@@ -152,6 +141,23 @@ fn parse_filter(value: &Yaml, entries: &[(String, Yaml)], origin: Origin) -> Res
         custom: entries.iter().filter(|(k, _)| !FILTER_KEYS.contains(&k.as_str())).cloned().collect(),
         origin,
     })
+}
+
+/// A document's optional `level` and `status`, checked against their values.
+pub(super) fn level_and_status(value: &Yaml) -> Result<(Option<Level>, Option<Status>)> {
+    let level = match opt_string(value, "level")? {
+        None => None,
+        Some(l) => Some(parse_level(&l).ok_or_else(|| {
+            doc_err(format!("level '{l}' is not one of informational, low, medium, high, critical"), "level")
+        })?),
+    };
+    let status = match opt_string(value, "status")? {
+        None => None,
+        Some(s) => Some(parse_status(&s).ok_or_else(|| {
+            doc_err(format!("status '{s}' is not one of stable, test, experimental, deprecated, unsupported"), "status")
+        })?),
+    };
+    Ok((level, status))
 }
 
 pub(super) fn parse_level(s: &str) -> Option<Level> {
