@@ -37,6 +37,15 @@ pub fn run(a: &ScanArgs) -> Result<Outcome, Failure> {
     let start = Instant::now();
     let pipelines = Pipelines::parse(&a.pipelines)?;
     let loaded = rules::load_correlated(&a.rules, rules::Need::Evaluate)?;
+    let outcome = scan(a, start, &pipelines, &loaded);
+    // The process exits after a scan: freeing the engine's tens of
+    // thousands of allocations one by one would only delay that (about 4 %
+    // of the SigmaHQ pack's load time, measured with callgrind).
+    std::mem::forget(loaded);
+    outcome
+}
+
+fn scan(a: &ScanArgs, start: Instant, pipelines: &Pipelines, loaded: &rules::Loaded) -> Result<Outcome, Failure> {
     let report = &loaded.report;
     if !report.errors.is_empty() {
         eprintln!(
@@ -106,8 +115,8 @@ pub fn run(a: &ScanArgs) -> Result<Outcome, Failure> {
     let scan = Scan {
         correlations,
         engine,
-        mapper: Mapper::new(engine, &pipelines, routing),
-        pipelines: &pipelines,
+        mapper: Mapper::new(engine, pipelines, routing),
+        pipelines,
         evaluator: a.engine,
         printer: Printer::new(engine, format, color),
         fields: a.fields.clone(),
@@ -186,7 +195,7 @@ pub fn run(a: &ScanArgs) -> Result<Outcome, Failure> {
     }
     out.flush().map_err(output_error)?;
     if a.stats {
-        let mut stats = output::stats_json(&loaded, &tally, elapsed, scanning);
+        let mut stats = output::stats_json(loaded, &tally, elapsed, scanning);
         if let (Some(c), Some(obj)) = (&w.correlator, stats.as_object_mut()) {
             obj.insert(
                 "correlation".into(),

@@ -21,7 +21,7 @@
 mod lower;
 mod pattern;
 
-use std::collections::HashMap;
+use crate::Map as HashMap;
 use std::fmt;
 
 use crate::front::rule::Rule;

@@ -14,7 +14,7 @@
 //! rarer than [`MIN_SHARE`]. The model only steers which witnesses the
 //! planner requires; it never changes what matches.
 
-use std::collections::HashMap;
+use crate::Map as HashMap;
 use std::sync::{Arc, OnceLock};
 
 use crate::fold;
@@ -119,8 +119,8 @@ impl FrequencyModel {
     pub fn learn<'a>(fields: &[&str], events: impl IntoIterator<Item = Vec<(&'a str, &'a str)>>) -> FrequencyModel {
         let mut model = FrequencyModel::default();
         let ids: Vec<u16> = fields.iter().map(|f| model.field_index(f)).collect();
-        let mut short: HashMap<u64, u64> = HashMap::new();
-        let mut exact: HashMap<(u16, Box<[u8]>), u64> = HashMap::new();
+        let mut short: HashMap<u64, u64> = HashMap::default();
+        let mut exact: HashMap<(u16, Box<[u8]>), u64> = HashMap::default();
         let mut seen: Vec<u64> = Vec::new();
         for event in events {
             model.events += 1;

@@ -49,7 +49,7 @@
 //! tempting but unsound witness (a literal under `not`, one branch of an
 //! `or`) would drop a match.
 
-use std::collections::HashMap;
+use crate::Map as HashMap;
 
 pub mod freq;
 
@@ -178,7 +178,7 @@ pub(crate) fn plan(exprs: &[&Expr], fields: &FieldTable, model: Option<&crate::p
     }
     // ... plus every literal of a field with few of them, which costs
     // nothing to scan and saves verifying them one by one ...
-    let mut per_field: HashMap<FieldId, Vec<PredId>> = HashMap::new();
+    let mut per_field: HashMap<FieldId, Vec<PredId>> = HashMap::default();
     for (i, pp) in p.plan.preds.iter().enumerate() {
         if let Some((field, _, _)) = scanned_literal(&pp.pred) {
             per_field.entry(field).or_default().push(PredId(i as u32));

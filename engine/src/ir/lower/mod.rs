@@ -11,7 +11,7 @@ mod placeholders;
 mod searches;
 mod value;
 
-use std::collections::HashMap;
+use crate::Map as HashMap;
 
 use super::{Case, Expr, FieldId, FieldTable, Pattern, Position, Pred, ReFlags, RuleIr, Target, Test, Token};
 use crate::error::{Error, ErrorKind, Result};
@@ -153,7 +153,7 @@ struct Lowerer<'a> {
 
 impl Lowerer<'_> {
     fn detection(&mut self, d: &Detection, section: &'static str) -> Result<Expr> {
-        let mut searches = Searches { list: Vec::with_capacity(d.searches.len()), index: HashMap::new() };
+        let mut searches = Searches { list: Vec::with_capacity(d.searches.len()), index: HashMap::default() };
         for s in &d.searches {
             let e = self.search(s).map_err(|e| e.under(&s.name).under(section))?;
             let size = expr_size(&e);

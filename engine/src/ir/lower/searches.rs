@@ -1,7 +1,7 @@
 //! A parsed condition ([`Ast`]) to an [`Expr`] over the lowered searches:
 //! identifiers, `x of` patterns, `not`/`and`/`or`.
 
-use std::collections::HashMap;
+use crate::Map as HashMap;
 
 use super::{Expr, Lowerer};
 use crate::error::{Anchor, Error, ErrorKind, Result};
