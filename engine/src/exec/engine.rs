@@ -323,9 +323,28 @@ impl Engine {
             let exprs: Vec<&crate::ir::Expr> = rules.iter().map(|r| &r.ir.expr).collect();
             plan::plan(&exprs, &fields, config.frequency_model.as_deref())
         };
-        let (refused, early_plan) = if threads > 1 {
+        // The literal automata (daachorse builds most of the load time left
+        // after parsing) need only the plan.
+        let build_matchers = |plan: &plan::Plan| -> Vec<(FieldId, FieldMatcher)> {
+            // `literals` is indexed by field id.
+            let ids: Vec<FieldId> = fields.iter().map(|(id, _)| id).collect();
+            ids.iter()
+                .zip(&plan.literals)
+                .filter_map(|(&id, lits)| FieldMatcher::new(lits, config.automaton).map(|m| (id, m)))
+                .collect()
+        };
+        let plan_and_matchers = |rules: &[LoadedRule]| {
+            let plan = plan_of(rules);
+            let matchers = build_matchers(&plan);
+            (plan, matchers)
+        };
+        // With two threads, one plans the pack and builds its automata while
+        // the other compiles and checks the regexes (the two take about as
+        // long on the SigmaHQ pack); both are done again without the
+        // refused rules only if there are any.
+        let (refused, early) = if threads > 1 {
             std::thread::scope(|scope| {
-                let planned = scope.spawn(|| plan_of(&rules));
+                let planned = scope.spawn(|| plan_and_matchers(&rules));
                 let refused = check(&rules, &mut regexes);
                 // A panic while planning (there is none) would plan again below.
                 (refused, planned.join().ok())
@@ -333,8 +352,8 @@ impl Engine {
         } else {
             (check(&rules, &mut regexes), None)
         };
-        let plan = match early_plan {
-            Some(plan) if refused.is_empty() => plan,
+        let (plan, matchers) = match early {
+            Some(built) if refused.is_empty() => built,
             _ => {
                 let mut refused = refused.into_iter().peekable();
                 let mut kept = Vec::with_capacity(rules.len());
@@ -345,35 +364,17 @@ impl Engine {
                     }
                 }
                 rules = kept;
-                plan_of(&rules)
+                plan_and_matchers(&rules)
             }
         };
-        // The literal automata (daachorse builds most of the load time left
-        // after parsing) are built on another thread while the lazy tests compile.
-        let build_matchers = || -> Vec<(FieldId, FieldMatcher)> {
-            // `literals` is indexed by field id.
-            let ids: Vec<FieldId> = fields.iter().map(|(id, _)| id).collect();
-            ids.iter()
-                .zip(&plan.literals)
-                .filter_map(|(&id, lits)| FieldMatcher::new(lits, config.automaton).map(|m| (id, m)))
-                .collect()
-        };
-        let compile_lazy = |regexes: &mut crate::exec::lazy::Regexes| -> Vec<Option<LazyPred>> {
-            plan.preds
-                .iter()
-                .map(|p| p.lazy.then(|| LazyPred::compile(p.pred.target, &p.pred.test, config, regexes).ok()).flatten())
-                .collect()
-        };
-        let (lazy, matchers) = if threads > 1 {
-            std::thread::scope(|scope| {
-                let built = scope.spawn(build_matchers);
-                let lazy = compile_lazy(&mut regexes);
-                // OK: building automata does not panic; if it did, build them here.
-                (lazy, built.join().unwrap_or_else(|_| build_matchers()))
+        // Every regex is compiled by now (cached in `regexes`).
+        let lazy: Vec<Option<LazyPred>> = plan
+            .preds
+            .iter()
+            .map(|p| {
+                p.lazy.then(|| LazyPred::compile(p.pred.target, &p.pred.test, config, &mut regexes).ok()).flatten()
             })
-        } else {
-            (compile_lazy(&mut regexes), build_matchers())
-        };
+            .collect();
         let mut pred_group_lists: Vec<Vec<u32>> = vec![Vec::new(); plan.preds.len()];
         let mut group_rule = Vec::new();
         let mut group_counts = Vec::with_capacity(plan.rules.len());
