@@ -238,13 +238,25 @@ fn load_inner(args: &RuleArgs, need: Need, correlated: bool) -> Result<Loaded, F
         }
     }
     for root in &args.rules {
-        for f in rule_files(root)? {
-            let bytes = std::fs::read(&f).map_err(|e| Failure::io(format!("{}: {e}", f.display())))?;
+        // Reading, hashing and filtering the files on every core: one after
+        // the other they took a sixth of the SigmaHQ pack's load time.
+        use rayon::prelude::*;
+        let read: Vec<Result<(PathBuf, Vec<u8>, [u8; 32], bool), Failure>> = rule_files(root)?
+            .into_par_iter()
+            .map(|f| {
+                let bytes = std::fs::read(&f).map_err(|e| Failure::io(format!("{}: {e}", f.display())))?;
+                let file_digest = sha2::Sha256::digest(&bytes).into();
+                let skipped = skip(&bytes);
+                Ok((f, bytes, file_digest, skipped))
+            })
+            .collect();
+        for r in read {
+            let (f, bytes, file_digest, skipped) = r?;
             let path = f.display().to_string();
             hash(path.as_bytes());
-            hash(&bytes);
+            hash(&file_digest);
             files += 1;
-            if skip(&bytes) {
+            if skipped {
                 files_not_parsed += 1;
                 continue;
             }
