@@ -764,6 +764,11 @@ impl Engine {
                 cache.state.stamp[p] == generation
             } else if cache.state.stamp[p] == generation {
                 cache.lazy_true[p]
+            } else if !inner.lazy[p].as_ref().is_some_and(|l| l.may_hold(record)) {
+                // Decided by the regex's cheap conditions, before the memo.
+                cache.state.stamp[p] = generation;
+                cache.lazy_true[p] = false;
+                false
             } else {
                 let v = match self.memo_id(p, cache, record) {
                     Some(id) => match cache.memo.get(id, op.pred) {

@@ -427,6 +427,21 @@ impl LazyPred {
         self.target
     }
 
+    /// False when a regex's cheap necessary conditions (its shortest match,
+    /// a class run it needs) fail on every value of its field: then it is
+    /// false, decided without the memo's hash of the value, which costs more
+    /// than these checks on the distinct command lines of a live stream
+    /// (SNAKE's 64 hex digits, tested on every event). True otherwise.
+    #[inline]
+    pub(crate) fn may_hold(&self, record: &Record) -> bool {
+        match (&self.test, self.target) {
+            (LazyTest::Regex(r), Target::Field(id)) if r.min_len > 0 || r.run.is_some() => {
+                record.values(id).iter().filter(|v| has_text(v)).any(|v| r.candidate(record.text(v)))
+            }
+            _ => true,
+        }
+    }
+
     /// Evaluates the predicate on a record. Folded texts come from (and
     /// go to) `folds`, so evaluation does not allocate once it has grown.
     pub(crate) fn eval(&self, record: &Record, folds: &mut Folds) -> bool {
