@@ -22,6 +22,7 @@
 //!   the messages already delivered are evaluated, published and acked, and
 //!   the process exits 0.
 
+pub mod correlate;
 pub mod log;
 pub mod metrics;
 pub mod pack;
@@ -82,10 +83,29 @@ messages held, and exits 0. SIGHUP (or, with --watch, a changed rule file)
 reloads the pack; a pack with refused rules or errors is refused and the
 running one kept. Metrics (--metrics) show each pack's hash and rule count.
 
+Correlations: correlation rules of the pack are evaluated as `scan` does, on
+the matches of this process, fed in the order its messages were fetched. A
+correlation alert is `scan`'s correlation object plus \"stream_seq\" and
+\"subject\" of the event that completed it, published to --alerts-subject with
+a Nats-Msg-Id of <stream>:<consumer>:<stream_seq>:<correlation id>:<group
+hash>:<window start>, before that event is acknowledged. The state is per
+process and in memory: events are acknowledged once their own alerts are out,
+so a crash or restart loses the correlations in progress (nothing redelivers
+their events), and with several workers on one consumer a group's events are
+split between them (serve warns): use partitions. A stop (SIGTERM, SIGINT,
+--exit-when-idle) ends the input as the end of a file does for `scan`: the
+events held for --max-lateness are released, the windows closed, and their
+alerts published before exit (a correlation with lt/lte/eq/neq is then judged
+on a window cut short). A reload starts the new pack's correlations empty; the
+old state is dropped, not closed early.
+
 Partitions: collectors that publish one host's events to <prefix>.<n> with
-n = hash(host) mod N (`sigmata nats publish --partitions N`) keep each host on
-one partition; `--partition K/N` consumes <prefix>.K only, through the durable
-consumer <consumer>-K, so per-host state stays in one process.
+n = hash(host) mod N (`sigmata nats publish --partitions N --partition-key
+Computer`) keep each host on one partition; `--partition K/N` consumes
+<prefix>.K only, through the durable consumer <consumer>-K, so per-host state
+(correlations grouped by host, or by a field such as User that stays on one
+host) stays in one process. Start one worker per partition; a worker that dies
+is replaced by starting the same --partition again.
 
 Examples:
   sigmata nats stream EVENTS --subjects 'events.>'
@@ -143,6 +163,7 @@ pub fn run(a: ServeArgs) -> Result<Outcome, Failure> {
     let pack = Pack::load(&a).map_err(|e| Failure::usage(format!("cannot load the rule pack: {e}")))?;
     info("rule pack loaded", &[("hash", pack.hash.clone().into()), ("rules", pack.rules.into())]);
     log_refused(&pack);
+    log_correlations(&pack, partition.is_some());
     let threads = a.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1);
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
@@ -163,6 +184,21 @@ pub fn run(a: ServeArgs) -> Result<Outcome, Failure> {
 fn log_refused(pack: &Pack) {
     for reason in &pack.refused {
         warn("rule refused (running without it: --allow-refused)", &[("reason", reason.as_str().into())]);
+    }
+}
+
+/// Says which correlations run, and, without `--partition`, that their
+/// state is this process's alone.
+fn log_correlations(pack: &Pack, partitioned: bool) {
+    let Some(c) = &pack.correlating else { return };
+    info("correlations loaded", &[("correlations", c.set().len().into())]);
+    if !partitioned {
+        warn(
+            "correlation state is per process: with several workers on one consumer, the events of one group \
+             are split between them and a correlation may be missed; use --partition K/N with \
+             `sigmata nats publish --partitions N` to keep each host on one worker",
+            &[("correlations", c.set().len().into())],
+        );
     }
 }
 
@@ -239,6 +275,7 @@ async fn service(
     tokio::spawn(report_throughput(metrics.clone()));
     let start = Instant::now();
     consume(&shared, &consumer, &a, stop).await;
+    close_correlations(&shared).await;
     if let Err(e) = client.flush().await {
         warn("flush at exit failed", &[("error", e.to_string().into())]);
     }
@@ -253,6 +290,7 @@ async fn service(
             ("last_ack_unix_s", last.into()),
             ("events_per_s", if last > first { (m.events.get() as f64 / (last - first)).round() } else { 0.0 }.into()),
             ("events", m.events.get().into()),
+            ("correlation_alerts", m.correlation_alerts.get().into()),
             ("skipped_not_process_creation", m.skipped.get().into()),
             ("acked", m.acked.get().into()),
             ("malformed", m.malformed.get().into()),
@@ -263,6 +301,38 @@ async fn service(
         ],
     );
     Ok(Outcome::Yes)
+}
+
+/// At a stop, once every message held is acknowledged: ends the
+/// correlations' input as `scan` does at the end of its input (the events
+/// held for lateness are released, the open windows closed) and publishes
+/// their alerts. The state would be lost at exit otherwise; the price is
+/// that a correlation whose condition has `lt`, `lte`, `eq` or `neq` is
+/// judged on a window the stop cut short.
+async fn close_correlations(shared: &Arc<Shared>) {
+    let pack = shared.packs.load_full();
+    if pack.correlating.is_none() {
+        return;
+    }
+    let alerts = {
+        let (pack, shared) = (pack.clone(), shared.clone());
+        tokio::task::spawn_blocking(move || pack.finish_correlations(&shared.origin)).await.unwrap_or_default()
+    };
+    let results = futures_util::future::join_all(
+        alerts.iter().map(|al| publish(shared, &shared.alerts_subject, &al.msg_id, al.payload.clone())),
+    )
+    .await;
+    let published = results.iter().filter(|ok| **ok).count();
+    shared.metrics.correlation_alerts.inc_by(published as u64);
+    if let Some(c) = &pack.correlating {
+        shared.metrics.set_correlation_state(c.held());
+    }
+    let fields = [("alerts", alerts.len().into()), ("published", published.into())];
+    if published == alerts.len() {
+        info("correlation windows closed at stop", &fields);
+    } else {
+        error("correlation windows closed at stop; some alerts could not be published", &fields);
+    }
 }
 
 /// Finds or creates the durable pull consumer (explicit acks) and checks
@@ -456,14 +526,20 @@ async fn evaluate_group(
             if delivered > 1 {
                 m.redeliveries.inc();
             }
-            Delivery { seq, subject: msg.subject.to_string(), payload: msg.payload.clone() }
+            Delivery { seq, subject: msg.subject.to_string(), payload: msg.payload.clone(), redelivered: delivered > 1 }
         })
         .collect();
     let pack = shared.packs.load_full();
     let verdicts = {
-        let shared = shared.clone();
+        let (shared, pack) = (shared.clone(), pack.clone());
         tokio::task::spawn_blocking(move || {
-            let v = pack.evaluate(&shared.pool, &shared.origin, &deliveries, shared.max_bytes, &shared.metrics);
+            let mut v = pack.evaluate(&shared.pool, &shared.origin, &deliveries, shared.max_bytes, &shared.metrics);
+            // The one place the correlator is fed: groups are evaluated one
+            // after the other, so this is fetch order.
+            pack.correlate(&mut v, &deliveries, &shared.origin);
+            if let Some(c) = &pack.correlating {
+                shared.metrics.set_correlation_state(c.held());
+            }
             (v, deliveries)
         })
         .await
@@ -479,18 +555,20 @@ async fn evaluate_group(
     };
     for (((msg, verdict), d), permit) in group.into_iter().zip(verdicts).zip(deliveries).zip(held) {
         match verdict {
-            Verdict::Alerts(_) => m.events.inc(),
+            Verdict::Alerts { .. } => m.events.inc(),
             Verdict::Skipped => m.skipped.inc(),
             Verdict::Dead(_) => m.malformed.inc(),
         };
-        tasks.spawn(finish(shared.clone(), msg, d, verdict, permit));
+        tasks.spawn(finish(shared.clone(), pack.clone(), msg, d, verdict, permit));
     }
 }
 
 /// Publishes a message's alerts (or its dead letter) and then acknowledges
-/// it; hands it back (nak) if a publication could not be made.
+/// it; hands it back (nak) if a publication could not be made (keeping its
+/// correlation alerts with `pack`, for the redelivery).
 async fn finish(
     shared: Arc<Shared>,
+    pack: Arc<Pack>,
     msg: jetstream::Message,
     d: Delivery,
     verdict: Verdict,
@@ -499,17 +577,27 @@ async fn finish(
     let m = &shared.metrics;
     let published = match &verdict {
         Verdict::Skipped => true,
-        Verdict::Alerts(alerts) => {
+        Verdict::Alerts { alerts, .. } => {
             let results = futures_util::future::join_all(
                 alerts.iter().map(|al| publish(&shared, &shared.alerts_subject, &al.msg_id, al.payload.clone())),
             )
             .await;
             for (al, ok) in alerts.iter().zip(&results) {
-                if *ok {
-                    m.matched(al.level);
+                match (*ok, al.correlation) {
+                    (true, false) => m.matched(al.level),
+                    (true, true) => {
+                        m.correlation_alerts.inc();
+                    }
+                    (false, _) => {}
                 }
             }
-            results.iter().all(|ok| *ok)
+            let all = results.iter().all(|ok| *ok);
+            if !all && let Some(c) = &pack.correlating {
+                // The correlator was fed with this event: a redelivery is not
+                // fed again, so its correlation alerts wait here for it.
+                c.keep_unsent(d.seq, alerts.iter().filter(|al| al.correlation).cloned().collect());
+            }
+            all
         }
         Verdict::Dead(reason) => {
             let letter = dead_letter(&shared.origin.stream, &d, reason);
@@ -665,6 +753,16 @@ async fn reloads(shared: Arc<Shared>, a: ServeArgs, mut hup: Signal, mut seen: O
                 ];
                 info("rule pack reloaded", &fields);
                 log_refused(&pack);
+                if let Some(c) = &old.correlating {
+                    // Windows are not closed early: the input goes on.
+                    let (groups, buffered) = c.held();
+                    warn(
+                        "the previous pack's correlation state is discarded; the new pack's correlations start empty",
+                        &[("groups", groups.into()), ("buffered_events", buffered.into())],
+                    );
+                }
+                log_correlations(&pack, a.partition.is_some());
+                shared.metrics.set_correlation_state((0, 0));
                 shared.metrics.set_pack(&pack.hash, pack.rules);
                 shared.metrics.reloaded(true);
                 shared.packs.store(Arc::new(pack));
@@ -730,7 +828,12 @@ mod tests {
 
     #[test]
     fn dead_letters_say_why_and_keep_the_message() {
-        let d = Delivery { seq: 7, subject: "events.x".into(), payload: bytes::Bytes::from_static(b"not \xffjson") };
+        let d = Delivery {
+            seq: 7,
+            subject: "events.x".into(),
+            payload: bytes::Bytes::from_static(b"not \xffjson"),
+            redelivered: false,
+        };
         let v: serde_json::Value =
             serde_json::from_slice(&dead_letter("EVENTS", &d, "invalid UTF-8 at byte 4")).unwrap();
         assert_eq!(v["reason"], "invalid UTF-8 at byte 4");
@@ -739,7 +842,7 @@ mod tests {
             (Some("EVENTS"), Some(7), Some("events.x"))
         );
         assert_eq!(v["message"], "not \u{fffd}json");
-        let big = Delivery { seq: 1, subject: "s".into(), payload: vec![b'a'; 70_000].into() };
+        let big = Delivery { seq: 1, subject: "s".into(), payload: vec![b'a'; 70_000].into(), redelivered: false };
         let v: serde_json::Value = serde_json::from_slice(&dead_letter("E", &big, "too large")).unwrap();
         assert_eq!(
             (v["message"].as_str().unwrap().len(), v["message_bytes"].as_u64(), v["message_truncated"].as_bool()),
