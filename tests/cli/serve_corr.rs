@@ -3,7 +3,8 @@
 //! credential dumping, temporal_ordered download-then-execute and mshta ->
 //! PowerShell, and a chain of correlations) over events of two hosts give
 //! the same (correlation, group) alerts as `scan` of the same file, with one
-//! worker and with two partition workers (each host on one of them).
+//! worker (run to the end of the stream, or stopped by SIGTERM) and with two
+//! partition workers (each host on one of them).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -189,6 +190,24 @@ fn serve_correlations_equal_scan_with_one_worker_and_with_two_partitions() {
     check(&got, &expected, &stream);
     let stopped = w.last("stopped").expect("a 'stopped' line");
     assert_eq!(stopped["correlation_alerts"], expected.len() as u64, "{stopped}");
+
+    // A worker that keeps running: the alerts whose windows are settled
+    // are out, the rest is held (metrics show it); SIGTERM closes the
+    // windows and publishes the rest before exit.
+    let alerts = nats.stream("AL3", &["al3", "al3.>"]);
+    let mut args = nats.serve_args(&stream, "term", "al3");
+    args.extend(["-j", "1"].map(String::from));
+    let mut w = Worker::start(&args, true);
+    w.wait_metric("sigmata_acked_total", events().len() as f64, LIMIT);
+    // mshta -> PowerShell at 11:00 waits for an event a minute later.
+    assert_eq!(w.metric("sigmata_correlation_alerts_total"), Some(4.0), "{}", w.metrics_text().unwrap_or_default());
+    assert_eq!(w.metric("sigmata_correlation_buffered_events"), Some(2.0));
+    assert!(w.metric("sigmata_correlation_groups").is_some_and(|g| g >= 1.0));
+    crate::nats_support::signal(w.pid(), "TERM");
+    assert_eq!(w.wait(LIMIT), Some(0), "{}", w.log_text());
+    let closed = w.last("correlation windows closed at stop").expect("a line for the windows closed");
+    assert_eq!((closed["alerts"].as_u64(), closed["published"].as_u64()), (Some(1), Some(1)), "{closed}");
+    check(&nats.read(&alerts, Some("al3")), &expected, &stream);
 
     // Two partitions: each host's events on one worker; the union is scan's.
     let stream = nats.stream("EV2", &["e2.>"]);

@@ -34,7 +34,9 @@ use sigmata::{Engine, MatchSet, RuleId};
 
 use crate::pipeline::Mapper;
 
-use super::pack::Alert;
+use super::log::{error, info, warn};
+use super::pack::{Alert, Pack};
+use super::{Shared, publish};
 
 /// Stream sequences remembered as fed (the bound of the consumer's
 /// unacknowledged messages, so that any redelivery of a message this
@@ -193,6 +195,53 @@ impl Correlating {
     /// (groups held, events waiting in the reorder buffer).
     pub fn held(&self) -> (usize, usize) {
         self.state.lock().map_or((0, 0), |s| (s.correlator.groups(), s.correlator.buffered()))
+    }
+}
+
+/// Says which correlations run, and, without `--partition`, that their
+/// state is this process's alone.
+pub(super) fn log_loaded(pack: &Pack, partitioned: bool) {
+    let Some(c) = &pack.correlating else { return };
+    info("correlations loaded", &[("correlations", c.set().len().into())]);
+    if !partitioned {
+        warn(
+            "correlation state is per process: with several workers on one consumer, the events of one group \
+             are split between them and a correlation may be missed; use --partition K/N with \
+             `sigmata nats publish --partitions N` to keep each host on one worker",
+            &[("correlations", c.set().len().into())],
+        );
+    }
+}
+
+/// At a stop, once every message held is acknowledged: ends the
+/// correlations' input as `scan` does at the end of its input (the events
+/// held for lateness are released, the open windows closed) and publishes
+/// their alerts. The state would be lost at exit otherwise; the price is
+/// that a correlation whose condition has `lt`, `lte`, `eq` or `neq` is
+/// judged on a window the stop cut short.
+pub(super) async fn close_at_stop(shared: &Arc<Shared>) {
+    let pack = shared.packs.load_full();
+    if pack.correlating.is_none() {
+        return;
+    }
+    let alerts = {
+        let (pack, shared) = (pack.clone(), shared.clone());
+        tokio::task::spawn_blocking(move || pack.finish_correlations(&shared.origin)).await.unwrap_or_default()
+    };
+    let results = futures_util::future::join_all(
+        alerts.iter().map(|al| publish(shared, &shared.alerts_subject, &al.msg_id, al.payload.clone())),
+    )
+    .await;
+    let published = results.iter().filter(|ok| **ok).count();
+    shared.metrics.correlation_alerts.inc_by(published as u64);
+    if let Some(c) = &pack.correlating {
+        shared.metrics.set_correlation_state(c.held());
+    }
+    let fields = [("alerts", alerts.len().into()), ("published", published.into())];
+    if published == alerts.len() {
+        info("correlation windows closed at stop", &fields);
+    } else {
+        error("correlation windows closed at stop; some alerts could not be published", &fields);
     }
 }
 

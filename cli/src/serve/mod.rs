@@ -163,7 +163,7 @@ pub fn run(a: ServeArgs) -> Result<Outcome, Failure> {
     let pack = Pack::load(&a).map_err(|e| Failure::usage(format!("cannot load the rule pack: {e}")))?;
     info("rule pack loaded", &[("hash", pack.hash.clone().into()), ("rules", pack.rules.into())]);
     log_refused(&pack);
-    log_correlations(&pack, partition.is_some());
+    correlate::log_loaded(&pack, partition.is_some());
     let threads = a.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1);
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
@@ -184,21 +184,6 @@ pub fn run(a: ServeArgs) -> Result<Outcome, Failure> {
 fn log_refused(pack: &Pack) {
     for reason in &pack.refused {
         warn("rule refused (running without it: --allow-refused)", &[("reason", reason.as_str().into())]);
-    }
-}
-
-/// Says which correlations run, and, without `--partition`, that their
-/// state is this process's alone.
-fn log_correlations(pack: &Pack, partitioned: bool) {
-    let Some(c) = &pack.correlating else { return };
-    info("correlations loaded", &[("correlations", c.set().len().into())]);
-    if !partitioned {
-        warn(
-            "correlation state is per process: with several workers on one consumer, the events of one group \
-             are split between them and a correlation may be missed; use --partition K/N with \
-             `sigmata nats publish --partitions N` to keep each host on one worker",
-            &[("correlations", c.set().len().into())],
-        );
     }
 }
 
@@ -275,7 +260,7 @@ async fn service(
     tokio::spawn(report_throughput(metrics.clone()));
     let start = Instant::now();
     consume(&shared, &consumer, &a, stop).await;
-    close_correlations(&shared).await;
+    correlate::close_at_stop(&shared).await;
     if let Err(e) = client.flush().await {
         warn("flush at exit failed", &[("error", e.to_string().into())]);
     }
@@ -301,38 +286,6 @@ async fn service(
         ],
     );
     Ok(Outcome::Yes)
-}
-
-/// At a stop, once every message held is acknowledged: ends the
-/// correlations' input as `scan` does at the end of its input (the events
-/// held for lateness are released, the open windows closed) and publishes
-/// their alerts. The state would be lost at exit otherwise; the price is
-/// that a correlation whose condition has `lt`, `lte`, `eq` or `neq` is
-/// judged on a window the stop cut short.
-async fn close_correlations(shared: &Arc<Shared>) {
-    let pack = shared.packs.load_full();
-    if pack.correlating.is_none() {
-        return;
-    }
-    let alerts = {
-        let (pack, shared) = (pack.clone(), shared.clone());
-        tokio::task::spawn_blocking(move || pack.finish_correlations(&shared.origin)).await.unwrap_or_default()
-    };
-    let results = futures_util::future::join_all(
-        alerts.iter().map(|al| publish(shared, &shared.alerts_subject, &al.msg_id, al.payload.clone())),
-    )
-    .await;
-    let published = results.iter().filter(|ok| **ok).count();
-    shared.metrics.correlation_alerts.inc_by(published as u64);
-    if let Some(c) = &pack.correlating {
-        shared.metrics.set_correlation_state(c.held());
-    }
-    let fields = [("alerts", alerts.len().into()), ("published", published.into())];
-    if published == alerts.len() {
-        info("correlation windows closed at stop", &fields);
-    } else {
-        error("correlation windows closed at stop; some alerts could not be published", &fields);
-    }
 }
 
 /// Finds or creates the durable pull consumer (explicit acks) and checks
@@ -761,7 +714,7 @@ async fn reloads(shared: Arc<Shared>, a: ServeArgs, mut hup: Signal, mut seen: O
                         &[("groups", groups.into()), ("buffered_events", buffered.into())],
                     );
                 }
-                log_correlations(&pack, a.partition.is_some());
+                correlate::log_loaded(&pack, a.partition.is_some());
                 shared.metrics.set_correlation_state((0, 0));
                 shared.metrics.set_pack(&pack.hash, pack.rules);
                 shared.metrics.reloaded(true);

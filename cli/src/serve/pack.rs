@@ -91,8 +91,11 @@ impl Pack {
     pub fn load(a: &ServeArgs) -> Result<Pack, String> {
         let pipelines = Pipelines::parse(&a.pipelines).map_err(|e| e.to_string())?;
         if pipelines.auditd() {
-            return Err("--pipeline auditd cannot be served: the records of one exec arrive as several messages; \
-                        merge them into one event per exec before publishing (as auoms or msticpy do)"
+            return Err("--pipeline auditd cannot be served: auditd writes one exec as several records (SYSCALL, \
+                        EXECVE, CWD, PATH), which would arrive as separate messages, possibly at different \
+                        workers, and serve evaluates one message as one event; merge the records into one event \
+                        per exec before publishing (as auoms or msticpy do), or scan the audit log with \
+                        `sigmata scan --pipeline auditd`, which joins them"
                 .into());
         }
         let loaded = rules::load_correlated(&a.rules, rules::Need::Evaluate).map_err(|e| e.to_string())?;
