@@ -61,18 +61,20 @@ Events: each message of --stream is one JSON event (a JSONL line); Windows
 records are flattened and --pipeline maps fields as for `scan`. Processes
 with the same --consumer share the stream's events: start more to scale out.
 
-Alerts: one message per (event, rule) match on --alerts-subject, the same
-JSON object as a `scan` JSONL match plus \"stream_seq\" and \"subject\":
+Alerts: one message per (event, rule) match on --alerts-subject (for
+correlation alerts see Correlations), the same JSON object as a `scan` JSONL
+match plus \"stream_seq\" and \"subject\":
   {\"rule_id\", \"rule_title\", \"level\", \"tags\", \"rule_path\", \"source\" (the
    stream), \"line\" (the stream sequence), \"event\", \"stream_seq\", \"subject\"}
 published with JetStream acknowledgement and a Nats-Msg-Id of
 <stream>:<consumer>:<stream_seq>:<rule id>.
 
 Guarantees: at-least-once. An event is acknowledged only after all its alerts
-were acknowledged by the server; a worker killed at any moment leaves its
-events to be redelivered (after --ack-wait) to another worker. Alerts of a
-redelivered event are published again; the alerts stream's duplicate window
-drops those repeats. Order across workers is not kept.
+(the correlation alerts it completed included) were acknowledged by the
+server; a worker killed at any moment leaves its events to be redelivered
+(after --ack-wait) to another worker. Alerts of a redelivered event are
+published again; the alerts stream's duplicate window drops those repeats.
+Order across workers is not kept.
 
 Bad messages (not JSON, not an object, invalid UTF-8, larger than
 --max-message-bytes) are acknowledged and published to --dead-letter-subject
@@ -83,21 +85,23 @@ messages held, and exits 0. SIGHUP (or, with --watch, a changed rule file)
 reloads the pack; a pack with refused rules or errors is refused and the
 running one kept. Metrics (--metrics) show each pack's hash and rule count.
 
-Correlations: correlation rules of the pack are evaluated as `scan` does, on
-the matches of this process, fed in the order its messages were fetched. A
+Correlations: correlation rules of the pack are evaluated as `scan` does
+(--time-field, --max-lateness, --max-groups, --max-group-events), on the
+matches of this process, fed in the order its messages were fetched. A
 correlation alert is `scan`'s correlation object plus \"stream_seq\" and
-\"subject\" of the event that completed it, published to --alerts-subject with
-a Nats-Msg-Id of <stream>:<consumer>:<stream_seq>:<correlation id>:<group
-hash>:<window start>, before that event is acknowledged. The state is per
-process and in memory: events are acknowledged once their own alerts are out,
-so a crash or restart loses the correlations in progress (nothing redelivers
-their events), and with several workers on one consumer a group's events are
-split between them (serve warns): use partitions. A stop (SIGTERM, SIGINT,
+\"subject\" of the event that completed it, published to --alerts-subject
+with a Nats-Msg-Id of <stream>:<consumer>:<stream_seq>:<correlation id>:<group
+hash>:<window start> before that event is acknowledged. The state is per
+process and in memory; events are acknowledged once their own alerts are
+out. So a crash loses the correlations in progress (nothing redelivers their
+events); with several workers on one consumer a group's events are split
+between them (serve warns): use partitions. A stop (SIGTERM, SIGINT,
 --exit-when-idle) ends the input as the end of a file does for `scan`: the
 events held for --max-lateness are released, the windows closed, and their
-alerts published before exit (a correlation with lt/lte/eq/neq is then judged
-on a window cut short). A reload starts the new pack's correlations empty; the
-old state is dropped, not closed early.
+alerts published before exit, attributed to the last event fed (a
+correlation with lt/lte/eq/neq is then judged on a window cut short). A
+reload starts the new pack's correlations empty; the old state is dropped,
+not closed early.
 
 Partitions: collectors that publish one host's events to <prefix>.<n> with
 n = hash(host) mod N (`sigmata nats publish --partitions N --partition-key
