@@ -4,7 +4,8 @@
 //! PowerShell, and a chain of correlations) over events of two hosts give
 //! the same (correlation, group) alerts as `scan` of the same file, with one
 //! worker (run to the end of the stream, or stopped by SIGTERM) and with two
-//! partition workers (each host on one of them).
+//! partition workers (each host on one of them); a reload starts the
+//! correlations afresh.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -237,4 +238,64 @@ fn serve_correlations_equal_scan_with_one_worker_and_with_two_partitions() {
         expected.len(),
         types.len()
     );
+}
+
+const TWICE: &str = r#"title: Whoami
+id: 00000000-0000-4000-8000-0000000000c1
+name: whoami
+level: low
+logsource: {category: process_creation, product: windows}
+detection:
+    selection:
+        Image|endswith: '\whoami.exe'
+    condition: selection
+---
+title: Whoami twice
+id: 00000000-0000-4000-8000-0000000000c2
+level: high
+correlation: {type: event_count, rules: [whoami], group-by: [User], timespan: 10m, condition: {gte: 2}}
+generate: true
+"#;
+
+#[test]
+fn serve_reload_starts_correlations_afresh() {
+    let Some(nats) = Nats::shared_or_own("serve_corr_reload") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules");
+    std::fs::create_dir(&rules).unwrap();
+    std::fs::write(rules.join("r.yml"), TWICE).unwrap();
+    let stream = nats.stream("EV", &["ev.>"]);
+    let alerts = nats.stream("AL", &["al", "al.>"]);
+    let mut args = nats.serve_args(&stream, "c", "al");
+    args.extend(["-r", &rules.display().to_string(), "--max-lateness", "0s", "-j", "1"].map(String::from));
+    let w = Worker::start(&args, true);
+    w.wait_metric("sigmata_pack_rules", 1.0, LIMIT);
+    let file = dir.path().join("e.jsonl");
+    let publish = |minute: u32| {
+        let e = json!({"Image": r"C:\Windows\System32\whoami.exe", "User": "bob",
+                       "UtcTime": format!("2026-12-01 10:0{minute}:00.000")});
+        std::fs::write(&file, format!("{e}\n")).unwrap();
+        nats.publish("ev.x", &file, &[]);
+    };
+    let correlations = || nats.read(&alerts, Some("al")).into_iter().filter(|a| a.get("correlation").is_some());
+    publish(0);
+    w.wait_metric("sigmata_acked_total", 1.0, LIMIT);
+    assert_eq!(w.metric("sigmata_correlation_groups"), Some(1.0));
+    // The same pack again: its correlator starts empty, so bob's first
+    // event is forgotten and the second does not fire.
+    crate::nats_support::signal(w.pid(), "HUP");
+    w.wait_metric("sigmata_reloads_total", 1.0, LIMIT);
+    let dropped = w.last("the previous pack's correlation state is discarded; the new pack's correlations start empty");
+    assert_eq!(dropped.expect("the discarded state is logged")["groups"], 1);
+    publish(1);
+    w.wait_metric("sigmata_acked_total", 2.0, LIMIT);
+    assert_eq!(correlations().count(), 0);
+    // A third event is the new correlator's second: it fires, and its
+    // alert is out before the event is acknowledged.
+    publish(2);
+    w.wait_metric("sigmata_acked_total", 3.0, LIMIT);
+    let fired: Vec<Value> = correlations().collect();
+    assert_eq!(fired.len(), 1, "{fired:?}");
+    assert_eq!((fired[0]["stream_seq"].as_u64(), fired[0]["correlation"]["events_total"].as_u64()), (Some(3), Some(2)));
+    assert_eq!(w.metric("sigmata_correlation_alerts_total"), Some(1.0));
 }
