@@ -1,6 +1,7 @@
-//! The rule pack a `serve` process runs: the engine, its field mapping and
-//! the alert printer, built together from the command line and swapped
-//! whole on reload. A batch of messages is evaluated with one `Pack`, so no
+//! The rule pack a `serve` process runs: the engine, its field mapping, the
+//! alert printer and its correlations with their state, built together from
+//! the command line and swapped whole on reload (so a reload starts the
+//! correlations empty). A batch of messages is evaluated with one `Pack`, so no
 //! event ever sees half of one pack and half of another.
 
 use std::path::PathBuf;
