@@ -534,6 +534,23 @@ pub struct ServeArgs {
     /// nothing unacknowledged: a backfill, or a benchmark.
     #[arg(long)]
     pub exit_when_idle: bool,
+    /// Correlation rules: the event field(s) holding the event time, tried
+    /// in order (default: as `scan`).
+    #[arg(long = "time-field", value_name = "FIELD")]
+    pub time_fields: Vec<String>,
+    /// Correlation rules: how much older than the newest event an event may
+    /// be and still be correlated (as `scan`). Alerts wait this much event
+    /// time, so that events arriving a little out of order still count.
+    #[arg(long, value_name = "SPAN", default_value = "60s", value_parser = parse_span)]
+    pub max_lateness: i64,
+    /// Correlation rules: groups kept per correlation; the least recently
+    /// updated is evicted beyond it.
+    #[arg(long, value_name = "N", default_value_t = 100_000)]
+    pub max_groups: usize,
+    /// Correlation rules: events kept per group window; the oldest is
+    /// evicted beyond it.
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    pub max_group_events: usize,
 }
 
 /// How to reach NATS.

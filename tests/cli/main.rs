@@ -10,6 +10,7 @@ use serde_json::Value;
 mod evtx_edges;
 mod nats_support;
 mod serve;
+mod serve_corr;
 mod streams;
 mod tooling;
 // Correlation rules through scan and check.

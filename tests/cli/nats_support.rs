@@ -376,8 +376,8 @@ pub fn scan(rule_args: &[String], file: &Path) -> BTreeMap<(u64, String), Value>
         .output()
         .expect("scan runs");
     assert!(out.status.code().is_some_and(|c| c <= 1), "scan failed: {}", String::from_utf8_lossy(&out.stderr));
-    // Correlation alerts (the pack has correlations) are scan's alone:
-    // serve matches single events.
+    // Correlation alerts (the built-in pack has correlations) are compared
+    // on their own (serve_corr.rs).
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(|l| serde_json::from_str::<Value>(l).expect("scan prints JSON"))
@@ -386,11 +386,12 @@ pub fn scan(rule_args: &[String], file: &Path) -> BTreeMap<(u64, String), Value>
         .collect()
 }
 
-/// The (stream_seq, rule id) pairs of alerts, and how many alerts repeated one.
+/// The (stream_seq, rule id) pairs of rule alerts (correlation alerts
+/// left out), and how many alerts repeated one.
 pub fn alert_pairs(alerts: &[Value]) -> (BTreeSet<(u64, String)>, usize) {
     let mut set = BTreeSet::new();
     let mut repeats = 0;
-    for a in alerts {
+    for a in alerts.iter().filter(|a| a.get("correlation").is_none()) {
         let key =
             (a["stream_seq"].as_u64().expect("stream_seq"), a["rule_id"].as_str().unwrap_or_default().to_string());
         if !set.insert(key) {

@@ -55,6 +55,12 @@ pub struct Metrics {
     pub pack: Family<Labels, Gauge>,
     /// Rules in the loaded pack.
     pub pack_rules: Gauge,
+    /// Correlation alerts published and acknowledged.
+    pub correlation_alerts: Counter,
+    /// Correlation groups held in memory now (all correlations of the pack).
+    pub correlation_groups: Gauge,
+    /// Events held for `--max-lateness` before the correlations see them.
+    pub correlation_buffered: Gauge,
 }
 
 impl Metrics {
@@ -78,6 +84,9 @@ impl Metrics {
             reloads: Family::default(),
             pack: Family::default(),
             pack_rules: Gauge::default(),
+            correlation_alerts: Counter::default(),
+            correlation_groups: Gauge::default(),
+            correlation_buffered: Gauge::default(),
             registry: Registry::default(),
         };
         registry.register("events", "Events evaluated", m.events.clone());
@@ -115,12 +124,33 @@ impl Metrics {
         registry.register("reloads", "Rule pack reloads by result", m.reloads.clone());
         registry.register("pack_info", "The loaded rule pack (1), labelled with its hash", m.pack.clone());
         registry.register("pack_rules", "Rules in the loaded pack", m.pack_rules.clone());
+        registry.register(
+            "correlation_alerts",
+            "Correlation alerts published and acknowledged",
+            m.correlation_alerts.clone(),
+        );
+        registry.register(
+            "correlation_groups",
+            "Correlation groups held in this process's memory",
+            m.correlation_groups.clone(),
+        );
+        registry.register(
+            "correlation_buffered_events",
+            "Events held for --max-lateness before the correlations see them",
+            m.correlation_buffered.clone(),
+        );
         Metrics { registry, ..m }
     }
 
     /// Counts an alert of a rule of `level`.
     pub fn matched(&self, level: Option<&str>) {
         self.matches.get_or_create(&vec![("level".to_string(), level.unwrap_or("none").to_string())]).inc();
+    }
+
+    /// Shows the correlator's state: (groups held, events buffered).
+    pub fn set_correlation_state(&self, (groups, buffered): (usize, usize)) {
+        self.correlation_groups.set(groups as i64);
+        self.correlation_buffered.set(buffered as i64);
     }
 
     /// Counts a reload.

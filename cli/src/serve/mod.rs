@@ -22,6 +22,7 @@
 //!   the messages already delivered are evaluated, published and acked, and
 //!   the process exits 0.
 
+pub mod correlate;
 pub mod log;
 pub mod metrics;
 pub mod pack;
@@ -60,18 +61,20 @@ Events: each message of --stream is one JSON event (a JSONL line); Windows
 records are flattened and --pipeline maps fields as for `scan`. Processes
 with the same --consumer share the stream's events: start more to scale out.
 
-Alerts: one message per (event, rule) match on --alerts-subject, the same
-JSON object as a `scan` JSONL match plus \"stream_seq\" and \"subject\":
+Alerts: one message per (event, rule) match on --alerts-subject (for
+correlation alerts see Correlations), the same JSON object as a `scan` JSONL
+match plus \"stream_seq\" and \"subject\":
   {\"rule_id\", \"rule_title\", \"level\", \"tags\", \"rule_path\", \"source\" (the
    stream), \"line\" (the stream sequence), \"event\", \"stream_seq\", \"subject\"}
 published with JetStream acknowledgement and a Nats-Msg-Id of
 <stream>:<consumer>:<stream_seq>:<rule id>.
 
 Guarantees: at-least-once. An event is acknowledged only after all its alerts
-were acknowledged by the server; a worker killed at any moment leaves its
-events to be redelivered (after --ack-wait) to another worker. Alerts of a
-redelivered event are published again; the alerts stream's duplicate window
-drops those repeats. Order across workers is not kept.
+(the correlation alerts it completed included) were acknowledged by the
+server; a worker killed at any moment leaves its events to be redelivered
+(after --ack-wait) to another worker. Alerts of a redelivered event are
+published again; the alerts stream's duplicate window drops those repeats.
+Order across workers is not kept.
 
 Bad messages (not JSON, not an object, invalid UTF-8, larger than
 --max-message-bytes) are acknowledged and published to --dead-letter-subject
@@ -82,10 +85,31 @@ messages held, and exits 0. SIGHUP (or, with --watch, a changed rule file)
 reloads the pack; a pack with refused rules or errors is refused and the
 running one kept. Metrics (--metrics) show each pack's hash and rule count.
 
+Correlations: correlation rules of the pack are evaluated as `scan` does
+(--time-field, --max-lateness, --max-groups, --max-group-events), on the
+matches of this process, fed in the order its messages were fetched. A
+correlation alert is `scan`'s correlation object plus \"stream_seq\" and
+\"subject\" of the event that completed it, published to --alerts-subject
+with a Nats-Msg-Id of <stream>:<consumer>:<stream_seq>:<correlation id>:<group
+hash>:<window start> before that event is acknowledged. The state is per
+process and in memory; events are acknowledged once their own alerts are
+out. So a crash loses the correlations in progress (nothing redelivers their
+events); with several workers on one consumer a group's events are split
+between them (serve warns): use partitions. A stop (SIGTERM, SIGINT,
+--exit-when-idle) ends the input as the end of a file does for `scan`: the
+events held for --max-lateness are released, the windows closed, and their
+alerts published before exit, attributed to the last event fed (a
+correlation with lt/lte/eq/neq is then judged on a window cut short). A
+reload starts the new pack's correlations empty; the old state is dropped,
+not closed early.
+
 Partitions: collectors that publish one host's events to <prefix>.<n> with
-n = hash(host) mod N (`sigmata nats publish --partitions N`) keep each host on
-one partition; `--partition K/N` consumes <prefix>.K only, through the durable
-consumer <consumer>-K, so per-host state stays in one process.
+n = hash(host) mod N (`sigmata nats publish --partitions N --partition-key
+Computer`) keep each host on one partition; `--partition K/N` consumes
+<prefix>.K only, through the durable consumer <consumer>-K, so per-host state
+(correlations grouped by host, or by a field such as User that stays on one
+host) stays in one process. Start one worker per partition; a worker that dies
+is replaced by starting the same --partition again.
 
 Examples:
   sigmata nats stream EVENTS --subjects 'events.>'
@@ -143,6 +167,7 @@ pub fn run(a: ServeArgs) -> Result<Outcome, Failure> {
     let pack = Pack::load(&a).map_err(|e| Failure::usage(format!("cannot load the rule pack: {e}")))?;
     info("rule pack loaded", &[("hash", pack.hash.clone().into()), ("rules", pack.rules.into())]);
     log_refused(&pack);
+    correlate::log_loaded(&pack, partition.is_some());
     let threads = a.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1);
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
@@ -239,6 +264,7 @@ async fn service(
     tokio::spawn(report_throughput(metrics.clone()));
     let start = Instant::now();
     consume(&shared, &consumer, &a, stop).await;
+    correlate::close_at_stop(&shared).await;
     if let Err(e) = client.flush().await {
         warn("flush at exit failed", &[("error", e.to_string().into())]);
     }
@@ -253,6 +279,7 @@ async fn service(
             ("last_ack_unix_s", last.into()),
             ("events_per_s", if last > first { (m.events.get() as f64 / (last - first)).round() } else { 0.0 }.into()),
             ("events", m.events.get().into()),
+            ("correlation_alerts", m.correlation_alerts.get().into()),
             ("skipped_not_process_creation", m.skipped.get().into()),
             ("acked", m.acked.get().into()),
             ("malformed", m.malformed.get().into()),
@@ -456,14 +483,20 @@ async fn evaluate_group(
             if delivered > 1 {
                 m.redeliveries.inc();
             }
-            Delivery { seq, subject: msg.subject.to_string(), payload: msg.payload.clone() }
+            Delivery { seq, subject: msg.subject.to_string(), payload: msg.payload.clone(), redelivered: delivered > 1 }
         })
         .collect();
     let pack = shared.packs.load_full();
     let verdicts = {
-        let shared = shared.clone();
+        let (shared, pack) = (shared.clone(), pack.clone());
         tokio::task::spawn_blocking(move || {
-            let v = pack.evaluate(&shared.pool, &shared.origin, &deliveries, shared.max_bytes, &shared.metrics);
+            let mut v = pack.evaluate(&shared.pool, &shared.origin, &deliveries, shared.max_bytes, &shared.metrics);
+            // The one place the correlator is fed: groups are evaluated one
+            // after the other, so this is fetch order.
+            pack.correlate(&mut v, &deliveries, &shared.origin);
+            if let Some(c) = &pack.correlating {
+                shared.metrics.set_correlation_state(c.held());
+            }
             (v, deliveries)
         })
         .await
@@ -479,18 +512,20 @@ async fn evaluate_group(
     };
     for (((msg, verdict), d), permit) in group.into_iter().zip(verdicts).zip(deliveries).zip(held) {
         match verdict {
-            Verdict::Alerts(_) => m.events.inc(),
+            Verdict::Alerts { .. } => m.events.inc(),
             Verdict::Skipped => m.skipped.inc(),
             Verdict::Dead(_) => m.malformed.inc(),
         };
-        tasks.spawn(finish(shared.clone(), msg, d, verdict, permit));
+        tasks.spawn(finish(shared.clone(), pack.clone(), msg, d, verdict, permit));
     }
 }
 
 /// Publishes a message's alerts (or its dead letter) and then acknowledges
-/// it; hands it back (nak) if a publication could not be made.
+/// it; hands it back (nak) if a publication could not be made (keeping its
+/// correlation alerts with `pack`, for the redelivery).
 async fn finish(
     shared: Arc<Shared>,
+    pack: Arc<Pack>,
     msg: jetstream::Message,
     d: Delivery,
     verdict: Verdict,
@@ -499,17 +534,27 @@ async fn finish(
     let m = &shared.metrics;
     let published = match &verdict {
         Verdict::Skipped => true,
-        Verdict::Alerts(alerts) => {
+        Verdict::Alerts { alerts, .. } => {
             let results = futures_util::future::join_all(
                 alerts.iter().map(|al| publish(&shared, &shared.alerts_subject, &al.msg_id, al.payload.clone())),
             )
             .await;
             for (al, ok) in alerts.iter().zip(&results) {
-                if *ok {
-                    m.matched(al.level);
+                match (*ok, al.correlation) {
+                    (true, false) => m.matched(al.level),
+                    (true, true) => {
+                        m.correlation_alerts.inc();
+                    }
+                    (false, _) => {}
                 }
             }
-            results.iter().all(|ok| *ok)
+            let all = results.iter().all(|ok| *ok);
+            if !all && let Some(c) = &pack.correlating {
+                // The correlator was fed with this event: a redelivery is not
+                // fed again, so its correlation alerts wait here for it.
+                c.keep_unsent(d.seq, alerts.iter().filter(|al| al.correlation).cloned().collect());
+            }
+            all
         }
         Verdict::Dead(reason) => {
             let letter = dead_letter(&shared.origin.stream, &d, reason);
@@ -665,6 +710,16 @@ async fn reloads(shared: Arc<Shared>, a: ServeArgs, mut hup: Signal, mut seen: O
                 ];
                 info("rule pack reloaded", &fields);
                 log_refused(&pack);
+                if let Some(c) = &old.correlating {
+                    // Windows are not closed early: the input goes on.
+                    let (groups, buffered) = c.held();
+                    warn(
+                        "the previous pack's correlation state is discarded; the new pack's correlations start empty",
+                        &[("groups", groups.into()), ("buffered_events", buffered.into())],
+                    );
+                }
+                correlate::log_loaded(&pack, a.partition.is_some());
+                shared.metrics.set_correlation_state((0, 0));
                 shared.metrics.set_pack(&pack.hash, pack.rules);
                 shared.metrics.reloaded(true);
                 shared.packs.store(Arc::new(pack));
@@ -730,7 +785,12 @@ mod tests {
 
     #[test]
     fn dead_letters_say_why_and_keep_the_message() {
-        let d = Delivery { seq: 7, subject: "events.x".into(), payload: bytes::Bytes::from_static(b"not \xffjson") };
+        let d = Delivery {
+            seq: 7,
+            subject: "events.x".into(),
+            payload: bytes::Bytes::from_static(b"not \xffjson"),
+            redelivered: false,
+        };
         let v: serde_json::Value =
             serde_json::from_slice(&dead_letter("EVENTS", &d, "invalid UTF-8 at byte 4")).unwrap();
         assert_eq!(v["reason"], "invalid UTF-8 at byte 4");
@@ -739,7 +799,7 @@ mod tests {
             (Some("EVENTS"), Some(7), Some("events.x"))
         );
         assert_eq!(v["message"], "not \u{fffd}json");
-        let big = Delivery { seq: 1, subject: "s".into(), payload: vec![b'a'; 70_000].into() };
+        let big = Delivery { seq: 1, subject: "s".into(), payload: vec![b'a'; 70_000].into(), redelivered: false };
         let v: serde_json::Value = serde_json::from_slice(&dead_letter("E", &big, "too large")).unwrap();
         assert_eq!(
             (v["message"].as_str().unwrap().len(), v["message_bytes"].as_u64(), v["message_truncated"].as_bool()),

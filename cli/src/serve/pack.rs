@@ -1,13 +1,15 @@
-//! The rule pack a `serve` process runs: the engine, its field mapping and
-//! the alert printer, built together from the command line and swapped
-//! whole on reload. A batch of messages is evaluated with one `Pack`, so no
+//! The rule pack a `serve` process runs: the engine, its field mapping, the
+//! alert printer and its correlations with their state, built together from
+//! the command line and swapped whole on reload (so a reload starts the
+//! correlations empty). A batch of messages is evaluated with one `Pack`, so no
 //! event ever sees half of one pack and half of another.
 
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
 
 use rayon::prelude::*;
+use sigmata::correlate::{CorrelatorConfig, Prepared};
 use sigmata::{Engine, RuleId};
 
 use crate::args::{EngineKind, ScanFormat, ServeArgs};
@@ -16,6 +18,7 @@ use crate::output::{Loc, Printer, Tally};
 use crate::pipeline::{Mapper, Pipelines};
 use crate::rules;
 
+use super::correlate::{Completed, Correlating};
 use super::metrics::Metrics;
 
 /// A loaded pack.
@@ -29,6 +32,8 @@ pub struct Pack {
     pub rules: usize,
     /// Rules refused (only with `--allow-refused`): the reasons, for the log.
     pub refused: Vec<String>,
+    /// The correlations and their state (`None`: the pack has none).
+    pub correlating: Option<Correlating>,
     /// Per rule: what names it in a `Nats-Msg-Id` (its id, or its title).
     keys: Vec<String>,
     /// Idle evaluation state, reused across batches.
@@ -43,19 +48,24 @@ pub struct Delivery {
     pub subject: String,
     /// Its bytes.
     pub payload: bytes::Bytes,
+    /// True when the server delivered it before.
+    pub redelivered: bool,
 }
 
 /// What to do with a message.
 pub enum Verdict {
     /// Publish these alerts (none: the event matched nothing), then ack.
-    Alerts(Vec<Alert>),
+    /// `corr` is what the event contributes to correlations, until fed
+    /// (then its correlation alerts are among `alerts`).
+    Alerts { alerts: Vec<Alert>, corr: Option<Prepared> },
     /// The event said it is not process creation: ack.
     Skipped,
     /// Not an event: publish to the dead-letter subject with the reason, then ack.
     Dead(String),
 }
 
-/// One (event, rule) match, ready to publish.
+/// One (event, rule) match or correlation alert, ready to publish.
+#[derive(Clone)]
 pub struct Alert {
     /// The `Nats-Msg-Id`: the same for every redelivery of the event.
     pub msg_id: String,
@@ -63,6 +73,8 @@ pub struct Alert {
     pub payload: bytes::Bytes,
     /// The rule's level (for the metrics).
     pub level: Option<&'static str>,
+    /// True for a correlation alert.
+    pub correlation: bool,
 }
 
 /// Where the messages come from (for alert objects and message ids).
@@ -80,20 +92,14 @@ impl Pack {
     pub fn load(a: &ServeArgs) -> Result<Pack, String> {
         let pipelines = Pipelines::parse(&a.pipelines).map_err(|e| e.to_string())?;
         if pipelines.auditd() {
-            return Err("--pipeline auditd cannot be served: the records of one exec arrive as several messages; \
-                        merge them into one event per exec before publishing (as auoms or msticpy do)"
+            return Err("--pipeline auditd cannot be served: auditd writes one exec as several records (SYSCALL, \
+                        EXECVE, CWD, PATH), which would arrive as separate messages, possibly at different \
+                        workers, and serve evaluates one message as one event; merge the records into one event \
+                        per exec before publishing (as auoms or msticpy do), or scan the audit log with \
+                        `sigmata scan --pipeline auditd`, which joins them"
                 .into());
         }
-        // Correlations are resolved (so that a pack with them is not refused)
-        // but not evaluated: serve matches single events, and says so.
         let loaded = rules::load_correlated(&a.rules, rules::Need::Evaluate).map_err(|e| e.to_string())?;
-        if !loaded.correlations.is_empty() {
-            eprintln!(
-                "sigmata serve: {} correlation rule(s) loaded but not evaluated (serve matches single events; \
-                 `sigmata scan` evaluates correlations); their rules alert on their own",
-                loaded.correlations.len()
-            );
-        }
         let report = &loaded.report;
         if !report.errors.is_empty() && !a.allow_refused {
             let mut msg = format!("{} rule(s) refused (use --allow-refused to run without them):", report.errors.len());
@@ -109,7 +115,15 @@ impl Pack {
         let routing = rules::routing(&a.rules).map_err(|e| e.to_string())?;
         let engine = loaded.engine;
         let keys = engine.rules().map(|(_, lr)| lr.rule.id.clone().unwrap_or_else(|| lr.rule.title.clone())).collect();
+        let config = CorrelatorConfig {
+            max_lateness_ms: a.max_lateness,
+            max_groups: a.max_groups,
+            max_entries: a.max_group_events,
+            ..CorrelatorConfig::default()
+        };
+        let correlating = Correlating::new(&engine, &loaded.correlations, &a.time_fields, config);
         Ok(Pack {
+            correlating,
             mapper: Mapper::new(&engine, &pipelines, routing),
             printer: Printer::new(&engine, ScanFormat::Jsonl, false),
             hash: loaded.digest[..16].to_string(),
@@ -131,6 +145,7 @@ impl Pack {
         metrics: &Metrics,
     ) -> Vec<Verdict> {
         let source_json = serde_json::Value::from(origin.stream.as_str()).to_string();
+        let source: Arc<str> = origin.stream.as_str().into();
         pool.install(|| {
             batch
                 .par_iter()
@@ -142,7 +157,7 @@ impl Pack {
                     },
                     |lease, d| {
                         let start = Instant::now();
-                        let verdict = self.one(lease, origin, &source_json, d, max_bytes);
+                        let verdict = self.one(lease, origin, (&source_json, &source), d, max_bytes);
                         metrics.eval_seconds.observe(start.elapsed().as_secs_f64());
                         verdict
                     },
@@ -155,7 +170,7 @@ impl Pack {
         &self,
         lease: &mut Lease<'_>,
         origin: &Origin,
-        source_json: &str,
+        (source_json, source): (&str, &Arc<str>),
         d: &Delivery,
         max_bytes: usize,
     ) -> Verdict {
@@ -181,8 +196,15 @@ impl Pack {
                 let event = echo_text(text);
                 let at = Loc { source: &origin.stream, source_json, line: d.seq, record: None };
                 let subject = serde_json::Value::from(d.subject.as_str()).to_string();
-                let alerts = w.matches.iter().map(|id| self.alert(id, &at, &event, &subject, origin)).collect();
-                Verdict::Alerts(alerts)
+                let corr = self.correlating.as_ref();
+                let alerts = w
+                    .matches
+                    .iter()
+                    .filter(|id| corr.is_none_or(|c| c.generates(*id)))
+                    .map(|id| self.alert(id, &at, &event, &subject, origin))
+                    .collect();
+                let corr = corr.and_then(|c| c.prepare(&self.engine, &self.mapper, &w.matches, text, source, d.seq));
+                Verdict::Alerts { alerts, corr }
             }
         }
     }
@@ -199,6 +221,50 @@ impl Pack {
             msg_id: format!("{}:{}:{}:{}", origin.stream, origin.consumer, at.line, self.keys[id.index()]),
             payload: out.into(),
             level: self.engine.rule(id).level.map(|l| l.as_str()),
+            correlation: false,
+        }
+    }
+
+    /// Feeds the batch's contributions to the correlator in batch order
+    /// (the one place it is fed), adding each message's correlation alerts
+    /// to its verdict.
+    pub fn correlate(&self, verdicts: &mut [Verdict], batch: &[Delivery], origin: &Origin) {
+        let Some(c) = &self.correlating else { return };
+        for (v, d) in verdicts.iter_mut().zip(batch) {
+            let Verdict::Alerts { alerts, corr } = v else { continue };
+            let Some(p) = corr.take() else { continue };
+            let mut done = Vec::new();
+            c.feed(p, d.seq, &d.subject, d.redelivered, &mut done, alerts);
+            alerts.extend(done.iter().map(|a| self.correlation_alert(c, a, origin)));
+        }
+    }
+
+    /// Ends the correlations' input (at a stop): their last alerts.
+    pub fn finish_correlations(&self, origin: &Origin) -> Vec<Alert> {
+        let Some(c) = &self.correlating else { return Vec::new() };
+        c.finish().iter().map(|a| self.correlation_alert(c, a, origin)).collect()
+    }
+
+    /// A correlation alert: `scan`'s correlation object plus the stream
+    /// sequence and subject of the message it is attributed to. Its
+    /// `Nats-Msg-Id` names that message, the correlation, the group and the
+    /// window's start, so that publishing it again is dropped as a repeat.
+    fn correlation_alert(&self, c: &Correlating, done: &Completed, origin: &Origin) -> Alert {
+        let a = &done.alert;
+        let mut v = crate::corr_out::alert_json(&self.engine, c.set(), a);
+        if let Some(obj) = v.as_object_mut() {
+            obj.insert("stream_seq".into(), done.seq.into());
+            obj.insert("subject".into(), done.subject.as_str().into());
+        }
+        let doc = &c.set().rules()[a.correlation].doc;
+        let key = doc.id.as_deref().unwrap_or(&doc.title);
+        let group: Vec<String> = a.group.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let group = crate::cmd::nats::fnv1a32(group.join("\u{1f}").as_bytes());
+        Alert {
+            msg_id: format!("{}:{}:{}:{key}:{group:08x}:{}", origin.stream, origin.consumer, done.seq, a.first_time),
+            payload: v.to_string().into(),
+            level: doc.level.map(|l| l.as_str()),
+            correlation: true,
         }
     }
 }

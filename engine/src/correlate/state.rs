@@ -280,7 +280,10 @@ struct State {
 ///     let time = sigmata::correlate::parse_time(t);
 ///     c.feed(m.iter(), &ev, time, &"in".into(), i as u64 + 1, &mut alerts);
 /// }
+/// // Without lateness nothing waits in the buffer; bob's group is held.
+/// assert_eq!((c.groups(), c.buffered()), (1, 0));
 /// c.finish(&mut alerts);
+/// assert_eq!((c.groups(), c.buffered()), (0, 0));
 /// assert_eq!(alerts.len(), 1);
 /// assert_eq!(alerts[0].group, vec![("User".to_string(), "bob".to_string())]);
 /// ```
@@ -333,6 +336,17 @@ impl Correlator {
     /// Counters so far.
     pub fn stats(&self) -> CorrelatorStats {
         self.stats
+    }
+
+    /// Groups held now, over all correlations (what the state costs: each
+    /// keeps its window of at most `max_entries` events).
+    pub fn groups(&self) -> usize {
+        self.states.iter().map(|s| s.groups.len()).sum()
+    }
+
+    /// Events held now in the reorder buffer, waiting for `max_lateness`.
+    pub fn buffered(&self) -> usize {
+        self.buffer.len()
     }
 
     /// Feeds one event: the rules it matched, the event (for `group-by`
