@@ -198,6 +198,10 @@ pub fn load_correlated(args: &RuleArgs, need: Need) -> Result<Loaded, Failure> {
     load_inner(args, need, true)
 }
 
+/// A rule file read: its path, bytes, SHA-256 and whether the logsource
+/// filter skips it.
+type RuleFile = (PathBuf, Vec<u8>, [u8; 32], bool);
+
 fn load_inner(args: &RuleArgs, need: Need, correlated: bool) -> Result<Loaded, Failure> {
     use sha2::Digest as _;
     let mut digest = sha2::Sha256::new();
@@ -241,7 +245,7 @@ fn load_inner(args: &RuleArgs, need: Need, correlated: bool) -> Result<Loaded, F
         // Reading, hashing and filtering the files on every core: one after
         // the other they took a sixth of the SigmaHQ pack's load time.
         use rayon::prelude::*;
-        let read: Vec<Result<(PathBuf, Vec<u8>, [u8; 32], bool), Failure>> = rule_files(root)?
+        let read: Vec<Result<RuleFile, Failure>> = rule_files(root)?
             .into_par_iter()
             .map(|f| {
                 let bytes = std::fs::read(&f).map_err(|e| Failure::io(format!("{}: {e}", f.display())))?;
