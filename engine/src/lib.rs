@@ -49,6 +49,7 @@
 #![warn(missing_debug_implementations)]
 
 mod build;
+pub mod bundle;
 mod config;
 pub mod correlate;
 mod error;

@@ -248,7 +248,11 @@ impl State {
 
 /// Compiles a rule's regexes (each distinct one once, cached in `regexes`)
 /// and checks them against `regex_size_limit`, alone and together.
-fn check_regexes(r: &LoadedRule, config: &Config, regexes: &mut crate::exec::lazy::Regexes) -> Option<Error> {
+pub(crate) fn check_regexes(
+    r: &LoadedRule,
+    config: &Config,
+    regexes: &mut crate::exec::lazy::Regexes,
+) -> Option<Error> {
     let mut err = None;
     let mut seen = std::collections::HashSet::new();
     let mut total = 0usize;
@@ -348,6 +352,21 @@ impl Engine {
                 plan_of(&rules)
             }
         };
+        (Engine::assemble(rules, fields, plan, config, placeholders, &mut regexes, threads), errors)
+    }
+
+    /// Builds the engine a plan describes: the literal matchers, the lazy
+    /// tests and the tables evaluation walks. Shared by
+    /// [`compile`](Engine::compile) and rule bundles, which store the plan.
+    pub(crate) fn assemble(
+        rules: Vec<LoadedRule>,
+        fields: FieldTable,
+        plan: plan::Plan,
+        config: &Config,
+        placeholders: &Placeholders,
+        regexes: &mut crate::exec::lazy::Regexes,
+        threads: usize,
+    ) -> Engine {
         // The literal automata (daachorse builds most of the load time left
         // after parsing) are built on another thread while the lazy tests compile.
         let build_matchers = || -> Vec<(FieldId, FieldMatcher)> {
@@ -367,12 +386,12 @@ impl Engine {
         let (lazy, matchers) = if threads > 1 {
             std::thread::scope(|scope| {
                 let built = scope.spawn(build_matchers);
-                let lazy = compile_lazy(&mut regexes);
+                let lazy = compile_lazy(regexes);
                 // OK: building automata does not panic; if it did, build them here.
                 (lazy, built.join().unwrap_or_else(|_| build_matchers()))
             })
         } else {
-            (compile_lazy(&mut regexes), build_matchers())
+            (compile_lazy(regexes), build_matchers())
         };
         let mut pred_group_lists: Vec<Vec<u32>> = vec![Vec::new(); plan.preds.len()];
         let mut group_rule = Vec::new();
@@ -466,7 +485,23 @@ impl Engine {
             placeholders: placeholders.clone(),
             config: config.clone(),
         };
-        (Engine { inner: Arc::new(inner) }, errors)
+        Engine { inner: Arc::new(inner) }
+    }
+
+    /// What a rule bundle stores: the loaded rules, the field table, the
+    /// plan, and what the rules were lowered with.
+    pub(crate) fn bundle_parts(&self) -> (&[LoadedRule], &FieldTable, &plan::Plan, &Placeholders, &Config) {
+        let i = &*self.inner;
+        (&i.rules, &i.fields, &i.plan, &i.placeholders, &i.config)
+    }
+
+    /// True when every lazy predicate of the plan compiled and every field
+    /// with literals has a matcher (always so for a compiled pack; a rule
+    /// bundle checks it, since its plan came from outside).
+    pub(crate) fn is_complete(&self) -> bool {
+        let i = &*self.inner;
+        i.plan.preds.iter().zip(&i.lazy).all(|(p, l)| !p.lazy || l.is_some())
+            && i.plan.literals.iter().enumerate().all(|(f, lits)| lits.is_empty() || i.matcher_of[f] != u32::MAX)
     }
 
     /// Number of rules in the engine.
