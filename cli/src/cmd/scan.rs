@@ -46,7 +46,7 @@ pub fn run(a: &ScanArgs) -> Result<Outcome, Failure> {
     }
     loaded.require_rules(&a.rules)?;
     let engine = &loaded.engine;
-    let routing = rules::routing(&a.rules)?;
+    let routing = rules::routing(&a.rules, &loaded)?;
     let stdout = io::stdout();
     let format = a.format.unwrap_or(if stdout.is_terminal() { ScanFormat::Text } else { ScanFormat::Jsonl });
     let color = match a.color {

@@ -857,6 +857,12 @@ impl Engine {
 
     /// What the rules were lowered with: placeholder values and the
     /// configuration (for [`Engine::explain`], which lowers a rule again).
+    /// The configuration the engine was built with (for an engine read
+    /// from a bundle: the bundle's limits and logsource).
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
     pub(crate) fn lowering(&self) -> (&Placeholders, &Config) {
         (&self.inner.placeholders, &self.inner.config)
     }
