@@ -399,6 +399,19 @@ fn validate(p: &Payload) -> Result<(), Error> {
             return Err(refuse("a witness group is empty or names a predicate that is not scanned"));
         }
     }
+    // Correlations are resolved again on load; their numbers are held to
+    // what the parser accepts, since the correlator relies on it.
+    for c in &p.correlations {
+        let numbers_ok = crate::front::rule::parse_timespan(&c.timespan) == Some(c.timespan_ms)
+            && (0.0..=100.0).contains(&c.percentile)
+            && c.condition.iter().all(|(_, t)| t.is_finite());
+        if !numbers_ok {
+            return Err(refuse(format!(
+                "correlation '{}' has a timespan, percentile or threshold out of range",
+                c.title
+            )));
+        }
+    }
     for (i, op) in plan.ops.iter().enumerate() {
         // Jumps go backwards only (the planner emits the code of what
         // follows first), so every program ends.
@@ -422,7 +435,8 @@ impl Engine {
     }
 
     /// Reads an engine from a rule bundle, with the default [`Config`]'s
-    /// limits as the most it accepts (see [`Bundle::from_bytes`]).
+    /// limits as the most it accepts (see [`Bundle::from_bytes`], which also
+    /// returns the bundle's correlations; here they are checked and dropped).
     pub fn from_bundle(bytes: &[u8]) -> Result<Engine, Error> {
         Bundle::from_bytes(bytes, &Config::new()).map(|b| b.engine)
     }

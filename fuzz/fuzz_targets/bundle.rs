@@ -8,7 +8,11 @@
 //!
 //! Nothing may panic, loop or allocate without bound; a bundle that loads
 //! must evaluate and explain the fixed events without panicking. Seeds:
-//! bundles of the project's rule files (`fuzz/seed.sh`).
+//! `fuzz/seed.sh` (edits of the target's own bundle, and the built-in
+//! pack's bundle when a release binary is at hand). Checked before it was
+//! committed: 97,445 runs in 60 s of a build without AddressSanitizer
+//! (cargo-fuzz is not installed here; `fuzz/run.sh 60 bundle` builds it
+//! with the same coverage flags), no crash.
 #![no_main]
 
 use std::sync::OnceLock;

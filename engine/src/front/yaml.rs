@@ -905,3 +905,24 @@ mod tests {
         assert_eq!((p.line, p.column), (6, Some(9)));
     }
 }
+
+#[cfg(test)]
+mod flat_tests {
+    use super::{FlatNode, FlatYaml, Yaml};
+
+    #[test]
+    fn yaml_round_trips_through_its_flat_form_and_deep_trees_are_refused() {
+        let y = Yaml::Map(vec![
+            ("a".into(), Yaml::Seq(vec![Yaml::Int(1), Yaml::Null, Yaml::Map(vec![])])),
+            ("b".into(), Yaml::Str("x".into())),
+        ]);
+        let bytes = postcard::to_allocvec(&y).expect("serializes");
+        assert_eq!(postcard::from_bytes::<Yaml>(&bytes).expect("deserializes"), y);
+        let mut nodes = vec![FlatNode::Null];
+        nodes.extend((0..10_000).map(|_| FlatNode::Seq(1)));
+        let bytes = postcard::to_allocvec(&FlatYaml(nodes)).expect("serializes");
+        assert!(postcard::from_bytes::<Yaml>(&bytes).is_err());
+        let bytes = postcard::to_allocvec(&FlatYaml(vec![FlatNode::Map(vec!["k".into()])])).expect("serializes");
+        assert!(postcard::from_bytes::<Yaml>(&bytes).is_err());
+    }
+}

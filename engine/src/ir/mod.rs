@@ -644,3 +644,38 @@ pub struct LoadedRule {
     /// Titles of the filters applied to it.
     pub filters: Vec<String>,
 }
+
+#[cfg(test)]
+mod flat_tests {
+    use super::{Expr, FieldId, FlatExpr, FlatNode, Pred, Target, Test};
+
+    fn leaf(i: u32) -> Expr {
+        Expr::pred(Pred { target: Target::Field(FieldId(i)), test: Test::Exists(true) })
+    }
+
+    #[test]
+    fn expressions_round_trip_through_their_flat_form() {
+        let e = Expr::or([Expr::and([leaf(0), !leaf(1)]), leaf(2), Expr::and([leaf(3), Expr::or([leaf(4), leaf(5)])])]);
+        let bytes = postcard::to_allocvec(&e).expect("serializes");
+        assert_eq!(postcard::from_bytes::<Expr>(&bytes).expect("deserializes"), e);
+    }
+
+    /// A hand-made flat form nesting deeper than any rule is refused before
+    /// a tree is built (dropping or walking it would recurse that deep), and
+    /// one that is not a single tree is refused too.
+    #[test]
+    fn deep_or_malformed_flat_expressions_are_refused() {
+        let mut nodes = vec![FlatNode::Pred(Pred { target: Target::Keywords, test: Test::Null })];
+        for _ in 0..100_000 {
+            nodes.push(FlatNode::Pred(Pred { target: Target::Keywords, test: Test::Null }));
+            nodes.push(FlatNode::And(2));
+        }
+        let bytes = postcard::to_allocvec(&FlatExpr(nodes)).expect("serializes");
+        let err = postcard::from_bytes::<Expr>(&bytes).expect_err("too deep");
+        assert!(matches!(err, postcard::Error::SerdeDeCustom), "{err:?}");
+        for nodes in [vec![], vec![FlatNode::And(3), FlatNode::True], vec![FlatNode::True, FlatNode::False]] {
+            let bytes = postcard::to_allocvec(&FlatExpr(nodes)).expect("serializes");
+            assert!(postcard::from_bytes::<Expr>(&bytes).is_err());
+        }
+    }
+}
