@@ -13,7 +13,7 @@ Examples:
   sigmata scan -r sigma/rules events.jsonl --stats  scan with SigmaHQ rules, print stats to stderr
   tail -f events.jsonl | sigmata scan -            filter a live stream
   sigmata compile -r sigma/rules -o pack.sgb        compile a pack once into a bundle
-  sigmata scan --bundle pack.sgb events.jsonl       scan with it (starts in milliseconds)
+  sigmata scan --bundle pack.sgb events.jsonl       scan with it (no YAML parsing at start)
   sigmata check -r sigma/rules                      load a pack, list refused rules and why
   sigmata test -r sigma/rules                       run SigmaHQ regression tests
   sigmata test -r rules/ --format junit             run rule tests, JUnit XML for CI
@@ -47,8 +47,8 @@ pub enum Command {
     /// Explain why rules did or did not match events.
     #[command(after_help = EXPLAIN_HELP)]
     Explain(ExplainArgs),
-    /// Compile rules into a bundle that `scan --bundle` and `serve --bundle`
-    /// load in milliseconds.
+    /// Compile rules into a bundle that `scan --bundle`, `serve --bundle` and
+    /// `explain --bundle` load without parsing YAML.
     #[command(after_help = COMPILE_HELP)]
     Compile(CompileArgs),
     /// Print one rule after each compiler stage.

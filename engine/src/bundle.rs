@@ -1,5 +1,5 @@
-//! Rule bundles: a compiled pack as bytes, to compile once and load in
-//! milliseconds (`sigmata compile`, then `scan --bundle`).
+//! Rule bundles: a compiled pack as bytes, to compile once and load without
+//! parsing YAML, lowering or planning (`sigmata compile`, then `scan --bundle`).
 //!
 //! A bundle holds the *planned* engine: the loaded rules (metadata for
 //! alerts, the rule documents for `explain`, their IR), the field table, the
@@ -7,8 +7,8 @@
 //! the placeholders the rules were lowered with, and the correlations that
 //! resolved. Loading skips YAML parsing, lowering and planning; the literal
 //! automata and the lazy tests are built again from the stored literal lists
-//! and patterns (daachorse 1.x only has an `unsafe` unchecked deserializer,
-//! and rebuilding costs a few milliseconds).
+//! and patterns (daachorse 1.x only has an `unsafe` unchecked deserializer;
+//! rebuilding is about a third of the load time, see BENCHMARKS.md "Bundles").
 //!
 //! # Format (version 1)
 //!
