@@ -20,7 +20,7 @@ export RUSTC_BOOTSTRAP=1
 seconds=${1:?usage: fuzz/run.sh SECONDS [TARGET...]}
 shift
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(rule_yaml condition json_event differential correlation_yaml cli_input)
+[ ${#targets[@]} -gt 0 ] || targets=(rule_yaml condition json_event differential correlation_yaml cli_input bundle)
 [ -d corpus/rule_yaml ] || ./seed.sh
 triple=$(rustc -vV | sed -n 's/^host: //p')
 if cargo fuzz --version > /dev/null 2>&1; then

@@ -75,6 +75,20 @@ for s in ['{}', '[]', '1', '"s"', 'null', '{"a":1}\r', '\ufeff{"a":1}', '', ' ',
     add("cli_input", s + "\n" + s)
 add("cli_input", '{"type":"EXECVE","msg":"audit(1.0:1)","argc":"18446744073709551615","a0":"ls"}\n')
 add("cli_input", '{"Event":{"System":{"EventID":4688,"Channel":"Security"},"EventData":{"NewProcessName":"C:\\\\x\\\\cmd.exe"}}}\n')
+# bundle: the target's own valid bundle unedited (first byte 1) and with one
+# byte changed and the checksum set again (first byte 3, then position and
+# xor); with a release binary at hand, the built-in pack's bundle as it is
+# (first byte 0).
+add("bundle", bytes([1]))
+for i in range(0, 4096, 61):
+    add("bundle", bytes([3, i & 255, i >> 8, 0x5A]))
+exe = "../target/release/sigmata"
+if os.path.exists(exe):
+    import subprocess, tempfile
+    with tempfile.TemporaryDirectory() as d:
+        out = os.path.join(d, "builtin.sgb")
+        if subprocess.run([exe, "compile", "-o", out], capture_output=True).returncode == 0:
+            add("bundle", b"\x00" + open(out, "rb").read())
 os.makedirs("corpus/differential", exist_ok=True)
 print(" ".join(f"{k}: {v}" for k, v in sorted(counts.items())))
 PY

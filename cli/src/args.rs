@@ -12,6 +12,8 @@ Examples:
   sigmata scan corpora/sample.jsonl                 scan with the built-in rule pack
   sigmata scan -r sigma/rules events.jsonl --stats  scan with SigmaHQ rules, print stats to stderr
   tail -f events.jsonl | sigmata scan -            filter a live stream
+  sigmata compile -r sigma/rules -o pack.sgb        compile a pack once into a bundle
+  sigmata scan --bundle pack.sgb events.jsonl       scan with it (no YAML parsing at start)
   sigmata check -r sigma/rules                      load a pack, list refused rules and why
   sigmata test -r sigma/rules                       run SigmaHQ regression tests
   sigmata test -r rules/ --format junit             run rule tests, JUnit XML for CI
@@ -45,6 +47,10 @@ pub enum Command {
     /// Explain why rules did or did not match events.
     #[command(after_help = EXPLAIN_HELP)]
     Explain(ExplainArgs),
+    /// Compile rules into a bundle that `scan --bundle`, `serve --bundle` and
+    /// `explain --bundle` load without parsing YAML.
+    #[command(after_help = COMPILE_HELP)]
+    Compile(CompileArgs),
     /// Print one rule after each compiler stage.
     Debug(DebugArgs),
     /// Run as a service: evaluate events from a NATS JetStream stream and
@@ -107,7 +113,8 @@ Examples:
   sigmata scan --pipeline ecs winlogbeat.jsonl.gz
   tail -f events.jsonl | sigmata scan --format text
   sigmata scan --explain --format text corpora/sample.jsonl
-  sigmata scan -r ../sigma/rules --format none --profile events.jsonl";
+  sigmata scan -r ../sigma/rules --format none --profile events.jsonl
+  sigmata scan --bundle windows.sgb events.jsonl   a pack from `sigmata compile`";
 
 const CHECK_HELP: &str = "\
 Prints one line per refused rule (file:line:column, rule id and title, the
@@ -204,6 +211,42 @@ Examples:
   sigmata explain -r ../sigma/rules --rule 0b6c1e8a-... events.jsonl
   echo '{\"Image\": \"C:\\\\x\\\\mshta.exe\"}' | sigmata explain -r rules/ --format json -";
 
+const COMPILE_HELP: &str = "\
+Compiles the rules as `scan` would load them (the same -r, --placeholders and
+--logsource) and writes the planned engine to one file: the rules' metadata,
+the field table, the shared predicates, the literal sets and the rule
+programs, and the correlation rules. `scan --bundle PACK`, `serve --bundle
+PACK` and `explain --bundle PACK` then start without parsing YAML, and every
+host that loads the same file runs the same engine.
+
+A bundle carries a magic, a format version, the sigmata version, the limits it
+was built with and a SHA-256 checksum. Loading refuses (exit 2, `bundle PACK:
+reason`) a damaged or truncated file, another sigmata version (compile again),
+or limits above the loader's. Field mapping (--pipeline) is applied to
+events, so it is given to scan or serve, not here.
+
+Refused rules are listed on stderr and left out, as scan leaves them out.
+
+Exit status: 0 when the bundle was written, 2 on errors (no rule to
+compile, a file that could not be read or written).
+
+Examples:
+  sigmata compile -o builtin.sgb
+  sigmata compile -r ../sigma/rules -r ../sigma/rules-emerging-threats \\
+      --logsource category=process_creation,product=windows -o windows.sgb
+  sigmata scan --bundle windows.sgb events.jsonl
+  sha256sum windows.sgb > windows.sgb.sha256    publish the digest with the file";
+
+/// `sigmata compile`.
+#[derive(Debug, Args)]
+pub struct CompileArgs {
+    #[command(flatten)]
+    pub rules: RuleArgs,
+    /// Where to write the bundle.
+    #[arg(short = 'o', long = "output", value_name = "PACK")]
+    pub output: PathBuf,
+}
+
 /// Options shared by every command that loads rules.
 #[derive(Clone, Debug, Args)]
 pub struct RuleArgs {
@@ -211,6 +254,15 @@ pub struct RuleArgs {
     /// Default: the rule pack built into this binary.
     #[arg(short = 'r', long = "rules", value_name = "PATH")]
     pub rules: Vec<PathBuf>,
+    /// A rule bundle written by `sigmata compile`, instead of -r: the pack
+    /// compiled once, with the placeholders and logsource it was compiled
+    /// with (scan, serve and explain).
+    #[arg(
+        long,
+        value_name = "PACK",
+        conflicts_with_all = ["rules", "placeholders", "logsource", "all_logsources"]
+    )]
+    pub bundle: Option<PathBuf>,
     /// YAML or JSON file with values for `expand` placeholders
     /// (`Admins: [alice, bob]`, or a pySigma pipeline's `vars:` section).
     #[arg(long, value_name = "FILE")]

@@ -61,6 +61,7 @@ pub fn run() -> ExitCode {
         args::Command::Check(a) => cmd::check::run(&a),
         args::Command::Test(a) => cmd::test::run(&a),
         args::Command::Explain(a) => cmd::explain::run(&a),
+        args::Command::Compile(a) => cmd::compile::run(&a),
         args::Command::Debug(a) => cmd::debug::run(&a),
         args::Command::Serve(a) => serve::run(a),
         args::Command::Nats(c) => cmd::nats::run(&c),

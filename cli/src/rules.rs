@@ -139,9 +139,53 @@ impl Loaded {
 }
 
 /// True when events that say they are not process creation are skipped:
-/// only when every rule is a process_creation rule.
-pub fn routing(args: &RuleArgs) -> Result<bool, Failure> {
+/// only when every rule is a process_creation rule (for a bundle: when it
+/// was compiled for a process_creation logsource).
+pub fn routing(args: &RuleArgs, loaded: &Loaded) -> Result<bool, Failure> {
+    if args.bundle.is_some() {
+        let logsource = loaded.engine.config().get_logsource();
+        return Ok(logsource.and_then(|l| l.category.as_deref()) == Some("process_creation"));
+    }
     Ok(!args.all_logsources && parse_logsource(&args.logsource)?.category.as_deref() == Some("process_creation"))
+}
+
+/// Refuses `--bundle` for a command that needs the rule files themselves.
+pub fn refuse_bundle(args: &RuleArgs, command: &str, why: &str) -> Result<(), Failure> {
+    match &args.bundle {
+        Some(_) => Err(Failure::usage(format!("{command} does not take --bundle: {why}; give the rules with -r"))),
+        None => Ok(()),
+    }
+}
+
+/// Reads a rule bundle (`sigmata compile`): the engine and correlations it
+/// holds, checked as [`sigmata::bundle::Bundle::from_bytes`] checks them
+/// against the default limits.
+fn load_bundle(path: &Path) -> Result<Loaded, Failure> {
+    let fail = |reason: String| Failure::usage(format!("bundle {}: {reason}", path.display()));
+    let bytes = std::fs::read(path).map_err(|e| fail(e.to_string()))?;
+    let bundle = sigmata::bundle::Bundle::from_bytes(&bytes, &Config::new()).map_err(|e| fail(e.to_string()))?;
+    let (engine, correlations, label) = bundle.into_parts();
+    // The digest of the rule files the bundle was compiled from (what
+    // `compile` stores as the label), so that `--stats` and `serve` name
+    // the same pack as `-r` would; a bundle written by another program
+    // is named by its own bytes.
+    let digest = if label.len() == 64 && label.bytes().all(|b| b.is_ascii_hexdigit()) {
+        label
+    } else {
+        use sha2::Digest as _;
+        sha2::Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect()
+    };
+    let report =
+        LoadReport { rules_loaded: engine.len(), correlations_loaded: correlations.len(), ..LoadReport::default() };
+    Ok(Loaded {
+        config: engine.config().clone(),
+        engine,
+        report,
+        files: 0,
+        digest,
+        files_not_parsed: 0,
+        correlations: Arc::new(correlations),
+    })
 }
 
 /// Parses `category=process_creation,product=windows`.
@@ -203,6 +247,16 @@ pub fn load_correlated(args: &RuleArgs, need: Need) -> Result<Loaded, Failure> {
 type RuleFile = (PathBuf, Vec<u8>, [u8; 32], bool);
 
 fn load_inner(args: &RuleArgs, need: Need, correlated: bool) -> Result<Loaded, Failure> {
+    if let Some(path) = &args.bundle {
+        let loaded = load_bundle(path)?;
+        if !correlated && !loaded.correlations.is_empty() {
+            return Err(Failure::usage(format!(
+                "bundle {}: holds correlation rules, which this command does not evaluate",
+                path.display()
+            )));
+        }
+        return Ok(loaded);
+    }
     use sha2::Digest as _;
     let mut digest = sha2::Sha256::new();
     // Each part is length-prefixed so that no two packs hash alike by

@@ -198,7 +198,7 @@ impl Config {
 
 /// Which automaton implementation to use (for benchmarks and tests; the
 /// default is the ladder above).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum AutomatonKind {
     /// Follow the strategy ladder.
     #[default]

@@ -40,6 +40,9 @@ pub enum ErrorKind {
     Unsupported,
     /// A correlation rule is malformed or refers to rules that do not exist.
     Correlation,
+    /// A rule bundle is damaged, of another format or sigmata version, or
+    /// was built with limits above the loader's ([`Engine::from_bundle`](crate::Engine::from_bundle)).
+    Bundle,
 }
 
 impl ErrorKind {
@@ -57,6 +60,7 @@ impl ErrorKind {
             ErrorKind::Limit => "limit",
             ErrorKind::Unsupported => "unsupported",
             ErrorKind::Correlation => "correlation",
+            ErrorKind::Bundle => "bundle",
         }
     }
 }

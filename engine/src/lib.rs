@@ -55,6 +55,7 @@
 pub(crate) type Map<K, V> = std::collections::HashMap<K, V, foldhash::fast::FixedState>;
 
 mod build;
+pub mod bundle;
 mod config;
 pub mod correlate;
 mod error;

@@ -3,7 +3,7 @@
 
 use super::{sigmata, stdout_lines, write};
 
-const PACK: &str = r#"title: Whoami
+pub(super) const PACK: &str = r#"title: Whoami
 id: 0c8b5a44-1c1f-4b61-9a52-2f3d7b6e0001
 name: whoami
 logsource: {category: process_creation, product: windows}
@@ -32,7 +32,7 @@ correlation:
   timespan: 5m
 "#;
 
-fn events(n: usize) -> String {
+pub(super) fn events(n: usize) -> String {
     let mut s = String::new();
     for i in 0..n {
         let img = ["whoami", "net", "cmd"][i % 3];

@@ -15,6 +15,8 @@ mod streams;
 mod tooling;
 // Correlation rules through scan and check.
 mod correlation;
+// sigmata compile, and --bundle instead of -r.
+mod bundle;
 
 const RULE: &str = r#"title: Whoami Execution
 id: 7d6f3a52-90a4-4f57-8b0a-6f2f7b1c5e01

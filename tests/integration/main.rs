@@ -21,3 +21,5 @@ mod bad_input;
 mod linear;
 // Correlation rules: data-driven cases and a differential against a naive correlator.
 mod correlation;
+// Rule bundles: loaded == compiled, and damaged bundles refused.
+mod bundle;

@@ -10,6 +10,7 @@ use crate::{Failure, Outcome};
 
 /// Runs `check`.
 pub fn run(a: &CheckArgs) -> Result<Outcome, Failure> {
+    rules::refuse_bundle(&a.rules, "check", "it reports on rule files, which a bundle does not hold")?;
     // A check reports every rule that does not load, whatever its logsource.
     let loaded = rules::load_correlated(&a.rules, rules::Need::All)?;
     let r = &loaded.report;

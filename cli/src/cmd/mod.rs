@@ -2,6 +2,7 @@
 
 pub mod check;
 pub mod check_corr;
+pub mod compile;
 pub mod debug;
 pub mod explain;
 pub mod nats;

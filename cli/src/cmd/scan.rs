@@ -55,7 +55,7 @@ fn scan(a: &ScanArgs, start: Instant, pipelines: &Pipelines, loaded: &rules::Loa
     }
     loaded.require_rules(&a.rules)?;
     let engine = &loaded.engine;
-    let routing = rules::routing(&a.rules)?;
+    let routing = rules::routing(&a.rules, loaded)?;
     let stdout = io::stdout();
     let format = a.format.unwrap_or(if stdout.is_terminal() { ScanFormat::Text } else { ScanFormat::Jsonl });
     let color = match a.color {

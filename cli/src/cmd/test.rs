@@ -85,6 +85,7 @@ type Suites = BTreeMap<String, Vec<Case>>;
 
 /// Runs `test`.
 pub fn run(a: &TestArgs) -> Result<Outcome, Failure> {
+    rules::refuse_bundle(&a.rules, "test", "rule tests live beside the rule files")?;
     // Correlations load too, so that their sidecars run; a correlation
     // without one is loaded and untested, like a rule without one.
     let loaded = rules::load_correlated(&a.rules, rules::Need::All)?;

@@ -155,9 +155,9 @@ pub fn run(a: ServeArgs) -> Result<Outcome, Failure> {
     if !(a.ack_wait.is_finite() && a.ack_wait >= 1.0) {
         return Err(Failure::usage("--ack-wait must be at least 1 second"));
     }
-    if a.watch && a.rules.rules.is_empty() {
+    if a.watch && a.rules.rules.is_empty() && a.rules.bundle.is_none() {
         return Err(Failure::usage(
-            "--watch needs the rule folders to watch (-r PATH); the built-in pack never changes",
+            "--watch needs the rule folders (-r PATH) or the bundle (--bundle PACK) to watch; the built-in pack never changes",
         ));
     }
     let partition = a.partition.as_deref().map(parse_partition).transpose()?;

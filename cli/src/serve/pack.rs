@@ -112,7 +112,7 @@ impl Pack {
             return Err(msg);
         }
         loaded.require_rules(&a.rules).map_err(|e| e.to_string())?;
-        let routing = rules::routing(&a.rules).map_err(|e| e.to_string())?;
+        let routing = rules::routing(&a.rules, &loaded).map_err(|e| e.to_string())?;
         let engine = loaded.engine;
         let keys = engine.rules().map(|(_, lr)| lr.rule.id.clone().unwrap_or_else(|| lr.rule.title.clone())).collect();
         let config = CorrelatorConfig {
@@ -298,6 +298,7 @@ pub fn fingerprint(a: &ServeArgs) -> Fingerprint {
         files.extend(rules::rule_files(root).unwrap_or_default());
     }
     files.extend(a.rules.placeholders.iter().cloned());
+    files.extend(a.rules.bundle.iter().cloned());
     files.extend(a.pipelines.iter().map(PathBuf::from).filter(|p| p.is_file()));
     files
         .into_iter()

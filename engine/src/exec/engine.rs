@@ -248,7 +248,11 @@ impl State {
 
 /// Compiles a rule's regexes (each distinct one once, cached in `regexes`)
 /// and checks them against `regex_size_limit`, alone and together.
-fn check_regexes(r: &LoadedRule, config: &Config, regexes: &mut crate::exec::lazy::Regexes) -> Option<Error> {
+pub(crate) fn check_regexes(
+    r: &LoadedRule,
+    config: &Config,
+    regexes: &mut crate::exec::lazy::Regexes,
+) -> Option<Error> {
     let mut err = None;
     let mut seen = std::collections::HashSet::new();
     let mut total = 0usize;
@@ -274,6 +278,18 @@ fn check_regexes(r: &LoadedRule, config: &Config, regexes: &mut crate::exec::laz
         }
     });
     err
+}
+
+/// The literal automata of a plan, one per field with literals (daachorse
+/// builds most of the load time left after parsing).
+fn build_matchers(fields: &FieldTable, plan: &plan::Plan, config: &Config) -> Vec<(FieldId, FieldMatcher)> {
+    // `literals` is indexed by field id.
+    fields
+        .iter()
+        .map(|(id, _)| id)
+        .zip(&plan.literals)
+        .filter_map(|(id, lits)| FieldMatcher::new(lits, config.automaton).map(|m| (id, m)))
+        .collect()
 }
 
 /// Statistics about a compiled engine, for `sigmata debug plan` and benches.
@@ -323,19 +339,9 @@ impl Engine {
             let exprs: Vec<&crate::ir::Expr> = rules.iter().map(|r| &r.ir.expr).collect();
             plan::plan(&exprs, &fields, config.frequency_model.as_deref())
         };
-        // The literal automata (daachorse builds most of the load time left
-        // after parsing) need only the plan.
-        let build_matchers = |plan: &plan::Plan| -> Vec<(FieldId, FieldMatcher)> {
-            // `literals` is indexed by field id.
-            let ids: Vec<FieldId> = fields.iter().map(|(id, _)| id).collect();
-            ids.iter()
-                .zip(&plan.literals)
-                .filter_map(|(&id, lits)| FieldMatcher::new(lits, config.automaton).map(|m| (id, m)))
-                .collect()
-        };
         let plan_and_matchers = |rules: &[LoadedRule]| {
             let plan = plan_of(rules);
-            let matchers = build_matchers(&plan);
+            let matchers = build_matchers(&fields, &plan, config);
             (plan, matchers)
         };
         // With two threads, one plans the pack and builds its automata while
@@ -367,14 +373,43 @@ impl Engine {
                 plan_and_matchers(&rules)
             }
         };
-        // Every regex is compiled by now (cached in `regexes`).
-        let lazy: Vec<Option<LazyPred>> = plan
-            .preds
-            .iter()
-            .map(|p| {
-                p.lazy.then(|| LazyPred::compile(p.pred.target, &p.pred.test, config, &mut regexes).ok()).flatten()
-            })
-            .collect();
+        (Engine::assemble(rules, fields, plan, Some(matchers), config, placeholders, &mut regexes, threads), errors)
+    }
+
+    /// Builds the engine a plan describes: the literal matchers (unless
+    /// given, built already), the lazy tests and the tables evaluation
+    /// walks. Shared by [`compile`](Engine::compile) and rule bundles, which
+    /// store the plan.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn assemble(
+        rules: Vec<LoadedRule>,
+        fields: FieldTable,
+        plan: plan::Plan,
+        matchers: Option<Vec<(FieldId, FieldMatcher)>>,
+        config: &Config,
+        placeholders: &Placeholders,
+        regexes: &mut crate::exec::lazy::Regexes,
+        threads: usize,
+    ) -> Engine {
+        let compile_lazy = |regexes: &mut crate::exec::lazy::Regexes| -> Vec<Option<LazyPred>> {
+            plan.preds
+                .iter()
+                .map(|p| p.lazy.then(|| LazyPred::compile(p.pred.target, &p.pred.test, config, regexes).ok()).flatten())
+                .collect()
+        };
+        let (lazy, matchers) = match matchers {
+            // From `compile`, which checked (so compiled) every regex already.
+            Some(matchers) => (compile_lazy(regexes), matchers),
+            // From a bundle: the automata build on another thread while the
+            // lazy tests compile their regexes.
+            None if threads > 1 => std::thread::scope(|scope| {
+                let built = scope.spawn(|| build_matchers(&fields, &plan, config));
+                let lazy = compile_lazy(regexes);
+                // OK: building automata does not panic; if it did, build them here.
+                (lazy, built.join().unwrap_or_else(|_| build_matchers(&fields, &plan, config)))
+            }),
+            None => (compile_lazy(regexes), build_matchers(&fields, &plan, config)),
+        };
         let mut pred_group_lists: Vec<Vec<u32>> = vec![Vec::new(); plan.preds.len()];
         let mut group_rule = Vec::new();
         let mut group_counts = Vec::with_capacity(plan.rules.len());
@@ -467,7 +502,23 @@ impl Engine {
             placeholders: placeholders.clone(),
             config: config.clone(),
         };
-        (Engine { inner: Arc::new(inner) }, errors)
+        Engine { inner: Arc::new(inner) }
+    }
+
+    /// What a rule bundle stores: the loaded rules, the field table, the
+    /// plan, and what the rules were lowered with.
+    pub(crate) fn bundle_parts(&self) -> (&[LoadedRule], &FieldTable, &plan::Plan, &Placeholders, &Config) {
+        let i = &*self.inner;
+        (&i.rules, &i.fields, &i.plan, &i.placeholders, &i.config)
+    }
+
+    /// True when every lazy predicate of the plan compiled and every field
+    /// with literals has a matcher (always so for a compiled pack; a rule
+    /// bundle checks it, since its plan came from outside).
+    pub(crate) fn is_complete(&self) -> bool {
+        let i = &*self.inner;
+        i.plan.preds.iter().zip(&i.lazy).all(|(p, l)| !p.lazy || l.is_some())
+            && i.plan.literals.iter().enumerate().all(|(f, lits)| lits.is_empty() || i.matcher_of[f] != u32::MAX)
     }
 
     /// Number of rules in the engine.
@@ -828,6 +879,12 @@ impl Engine {
 
     /// What the rules were lowered with: placeholder values and the
     /// configuration (for [`Engine::explain`], which lowers a rule again).
+    /// The configuration the engine was built with (for an engine read
+    /// from a bundle: the bundle's limits and logsource).
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
     pub(crate) fn lowering(&self) -> (&Placeholders, &Config) {
         (&self.inner.placeholders, &self.inner.config)
     }

@@ -7,7 +7,7 @@
 use std::fmt;
 
 /// One modifier of a detection item's key.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Modifier {
     /// `contains`: the value may occur anywhere (wraps it in `*…*`).
     Contains,

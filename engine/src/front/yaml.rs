@@ -17,7 +17,8 @@ use crate::error::{Anchor, Error, ErrorKind};
 /// Mappings keep the order of their keys (Sigma's `1 of selection*` and
 /// `them` follow the order of the detection section). Scalar mapping keys
 /// are turned into strings (`4688: x` has the key `"4688"`).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(into = "FlatYaml", try_from = "FlatYaml")]
 pub enum Yaml {
     /// `null`, `~` or an empty value.
     Null,
@@ -61,6 +62,102 @@ impl Yaml {
             Yaml::Str(_) => "a string",
             Yaml::Seq(_) => "a list",
             Yaml::Map(_) => "a map",
+        }
+    }
+}
+
+/// Deepest [`Yaml`] tree a (de)serialized form may hold. Deserializing
+/// builds the tree without recursion, but dropping or walking it recurses,
+/// so the depth is bounded; rule files nest a few levels.
+const MAX_FLAT_DEPTH: usize = 256;
+
+/// A [`Yaml`] tree in post order (children before their parent), the form
+/// it is serialized in (rule bundles): reading it back needs no recursion,
+/// so a hostile bundle cannot overflow the stack.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct FlatYaml(Vec<FlatNode>);
+
+#[derive(serde::Serialize, serde::Deserialize)]
+enum FlatNode {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(String),
+    /// A sequence of the last `n` values built.
+    Seq(u32),
+    /// A mapping of the last `keys.len()` values built, with these keys.
+    Map(Vec<String>),
+}
+
+impl From<Yaml> for FlatYaml {
+    fn from(y: Yaml) -> FlatYaml {
+        enum Work {
+            Visit(Yaml),
+            Seq(u32),
+            Map(Vec<String>),
+        }
+        let mut out = Vec::new();
+        let mut stack = vec![Work::Visit(y)];
+        while let Some(w) = stack.pop() {
+            match w {
+                Work::Visit(Yaml::Seq(items)) => {
+                    // OK: a rule file holds far fewer than 2^32 items.
+                    stack.push(Work::Seq(u32::try_from(items.len()).unwrap_or(u32::MAX)));
+                    stack.extend(items.into_iter().rev().map(Work::Visit));
+                }
+                Work::Visit(Yaml::Map(entries)) => {
+                    let (keys, values): (Vec<String>, Vec<Yaml>) = entries.into_iter().unzip();
+                    stack.push(Work::Map(keys));
+                    stack.extend(values.into_iter().rev().map(Work::Visit));
+                }
+                Work::Visit(Yaml::Null) => out.push(FlatNode::Null),
+                Work::Visit(Yaml::Bool(b)) => out.push(FlatNode::Bool(b)),
+                Work::Visit(Yaml::Int(i)) => out.push(FlatNode::Int(i)),
+                Work::Visit(Yaml::Float(f)) => out.push(FlatNode::Float(f)),
+                Work::Visit(Yaml::Str(s)) => out.push(FlatNode::Str(s)),
+                Work::Seq(n) => out.push(FlatNode::Seq(n)),
+                Work::Map(keys) => out.push(FlatNode::Map(keys)),
+            }
+        }
+        FlatYaml(out)
+    }
+}
+
+impl TryFrom<FlatYaml> for Yaml {
+    type Error = String;
+
+    fn try_from(flat: FlatYaml) -> Result<Yaml, String> {
+        // Built values with their depth.
+        let mut stack: Vec<(Yaml, usize)> = Vec::new();
+        for node in flat.0 {
+            let (value, depth) = match node {
+                FlatNode::Null => (Yaml::Null, 1),
+                FlatNode::Bool(b) => (Yaml::Bool(b), 1),
+                FlatNode::Int(i) => (Yaml::Int(i), 1),
+                FlatNode::Float(f) => (Yaml::Float(f), 1),
+                FlatNode::Str(s) => (Yaml::Str(s), 1),
+                FlatNode::Seq(n) => {
+                    let at = stack.len().checked_sub(n as usize).ok_or("a YAML sequence lacks its items")?;
+                    let items = stack.split_off(at);
+                    let depth = 1 + items.iter().map(|(_, d)| *d).max().unwrap_or(0);
+                    (Yaml::Seq(items.into_iter().map(|(y, _)| y).collect()), depth)
+                }
+                FlatNode::Map(keys) => {
+                    let at = stack.len().checked_sub(keys.len()).ok_or("a YAML mapping lacks its values")?;
+                    let values = stack.split_off(at);
+                    let depth = 1 + values.iter().map(|(_, d)| *d).max().unwrap_or(0);
+                    (Yaml::Map(keys.into_iter().zip(values).map(|(k, (v, _))| (k, v)).collect()), depth)
+                }
+            };
+            if depth > MAX_FLAT_DEPTH {
+                return Err(format!("a YAML value nests more than {MAX_FLAT_DEPTH} levels"));
+            }
+            stack.push((value, depth));
+        }
+        match (stack.pop(), stack.is_empty()) {
+            (Some((y, _)), true) => Ok(y),
+            _ => Err("a YAML value is not one tree".to_string()),
         }
     }
 }
@@ -806,5 +903,26 @@ mod tests {
         let spans = Lines::spans(text);
         let p = locate(&Lines::new(text, &spans), 1, 6, &anchor).unwrap();
         assert_eq!((p.line, p.column), (6, Some(9)));
+    }
+}
+
+#[cfg(test)]
+mod flat_tests {
+    use super::{FlatNode, FlatYaml, Yaml};
+
+    #[test]
+    fn yaml_round_trips_through_its_flat_form_and_deep_trees_are_refused() {
+        let y = Yaml::Map(vec![
+            ("a".into(), Yaml::Seq(vec![Yaml::Int(1), Yaml::Null, Yaml::Map(vec![])])),
+            ("b".into(), Yaml::Str("x".into())),
+        ]);
+        let bytes = postcard::to_allocvec(&y).expect("serializes");
+        assert_eq!(postcard::from_bytes::<Yaml>(&bytes).expect("deserializes"), y);
+        let mut nodes = vec![FlatNode::Null];
+        nodes.extend((0..10_000).map(|_| FlatNode::Seq(1)));
+        let bytes = postcard::to_allocvec(&FlatYaml(nodes)).expect("serializes");
+        assert!(postcard::from_bytes::<Yaml>(&bytes).is_err());
+        let bytes = postcard::to_allocvec(&FlatYaml(vec![FlatNode::Map(vec!["k".into()])])).expect("serializes");
+        assert!(postcard::from_bytes::<Yaml>(&bytes).is_err());
     }
 }

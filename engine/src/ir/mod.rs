@@ -32,7 +32,7 @@ pub use lower::{Placeholders, lower_filter, lower_rule};
 pub use pattern::{Pattern, Shape, Token};
 
 /// A field name interned by a [`FieldTable`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct FieldId(u32);
 
 impl FieldId {
@@ -44,10 +44,17 @@ impl FieldId {
     pub fn index(self) -> usize {
         self.0 as usize
     }
+
+    /// The id of the field at index `i` of its table (which holds fewer
+    /// than 2^32 fields; a larger index gives [`FieldId::UNKNOWN`]).
+    pub(crate) fn from_index(i: usize) -> FieldId {
+        FieldId(u32::try_from(i).unwrap_or(u32::MAX))
+    }
 }
 
 /// Interns field names as written in rules (`CommandLine`, `process.parent.name`).
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
+#[serde(into = "Vec<String>", try_from = "Vec<String>")]
 pub struct FieldTable {
     names: Vec<String>,
     ids: HashMap<String, FieldId>,
@@ -98,8 +105,30 @@ impl FieldTable {
     }
 }
 
+impl From<FieldTable> for Vec<String> {
+    fn from(t: FieldTable) -> Vec<String> {
+        t.names
+    }
+}
+
+impl TryFrom<Vec<String>> for FieldTable {
+    type Error = String;
+
+    /// A table from its names in id order (as serialized in rule bundles);
+    /// a repeated name is refused, since ids must be unique.
+    fn try_from(names: Vec<String>) -> Result<FieldTable, String> {
+        let mut t = FieldTable::new();
+        for n in &names {
+            if t.intern(n).index() + 1 != t.len() {
+                return Err(format!("field '{n}' is listed twice"));
+            }
+        }
+        Ok(t)
+    }
+}
+
 /// The IR of one rule, after any filters were AND-ed onto it.
-#[derive(Clone, Debug)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug)]
 pub struct RuleIr {
     /// The rule's detection logic.
     pub expr: Expr,
@@ -108,7 +137,8 @@ pub struct RuleIr {
 /// A boolean expression over predicates. Built only through [`Expr::and`],
 /// [`Expr::or`], [`Expr::negate`], [`Expr::pred`] and the constants, which keep
 /// the invariants listed in the module docs.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(into = "FlatExpr", try_from = "FlatExpr")]
 pub struct Expr(ExprKind);
 
 /// The shape of an [`Expr`] (read-only: build with the constructors).
@@ -206,6 +236,110 @@ impl Expr {
     }
 }
 
+/// Deepest [`Expr`] a deserialized form may hold: more than any rule within
+/// [`Config`](crate::Config)'s largest condition depth (256) plus the levels
+/// of searches, items, values and filters, and shallow enough for the
+/// recursive walks over the IR.
+const MAX_FLAT_DEPTH: usize = 512;
+
+/// An [`Expr`] in post order, the form it is serialized in (rule bundles):
+/// reading it back needs no recursion and goes through the smart
+/// constructors, so a hostile bundle can neither overflow the stack nor
+/// break the invariants.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct FlatExpr(Vec<FlatNode>);
+
+#[derive(serde::Serialize, serde::Deserialize)]
+enum FlatNode {
+    True,
+    False,
+    Pred(Pred),
+    /// The negation of the last expression built.
+    Not,
+    /// The conjunction of the last `n` expressions built.
+    And(u32),
+    /// The disjunction of the last `n` expressions built.
+    Or(u32),
+}
+
+impl From<Expr> for FlatExpr {
+    fn from(e: Expr) -> FlatExpr {
+        enum Work {
+            Visit(Expr),
+            Node(FlatNode),
+        }
+        let mut out = Vec::new();
+        let mut stack = vec![Work::Visit(e)];
+        // OK: an expression has far fewer than 2^32 operands.
+        let count = |xs: &Vec<Expr>| u32::try_from(xs.len()).unwrap_or(u32::MAX);
+        while let Some(w) = stack.pop() {
+            match w {
+                Work::Node(n) => out.push(n),
+                Work::Visit(Expr(kind)) => match kind {
+                    ExprKind::True => out.push(FlatNode::True),
+                    ExprKind::False => out.push(FlatNode::False),
+                    ExprKind::Pred(p) => out.push(FlatNode::Pred(*p)),
+                    ExprKind::Not(x) => {
+                        stack.push(Work::Node(FlatNode::Not));
+                        stack.push(Work::Visit(*x));
+                    }
+                    ExprKind::And(xs) => {
+                        stack.push(Work::Node(FlatNode::And(count(&xs))));
+                        stack.extend(xs.into_iter().rev().map(Work::Visit));
+                    }
+                    ExprKind::Or(xs) => {
+                        stack.push(Work::Node(FlatNode::Or(count(&xs))));
+                        stack.extend(xs.into_iter().rev().map(Work::Visit));
+                    }
+                },
+            }
+        }
+        FlatExpr(out)
+    }
+}
+
+impl TryFrom<FlatExpr> for Expr {
+    type Error = String;
+
+    fn try_from(flat: FlatExpr) -> Result<Expr, String> {
+        // Built expressions with a bound on their depth.
+        let mut stack: Vec<(Expr, usize)> = Vec::new();
+        let take = |stack: &mut Vec<(Expr, usize)>, n: usize| -> Result<(Vec<Expr>, usize), String> {
+            let at = stack.len().checked_sub(n).ok_or("an expression lacks its operands")?;
+            let xs = stack.split_off(at);
+            let depth = 1 + xs.iter().map(|(_, d)| *d).max().unwrap_or(0);
+            Ok((xs.into_iter().map(|(x, _)| x).collect(), depth))
+        };
+        for node in flat.0 {
+            let (e, depth) = match node {
+                FlatNode::True => (Expr::TRUE, 1),
+                FlatNode::False => (Expr::FALSE, 1),
+                FlatNode::Pred(p) => (Expr::pred(p), 1),
+                FlatNode::Not => {
+                    let (mut xs, d) = take(&mut stack, 1)?;
+                    (Expr::negate(xs.pop().unwrap_or(Expr::TRUE)), d)
+                }
+                FlatNode::And(n) => {
+                    let (xs, d) = take(&mut stack, n as usize)?;
+                    (Expr::and(xs), d)
+                }
+                FlatNode::Or(n) => {
+                    let (xs, d) = take(&mut stack, n as usize)?;
+                    (Expr::or(xs), d)
+                }
+            };
+            if depth > MAX_FLAT_DEPTH {
+                return Err(format!("an expression nests more than {MAX_FLAT_DEPTH} levels"));
+            }
+            stack.push((e, depth));
+        }
+        match (stack.pop(), stack.is_empty()) {
+            (Some((e, _)), true) => Ok(e),
+            _ => Err("an expression is not one tree".to_string()),
+        }
+    }
+}
+
 impl std::ops::Not for Expr {
     type Output = Expr;
 
@@ -215,7 +349,7 @@ impl std::ops::Not for Expr {
 }
 
 /// A test of one field of an event.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Pred {
     /// What the test looks at.
     pub target: Target,
@@ -224,7 +358,7 @@ pub struct Pred {
 }
 
 /// What a predicate looks at.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Target {
     /// One field.
     Field(FieldId),
@@ -233,7 +367,7 @@ pub enum Target {
 }
 
 /// Whether string comparison folds case.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Case {
     /// Unicode simple case folding (Sigma's default).
     Insensitive,
@@ -242,7 +376,7 @@ pub enum Case {
 }
 
 /// A numeric comparison.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[allow(missing_docs)]
 pub enum CmpOp {
     Lt,
@@ -276,7 +410,7 @@ impl CmpOp {
 }
 
 /// A part of a timestamp (Sigma 2.1 time-part modifiers).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[allow(missing_docs)]
 pub enum TimePart {
     Minute,
@@ -288,7 +422,7 @@ pub enum TimePart {
 }
 
 /// Where a `fieldref` value must occur in the field.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Position {
     /// The whole value.
     Exact,
@@ -301,7 +435,7 @@ pub enum Position {
 }
 
 /// Regular-expression flags (`re|i|m|s`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct ReFlags {
     /// `i`: case-insensitive.
     pub ignore_case: bool,
@@ -317,7 +451,7 @@ pub struct ReFlags {
 /// share one predicate between every rule that uses it. Rule numbers are
 /// always finite (lowering refuses NaN and infinities), so this agrees with
 /// numeric equality.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
 pub enum Test {
     /// The field is absent or JSON null (`Field: null`).
     Null,
@@ -501,7 +635,7 @@ mod tests {
 }
 
 /// A rule as loaded: the document, its IR, and the filters AND-ed onto it.
-#[derive(Clone, Debug)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug)]
 pub struct LoadedRule {
     /// The rule document.
     pub rule: Rule,
@@ -509,4 +643,39 @@ pub struct LoadedRule {
     pub ir: RuleIr,
     /// Titles of the filters applied to it.
     pub filters: Vec<String>,
+}
+
+#[cfg(test)]
+mod flat_tests {
+    use super::{Expr, FieldId, FlatExpr, FlatNode, Pred, Target, Test};
+
+    fn leaf(i: u32) -> Expr {
+        Expr::pred(Pred { target: Target::Field(FieldId(i)), test: Test::Exists(true) })
+    }
+
+    #[test]
+    fn expressions_round_trip_through_their_flat_form() {
+        let e = Expr::or([Expr::and([leaf(0), !leaf(1)]), leaf(2), Expr::and([leaf(3), Expr::or([leaf(4), leaf(5)])])]);
+        let bytes = postcard::to_allocvec(&e).expect("serializes");
+        assert_eq!(postcard::from_bytes::<Expr>(&bytes).expect("deserializes"), e);
+    }
+
+    /// A hand-made flat form nesting deeper than any rule is refused before
+    /// a tree is built (dropping or walking it would recurse that deep), and
+    /// one that is not a single tree is refused too.
+    #[test]
+    fn deep_or_malformed_flat_expressions_are_refused() {
+        let mut nodes = vec![FlatNode::Pred(Pred { target: Target::Keywords, test: Test::Null })];
+        for _ in 0..100_000 {
+            nodes.push(FlatNode::Pred(Pred { target: Target::Keywords, test: Test::Null }));
+            nodes.push(FlatNode::And(2));
+        }
+        let bytes = postcard::to_allocvec(&FlatExpr(nodes)).expect("serializes");
+        let err = postcard::from_bytes::<Expr>(&bytes).expect_err("too deep");
+        assert!(matches!(err, postcard::Error::SerdeDeCustom), "{err:?}");
+        for nodes in [vec![], vec![FlatNode::And(3), FlatNode::True], vec![FlatNode::True, FlatNode::False]] {
+            let bytes = postcard::to_allocvec(&FlatExpr(nodes)).expect("serializes");
+            assert!(postcard::from_bytes::<Expr>(&bytes).is_err());
+        }
+    }
 }

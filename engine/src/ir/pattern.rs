@@ -3,7 +3,7 @@
 use std::fmt::Write;
 
 /// One element of a [`Pattern`].
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Token {
     /// Literal text (never empty inside a normalised pattern).
     Lit(String),
@@ -18,9 +18,23 @@ pub enum Token {
 /// Normalised on construction: adjacent literals are merged, empty literals
 /// dropped and runs of `*` collapsed, so that equal patterns are equal values
 /// and [`shape`](Pattern::shape) can classify them.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(into = "Vec<Token>", from = "Vec<Token>")]
 pub struct Pattern {
     tokens: Vec<Token>,
+}
+
+impl From<Pattern> for Vec<Token> {
+    fn from(p: Pattern) -> Vec<Token> {
+        p.tokens
+    }
+}
+
+/// Normalises, so that a deserialized pattern keeps the invariants.
+impl From<Vec<Token>> for Pattern {
+    fn from(tokens: Vec<Token>) -> Pattern {
+        Pattern::new(tokens)
+    }
 }
 
 /// The common special cases of a [`Pattern`].

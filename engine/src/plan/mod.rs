@@ -70,7 +70,7 @@ pub const MIN_SCAN_BYTES: usize = 2;
 pub const MIN_WITNESS_BYTES: usize = 3;
 
 /// A predicate shared by the whole pack.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct PredId(pub(crate) u32);
 
 impl PredId {
@@ -81,7 +81,7 @@ impl PredId {
 }
 
 /// One planned predicate.
-#[derive(Clone, Debug)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug)]
 pub(crate) struct PlanPred {
     pub pred: Pred,
     /// Computed on demand rather than by a scan.
@@ -89,7 +89,7 @@ pub(crate) struct PlanPred {
 }
 
 /// One literal of a field: its folded text and the predicates it decides.
-#[derive(Clone, Debug, Default)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, Default)]
 pub(crate) struct Literal {
     pub text: String,
     pub exact: Vec<PredId>,
@@ -99,7 +99,7 @@ pub(crate) struct Literal {
 }
 
 /// A test instruction of a rule program: evaluate `pred`, jump to `t` or `f`.
-#[derive(Clone, Copy, Debug)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug)]
 pub(crate) struct Op {
     pub pred: u32,
     pub lazy: bool,
@@ -113,7 +113,7 @@ pub(crate) const ACCEPT: u32 = u32::MAX;
 pub(crate) const REJECT: u32 = u32::MAX - 1;
 
 /// What the planner decided for one rule.
-#[derive(Clone, Debug)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug)]
 pub(crate) struct RulePlan {
     /// Entry point into [`Plan::ops`] (or ACCEPT/REJECT for constant rules).
     pub start: u32,
@@ -122,7 +122,7 @@ pub(crate) struct RulePlan {
 }
 
 /// The plan of a whole pack.
-#[derive(Clone, Debug, Default)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, Default)]
 pub(crate) struct Plan {
     pub preds: Vec<PlanPred>,
     /// Literal sets, by field index.

@@ -8,7 +8,7 @@ use crate::error::{Anchor, Error, ErrorKind, Result};
 
 /// The correlation types of Sigma 2.1 (and `value_median`, which pySigma
 /// accepts as the 50th percentile).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum CorrelationKind {
     /// Number of events in the window.
     EventCount,
@@ -58,7 +58,7 @@ impl CorrelationKind {
 }
 
 /// A comparison of the correlation's value with a threshold.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[allow(missing_docs)]
 pub enum CmpOp {
     Gt,
@@ -109,7 +109,7 @@ impl CmpOp {
 
 /// One entry of `aliases`: a name usable in `group-by` that stands for a
 /// different field in the events of each referenced rule.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq, Eq)]
 pub struct Alias {
     /// The alias, as used in `group-by`.
     pub name: String,
@@ -119,7 +119,7 @@ pub struct Alias {
 
 /// A correlation rule: a condition over the events that other rules (or
 /// correlations) matched, per group, within a time span.
-#[derive(Clone, Debug)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug)]
 pub struct Correlation {
     /// `title`.
     pub title: String,

@@ -20,7 +20,7 @@ pub use correlation::{Alias, CmpOp, Correlation, CorrelationKind};
 pub(crate) use parse::parse;
 
 /// Where a rule document came from.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq, Eq)]
 pub struct Origin {
     /// The file path (or another label, such as `<stdin>` or an embedded pack path).
     pub path: Arc<str>,
@@ -50,7 +50,7 @@ pub enum Document {
 }
 
 /// The `status` of a rule.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[allow(missing_docs)]
 pub enum Status {
     Unsupported,
@@ -74,7 +74,7 @@ impl Status {
 }
 
 /// The `level` of a rule, ordered from least to most severe.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[allow(missing_docs)]
 pub enum Level {
     Informational,
@@ -98,7 +98,7 @@ impl Level {
 }
 
 /// An entry of `related`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq, Eq)]
 pub struct Related {
     /// The related rule's id.
     pub id: String,
@@ -107,7 +107,7 @@ pub struct Related {
 }
 
 /// The `logsource` of a rule or filter.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, Default, PartialEq)]
 pub struct LogSource {
     /// e.g. `process_creation`.
     pub category: Option<String>,
@@ -146,7 +146,7 @@ impl std::fmt::Display for LogSource {
 }
 
 /// A detection rule.
-#[derive(Clone, Debug)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug)]
 pub struct Rule {
     /// `title` (required).
     pub title: String,
@@ -228,7 +228,7 @@ pub enum FilterTargets {
 }
 
 /// The `detection` section: named searches and the condition over them.
-#[derive(Clone, Debug, Default)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, Default)]
 pub struct Detection {
     /// Search identifiers in document order.
     pub searches: Vec<Search>,
@@ -244,7 +244,7 @@ impl Detection {
 }
 
 /// One search identifier: the OR of its branches.
-#[derive(Clone, Debug)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug)]
 pub struct Search {
     /// The identifier, e.g. `selection_img`.
     pub name: String,
@@ -253,7 +253,7 @@ pub struct Search {
 }
 
 /// One alternative of a search identifier.
-#[derive(Clone, Debug)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug)]
 pub enum Branch {
     /// A map: the AND of its items.
     Items(Vec<Item>),
@@ -262,7 +262,7 @@ pub enum Branch {
 }
 
 /// One `field|modifiers: values` entry of a map.
-#[derive(Clone, Debug)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug)]
 pub struct Item {
     /// The key as written, e.g. `CommandLine|contains|all`.
     pub key: String,
@@ -278,7 +278,7 @@ pub struct Item {
 }
 
 /// A scalar value from a rule.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
 pub enum Scalar {
     /// `null`, `~` or an empty value.
     Null,

@@ -8,9 +8,26 @@ use crate::error::{Anchor, Error, ErrorKind};
 ///
 /// Placeholder values are Sigma strings: `*` and `?` are wildcards and a
 /// backslash escapes them, as in rule values.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
+#[serde(into = "Vec<(String, Vec<String>)>", from = "Vec<(String, Vec<String>)>")]
 pub struct Placeholders {
     values: HashMap<String, Vec<String>>,
+}
+
+/// Sorted by name, so that serialized forms (rule bundles) do not depend on
+/// hash order.
+impl From<Placeholders> for Vec<(String, Vec<String>)> {
+    fn from(p: Placeholders) -> Vec<(String, Vec<String>)> {
+        let mut v: Vec<_> = p.values.into_iter().collect();
+        v.sort();
+        v
+    }
+}
+
+impl From<Vec<(String, Vec<String>)>> for Placeholders {
+    fn from(v: Vec<(String, Vec<String>)>) -> Placeholders {
+        Placeholders { values: v.into_iter().collect() }
+    }
 }
 
 impl Placeholders {

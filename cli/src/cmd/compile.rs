@@ -1,0 +1,34 @@
+//! `sigmata compile -r RULES -o PACK`: the rules as `scan` loads them,
+//! written as a rule bundle (see `sigmata::bundle`).
+
+use sigmata::bundle::Bundle;
+
+use crate::args::CompileArgs;
+use crate::rules;
+use crate::{Failure, Outcome};
+
+/// Runs `compile`.
+pub fn run(a: &CompileArgs) -> Result<Outcome, Failure> {
+    rules::refuse_bundle(&a.rules, "compile", "it compiles rule files")?;
+    // What scan evaluates, loaded the way scan loads it, so that a scan of
+    // the bundle prints exactly what a scan of the rules prints.
+    let loaded = rules::load_correlated(&a.rules, rules::Need::Evaluate)?;
+    for e in &loaded.report.errors {
+        eprintln!("sigmata: refused: {}", super::check::first_line(e));
+    }
+    loaded.require_rules(&a.rules)?;
+    let correlations = loaded.correlations.as_ref().clone();
+    let n_corr = correlations.len();
+    let bytes = Bundle::new(loaded.engine.clone()).correlations(correlations).label(loaded.digest.clone()).to_bytes();
+    std::fs::write(&a.output, &bytes).map_err(|e| Failure::io(format!("{}: {e}", a.output.display())))?;
+    eprintln!(
+        "sigmata: compiled {} rule(s) and {} correlation(s) into {} ({} bytes); {} refused, {} of other logsources",
+        loaded.engine.len(),
+        n_corr,
+        a.output.display(),
+        bytes.len(),
+        loaded.report.errors.len(),
+        loaded.report.not_applicable.len(),
+    );
+    Ok(Outcome::Yes)
+}

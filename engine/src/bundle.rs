@@ -1,0 +1,447 @@
+//! Rule bundles: a compiled pack as bytes, to compile once and load without
+//! parsing YAML, lowering or planning (`sigmata compile`, then `scan --bundle`).
+//!
+//! A bundle holds the *planned* engine: the loaded rules (metadata for
+//! alerts, the rule documents for `explain`, their IR), the field table, the
+//! plan (shared predicates, literal sets, witness groups, jump programs),
+//! the placeholders the rules were lowered with, and the correlations that
+//! resolved. Loading skips YAML parsing, lowering and planning; the literal
+//! automata and the lazy tests are built again from the stored literal lists
+//! and patterns (daachorse 1.x only has an `unsafe` unchecked deserializer;
+//! rebuilding is about a third of the load time, see BENCHMARKS.md "Bundles").
+//!
+//! # Format (version 1)
+//!
+//! ```text
+//! magic        8 bytes  b"SGMTBNDL"
+//! format       u32 LE   FORMAT_VERSION
+//! version      u8 length + bytes: the sigmata version that wrote it
+//! built-with   u32 LE length + postcard: the Config limits, logsource, automaton
+//! payload      u64 LE length + postcard: rules, fields, plan, placeholders, correlations, label
+//! checksum     32 bytes: SHA-256 of everything before it
+//! ```
+//!
+//! # A bundle is input
+//!
+//! [`Bundle::from_bytes`] refuses, with an [`ErrorKind::Bundle`] error and
+//! never a panic, anything that is not exactly what this version of sigmata
+//! writes: another magic, format or sigmata version, a length that does not
+//! fit, trailing bytes, a checksum mismatch, limits above the loader's
+//! [`Config`], a payload that does not decode to the end. The checksum only
+//! catches damage, not forgery (sign bundles for that), so a well-checksummed
+//! but hand-made payload is then checked like a rule pack: every field id,
+//! predicate id, literal list, witness group and jump target is checked to
+//! be in range (jumps only go backwards, so programs end), expressions and
+//! YAML trees are decoded without recursion and with a depth bound
+//! (`ir::FlatExpr`, `yaml::FlatYaml`), regexes are compiled again under the
+//! loader's size limits, and correlations are resolved again against the
+//! rules. Decoding allocates in proportion to the input: every element of a
+//! decoded list takes at least one byte, and postcard checks lengths
+//! against the bytes left.
+
+use std::collections::HashMap;
+
+use sha2::Digest as _;
+
+use crate::AutomatonKind;
+use crate::config::Config;
+use crate::correlate::Correlations;
+use crate::error::{Error, ErrorKind};
+use crate::exec::Engine;
+use crate::front::rule::Correlation;
+use crate::front::rule::LogSource;
+use crate::ir::{FieldTable, LoadedRule, Placeholders, Pred, Target, Test};
+use crate::plan::{ACCEPT, Plan, REJECT};
+
+/// The first bytes of every bundle.
+pub const MAGIC: [u8; 8] = *b"SGMTBNDL";
+/// The layout version this sigmata writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+/// The sigmata version that writes bundles; a bundle of another version is
+/// refused, since the plan's meaning may change between versions.
+pub const SIGMATA_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+const CHECKSUM_BYTES: usize = 32;
+
+/// A compiled engine with its correlations and a free-form label (the CLI
+/// stores the digest of the rule files it was compiled from), ready to be
+/// written as bytes or read back.
+///
+/// ```
+/// use sigmata::{Builder, Config, bundle::Bundle};
+///
+/// let rule = "title: t\nlogsource: {category: process_creation}\n\
+///             detection: {sel: {Image|endswith: '\\x.exe'}, condition: sel}\n";
+/// let (engine, _) = Builder::new().add_source("t.yml", rule).build();
+/// let bytes = Bundle::new(engine).label("example").to_bytes();
+/// let loaded = Bundle::from_bytes(&bytes, &Config::new()).unwrap();
+/// assert_eq!(loaded.engine().len(), 1);
+/// assert_eq!(loaded.get_label(), "example");
+/// ```
+#[derive(Clone, Debug)]
+pub struct Bundle {
+    engine: Engine,
+    correlations: Correlations,
+    label: String,
+}
+
+/// What the engine was built with, in the envelope so that a loader can
+/// refuse limits above its own before decoding the payload.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct BuiltWith {
+    /// `(Config setting, value)`, in the order of [`limits`].
+    limits: Vec<(String, u64)>,
+    logsource: Option<LogSource>,
+    automaton: AutomatonKind,
+}
+
+/// The limits of a `Config`, named as its settings are.
+fn limits(c: &Config) -> [(&'static str, usize); 11] {
+    [
+        ("max_rule_bytes", c.max_rule_bytes),
+        ("max_field_dots", c.max_field_dots),
+        ("max_values_per_item", c.max_values_per_item),
+        ("max_modifiers", c.max_modifiers),
+        ("max_expansion", c.max_expansion),
+        ("max_expansion_bytes", c.max_expansion_bytes),
+        ("max_condition_depth", c.max_condition_depth),
+        ("regex_size_limit", c.regex_size_limit),
+        ("regex_cache_capacity", c.regex_cache_capacity),
+        ("value_cache_entries", c.value_cache_entries),
+        ("value_cache_bytes", c.value_cache_bytes),
+    ]
+}
+
+/// The payload as written (borrowed) ...
+#[derive(serde::Serialize)]
+struct PayloadRef<'a> {
+    rules: &'a [LoadedRule],
+    fields: &'a FieldTable,
+    plan: &'a Plan,
+    placeholders: &'a Placeholders,
+    correlations: Vec<&'a Correlation>,
+    label: &'a str,
+}
+
+/// ... and as read (owned): the same fields in the same order.
+#[derive(serde::Deserialize)]
+struct Payload {
+    rules: Vec<LoadedRule>,
+    fields: FieldTable,
+    plan: Plan,
+    placeholders: Placeholders,
+    correlations: Vec<Correlation>,
+    label: String,
+}
+
+fn refuse(message: impl Into<String>) -> Error {
+    Error::new(ErrorKind::Bundle, message)
+}
+
+/// Reads the envelope front to back, every length checked against what is left.
+struct Reader<'a> {
+    bytes: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8], Error> {
+        if n > self.bytes.len() {
+            return Err(refuse(format!("truncated: {what} needs {n} bytes, {} left", self.bytes.len())));
+        }
+        let (head, rest) = self.bytes.split_at(n);
+        self.bytes = rest;
+        Ok(head)
+    }
+
+    fn array<const N: usize>(&mut self, what: &str) -> Result<[u8; N], Error> {
+        let mut out = [0; N];
+        out.copy_from_slice(self.take(N, what)?);
+        Ok(out)
+    }
+}
+
+impl Bundle {
+    /// A bundle of `engine`, without correlations and with an empty label.
+    pub fn new(engine: Engine) -> Bundle {
+        Bundle { engine, correlations: Correlations::default(), label: String::new() }
+    }
+
+    /// Adds the correlations resolved against this bundle's engine (as
+    /// [`Builder::build_correlated`](crate::Builder::build_correlated) returns them).
+    pub fn correlations(mut self, correlations: Correlations) -> Bundle {
+        self.correlations = correlations;
+        self
+    }
+
+    /// Sets a free-form label stored with the bundle (for example the
+    /// digest of the rule files it was compiled from).
+    pub fn label(mut self, label: impl Into<String>) -> Bundle {
+        self.label = label.into();
+        self
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The correlations.
+    pub fn get_correlations(&self) -> &Correlations {
+        &self.correlations
+    }
+
+    /// The label.
+    pub fn get_label(&self) -> &str {
+        &self.label
+    }
+
+    /// The engine, the correlations and the label.
+    pub fn into_parts(self) -> (Engine, Correlations, String) {
+        (self.engine, self.correlations, self.label)
+    }
+
+    /// The bundle as bytes (see the module docs for the layout). The same
+    /// pack compiled twice gives the same bytes.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let (rules, fields, plan, placeholders, config) = self.engine.bundle_parts();
+        let built = BuiltWith {
+            limits: limits(config).iter().map(|(n, v)| (n.to_string(), *v as u64)).collect(),
+            logsource: config.logsource.clone(),
+            automaton: config.automaton,
+        };
+        let payload = PayloadRef {
+            rules,
+            fields,
+            plan,
+            placeholders,
+            correlations: self.correlations.rules().iter().map(|c| &c.doc).collect(),
+            label: &self.label,
+        };
+        // OK: postcard only fails to serialize types it does not support
+        // (none here) or when a fixed-size buffer is full (a Vec grows).
+        let built = postcard::to_allocvec(&built).unwrap_or_default();
+        let payload = postcard::to_allocvec(&payload).unwrap_or_default();
+        let mut out = Vec::with_capacity(payload.len() + built.len() + 96);
+        out.extend_from_slice(&MAGIC);
+        out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        out.push(SIGMATA_VERSION.len() as u8);
+        out.extend_from_slice(SIGMATA_VERSION.as_bytes());
+        out.extend_from_slice(&(built.len() as u32).to_le_bytes());
+        out.extend_from_slice(&built);
+        out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+        out.extend_from_slice(&payload);
+        let sum = sha2::Sha256::digest(&out);
+        out.extend_from_slice(&sum);
+        out
+    }
+
+    /// Reads a bundle written by [`to_bytes`](Bundle::to_bytes), refusing
+    /// it if it is damaged, of another format or sigmata version, or was
+    /// built with a limit above `config`'s. The engine runs with the limits
+    /// it was built with; `config` also gives the frequency model.
+    pub fn from_bytes(bytes: &[u8], config: &Config) -> Result<Bundle, Error> {
+        let mut r = Reader { bytes };
+        if r.take(MAGIC.len(), "the magic").ok() != Some(&MAGIC[..]) {
+            return Err(refuse("not a sigmata rule bundle (wrong magic bytes)"));
+        }
+        let format = u32::from_le_bytes(r.array("the format version")?);
+        if format != FORMAT_VERSION {
+            return Err(refuse(format!("bundle format version {format}, this sigmata reads version {FORMAT_VERSION}")));
+        }
+        let [n] = r.array::<1>("the sigmata version")?;
+        let version = r.take(n as usize, "the sigmata version")?;
+        if version != SIGMATA_VERSION.as_bytes() {
+            return Err(refuse(format!(
+                "built by sigmata {}, this is sigmata {SIGMATA_VERSION}: compile the rules again",
+                String::from_utf8_lossy(version)
+            )));
+        }
+        let n = u32::from_le_bytes(r.array("the length of the limits")?);
+        let built = r.take(n as usize, "the limits")?;
+        let n = u64::from_le_bytes(r.array("the payload length")?);
+        let n = usize::try_from(n).map_err(|_| refuse("truncated: the payload length exceeds the input"))?;
+        let payload = r.take(n, "the payload")?;
+        let sum = r.take(CHECKSUM_BYTES, "the checksum")?;
+        if !r.bytes.is_empty() {
+            return Err(refuse(format!("{} bytes after the checksum", r.bytes.len())));
+        }
+        if sha2::Sha256::digest(&bytes[..bytes.len() - CHECKSUM_BYTES]).as_slice() != sum {
+            return Err(refuse("checksum mismatch: the bundle is damaged"));
+        }
+        let built: BuiltWith = decode(built, "the limits")?;
+        let engine_config = check_limits(&built, config)?;
+        let payload: Payload = decode(payload, "the payload")?;
+        validate(&payload)?;
+        let Payload { rules, fields, plan, placeholders, correlations, label } = payload;
+        // Each regex is compiled once, under the size limit, by the lazy
+        // tests (on this thread, while the automata build on another: the
+        // two are most of the load time, 23 and 37 ms for the SigmaHQ
+        // Windows pack); a regex over the limit leaves its test unbuilt.
+        let mut regexes = crate::exec::lazy::Regexes::default();
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(2);
+        let engine = Engine::assemble(rules, fields, plan, None, &engine_config, &placeholders, &mut regexes, threads);
+        if !engine.is_complete() {
+            return Err(refuse("a literal set or a lazy test of the plan does not build"));
+        }
+        // Then the regexes of each rule together, as when the pack was
+        // compiled (from the cache: nothing is compiled twice).
+        for (_, r) in engine.rules() {
+            if let Some(e) = crate::exec::engine::check_regexes(r, &engine_config, &mut regexes) {
+                return Err(refuse(format!("rule '{}': {}", r.rule.title, e.message())));
+            }
+        }
+        let count = correlations.len();
+        let (correlations, errors) = Correlations::resolve(&engine, correlations, &HashMap::new());
+        if let Some((_, e)) = errors.first() {
+            return Err(refuse(format!("a correlation does not resolve: {}", e.message())));
+        }
+        if correlations.len() != count {
+            return Err(refuse("a correlation does not resolve"));
+        }
+        Ok(Bundle { engine, correlations, label })
+    }
+}
+
+/// Decodes all of `bytes` as a `T`.
+fn decode<'a, T: serde::Deserialize<'a>>(bytes: &'a [u8], what: &str) -> Result<T, Error> {
+    match postcard::take_from_bytes(bytes) {
+        Ok((value, [])) => Ok(value),
+        Ok((_, rest)) => Err(refuse(format!("{what}: {} bytes left over after decoding", rest.len()))),
+        Err(e) => Err(refuse(format!("{what} does not decode: {e}"))),
+    }
+}
+
+/// The configuration the engine runs with: the bundle's limits (refused if
+/// above the loader's), logsource and automaton, the loader's frequency model.
+fn check_limits(built: &BuiltWith, config: &Config) -> Result<Config, Error> {
+    let mine = limits(config);
+    if built.limits.len() != mine.len() || built.limits.iter().zip(&mine).any(|((a, _), (b, _))| a != b) {
+        return Err(refuse("the bundle's list of limits is not this sigmata's"));
+    }
+    let mut out = config.clone();
+    for ((name, value), (_, max)) in built.limits.iter().zip(mine) {
+        if *value > max as u64 {
+            return Err(refuse(format!(
+                "built with {name} = {value}, above this loader's limit of {max} (Config::{name})"
+            )));
+        }
+        // OK: at most `max`, a usize.
+        let value = usize::try_from(*value).unwrap_or(max);
+        let slot = match name.as_str() {
+            "max_rule_bytes" => &mut out.max_rule_bytes,
+            "max_field_dots" => &mut out.max_field_dots,
+            "max_values_per_item" => &mut out.max_values_per_item,
+            "max_modifiers" => &mut out.max_modifiers,
+            "max_expansion" => &mut out.max_expansion,
+            "max_expansion_bytes" => &mut out.max_expansion_bytes,
+            "max_condition_depth" => &mut out.max_condition_depth,
+            "regex_size_limit" => &mut out.regex_size_limit,
+            "regex_cache_capacity" => &mut out.regex_cache_capacity,
+            "value_cache_entries" => &mut out.value_cache_entries,
+            _ => &mut out.value_cache_bytes,
+        };
+        *slot = value;
+    }
+    out.logsource = built.logsource.clone();
+    out.automaton = built.automaton;
+    Ok(out)
+}
+
+/// Checks that every index of the payload is in range and every program
+/// ends, so that no bundle can make evaluation index out of bounds or loop.
+fn validate(p: &Payload) -> Result<(), Error> {
+    let nf = p.fields.len();
+    let plan = &p.plan;
+    let pred_ok = |pred: &Pred| {
+        let field_ok = match pred.target {
+            Target::Field(f) => f.index() < nf,
+            Target::Keywords => true,
+        };
+        let other_ok = match &pred.test {
+            Test::FieldRef { other, .. } => other.index() < nf,
+            _ => true,
+        };
+        field_ok && other_ok
+    };
+    for r in &p.rules {
+        let mut ok = true;
+        r.ir.expr.for_each_pred(&mut |pred| ok &= pred_ok(pred));
+        if !ok {
+            return Err(refuse(format!("rule '{}' names a field that is not in the table", r.rule.title)));
+        }
+    }
+    if !plan.preds.iter().all(|p| pred_ok(&p.pred)) {
+        return Err(refuse("a predicate names a field that is not in the table"));
+    }
+    if plan.literals.len() != nf {
+        return Err(refuse("the literal sets do not match the field table"));
+    }
+    for (f, lits) in plan.literals.iter().enumerate() {
+        for lit in lits {
+            let ids = lit.exact.iter().chain(&lit.prefix).chain(&lit.suffix).chain(&lit.anywhere);
+            let scanned_here = |id: &crate::plan::PredId| {
+                plan.preds.get(id.index()).is_some_and(|p| !p.lazy && p.pred.target == Target::Field(field_id(f)))
+            };
+            if lit.text.is_empty() || !ids.clone().all(scanned_here) {
+                return Err(refuse("a literal is empty or names a predicate that is not scanned on its field"));
+            }
+        }
+    }
+    if plan.rules.len() != p.rules.len() {
+        return Err(refuse("the plan has not one entry per rule"));
+    }
+    let nops = plan.ops.len();
+    let target_ok = |t: u32, before: usize| t == ACCEPT || t == REJECT || (t as usize) < before;
+    for r in &plan.rules {
+        if !target_ok(r.start, nops) {
+            return Err(refuse("a rule program starts outside the program table"));
+        }
+        let group_ok = |g: &Vec<crate::plan::PredId>| {
+            !g.is_empty() && g.iter().all(|id| plan.preds.get(id.index()).is_some_and(|p| !p.lazy))
+        };
+        if !r.groups.iter().all(group_ok) {
+            return Err(refuse("a witness group is empty or names a predicate that is not scanned"));
+        }
+    }
+    // Correlations are resolved again on load; their numbers are held to
+    // what the parser accepts, since the correlator relies on it.
+    for c in &p.correlations {
+        let numbers_ok = crate::front::rule::parse_timespan(&c.timespan) == Some(c.timespan_ms)
+            && (0.0..=100.0).contains(&c.percentile)
+            && c.condition.iter().all(|(_, t)| t.is_finite());
+        if !numbers_ok {
+            return Err(refuse(format!(
+                "correlation '{}' has a timespan, percentile or threshold out of range",
+                c.title
+            )));
+        }
+    }
+    for (i, op) in plan.ops.iter().enumerate() {
+        // Jumps go backwards only (the planner emits the code of what
+        // follows first), so every program ends.
+        let pred_ok = plan.preds.get(op.pred as usize).is_some_and(|p| p.lazy == op.lazy);
+        if !pred_ok || !target_ok(op.t, i) || !target_ok(op.f, i) {
+            return Err(refuse(format!("program instruction {i} is out of range")));
+        }
+    }
+    Ok(())
+}
+
+/// The id of field index `i` (`i` < the table's length, below 2^32).
+fn field_id(i: usize) -> crate::ir::FieldId {
+    crate::ir::FieldId::from_index(i)
+}
+
+impl Engine {
+    /// The engine as a rule bundle (without correlations; see [`Bundle`]).
+    pub fn to_bundle(&self) -> Vec<u8> {
+        Bundle::new(self.clone()).to_bytes()
+    }
+
+    /// Reads an engine from a rule bundle, with the default [`Config`]'s
+    /// limits as the most it accepts (see [`Bundle::from_bytes`], which also
+    /// returns the bundle's correlations; here they are checked and dropped).
+    pub fn from_bundle(bytes: &[u8]) -> Result<Engine, Error> {
+        Bundle::from_bytes(bytes, &Config::new()).map(|b| b.engine)
+    }
+}
