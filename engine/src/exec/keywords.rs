@@ -18,7 +18,7 @@
 //!    needle has fewer than two such bytes (it stops at every occurrence of
 //!    the needle's first byte; for NotPetya's `\\perfc.dat`, at every
 //!    backslash of a Windows path: 3,900 instructions per event against
-//!    about 600 now). One pass over all needles together stopped at every
+//!    about 1,100 now). One pass over all needles together stopped at every
 //!    backslash as well. A predicate none of whose needles occur is false.
 //! 2. **Exact.** Otherwise the line is read with serde_json (once per
 //!    event) into a record of its keyword values, and the predicate is
