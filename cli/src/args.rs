@@ -336,26 +336,8 @@ pub struct ScanArgs {
     /// stderr is a terminal).
     #[arg(long)]
     pub no_progress: bool,
-    /// Correlation rules: the event field(s) holding the event time, tried
-    /// in order (default: `UtcTime`, `@timestamp`, `TimeCreated`,
-    /// `Event.System.TimeCreated.#attributes.SystemTime`, `TimeCreated.SystemTime`,
-    /// `timestamp`, `msg`). RFC 3339, `YYYY-MM-DD HH:MM:SS.fff` (UTC), epoch
-    /// seconds and auditd `audit(secs:serial)` are read.
-    #[arg(long = "time-field", value_name = "FIELD")]
-    pub time_fields: Vec<String>,
-    /// Correlation rules: how much older than the newest event an event may
-    /// be and still be correlated (e.g. 30s, 5m; 0s for strictly ordered
-    /// input). Older ones are counted in --stats as too late.
-    #[arg(long, value_name = "SPAN", default_value = "60s", value_parser = parse_span)]
-    pub max_lateness: i64,
-    /// Correlation rules: groups kept per correlation; the least recently
-    /// updated is evicted beyond it (counted in --stats).
-    #[arg(long, value_name = "N", default_value_t = 100_000)]
-    pub max_groups: usize,
-    /// Correlation rules: events kept per group window; the oldest is
-    /// evicted beyond it (counted in --stats).
-    #[arg(long, value_name = "N", default_value_t = 10_000)]
-    pub max_group_events: usize,
+    #[command(flatten)]
+    pub correlation: CorrelationArgs,
     /// Input files or directories; `-` is standard input (the default).
     #[arg(value_name = "INPUT")]
     pub inputs: Vec<PathBuf>,
@@ -403,6 +385,65 @@ pub enum ScanFormat {
 }
 
 /// `sigmata check`.
+/// The correlation options `scan` and `serve` share.
+#[derive(Args, Debug, Clone)]
+pub struct CorrelationArgs {
+    /// Correlation rules: the event field(s) holding the event time, tried
+    /// in order (default: `UtcTime`, `@timestamp`, `TimeCreated`,
+    /// `Event.System.TimeCreated.#attributes.SystemTime`, `TimeCreated.SystemTime`,
+    /// `timestamp`, `msg`). RFC 3339, `YYYY-MM-DD HH:MM:SS.fff` (UTC), epoch
+    /// seconds and auditd `audit(secs:serial)` are read.
+    #[arg(long = "time-field", value_name = "FIELD")]
+    pub time_fields: Vec<String>,
+    /// Correlation rules: how much older than the newest event an event may
+    /// be and still be correlated (e.g. 30s, 5m; 0s for strictly ordered
+    /// input). Alerts wait this much event time, so that events arriving a
+    /// little out of order still count; older ones are counted as too late.
+    #[arg(long, value_name = "SPAN", default_value = "60s", value_parser = parse_span)]
+    pub max_lateness: i64,
+    /// Correlation rules: groups kept per correlation; the least recently
+    /// updated is evicted beyond it (counted in `scan --stats`).
+    #[arg(long, value_name = "N", default_value_t = 100_000)]
+    pub max_groups: usize,
+    /// Correlation rules: events kept per group window; the oldest is
+    /// evicted beyond it (counted in `scan --stats`).
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    pub max_group_events: usize,
+}
+
+impl CorrelationArgs {
+    /// The correlator's limits these options set.
+    pub fn correlator_config(&self) -> sigmata::correlate::CorrelatorConfig {
+        sigmata::correlate::CorrelatorConfig {
+            max_lateness_ms: self.max_lateness,
+            max_groups: self.max_groups,
+            max_entries: self.max_group_events,
+            ..sigmata::correlate::CorrelatorConfig::default()
+        }
+    }
+}
+
+/// Event time fields tried when `--time-field` is not given.
+pub const DEFAULT_TIME_FIELDS: &[&str] = &[
+    "UtcTime",
+    "@timestamp",
+    "TimeCreated",
+    "Event.System.TimeCreated.#attributes.SystemTime",
+    "TimeCreated.SystemTime",
+    "timestamp",
+    "msg",
+];
+
+/// The fields `--time-field` names (or [`DEFAULT_TIME_FIELDS`]) as the
+/// engine reads them.
+pub fn time_field_refs(engine: &sigmata::Engine, names: &[String]) -> Vec<(sigmata::ir::FieldId, String)> {
+    if names.is_empty() {
+        DEFAULT_TIME_FIELDS.iter().map(|n| sigmata::correlate::field_ref(engine, n)).collect()
+    } else {
+        names.iter().map(|n| sigmata::correlate::field_ref(engine, n)).collect()
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct CheckArgs {
     #[command(flatten)]
@@ -586,23 +627,8 @@ pub struct ServeArgs {
     /// nothing unacknowledged: a backfill, or a benchmark.
     #[arg(long)]
     pub exit_when_idle: bool,
-    /// Correlation rules: the event field(s) holding the event time, tried
-    /// in order (default: as `scan`).
-    #[arg(long = "time-field", value_name = "FIELD")]
-    pub time_fields: Vec<String>,
-    /// Correlation rules: how much older than the newest event an event may
-    /// be and still be correlated (as `scan`). Alerts wait this much event
-    /// time, so that events arriving a little out of order still count.
-    #[arg(long, value_name = "SPAN", default_value = "60s", value_parser = parse_span)]
-    pub max_lateness: i64,
-    /// Correlation rules: groups kept per correlation; the least recently
-    /// updated is evicted beyond it.
-    #[arg(long, value_name = "N", default_value_t = 100_000)]
-    pub max_groups: usize,
-    /// Correlation rules: events kept per group window; the oldest is
-    /// evicted beyond it.
-    #[arg(long, value_name = "N", default_value_t = 10_000)]
-    pub max_group_events: usize,
+    #[command(flatten)]
+    pub correlation: CorrelationArgs,
 }
 
 /// How to reach NATS.

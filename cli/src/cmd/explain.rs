@@ -90,12 +90,7 @@ pub fn run(a: &ExplainArgs) -> Result<Outcome, Failure> {
         }
     }
     if !chosen_corr.is_empty() {
-        let names: Vec<String> = if a.time_fields.is_empty() {
-            super::scan::DEFAULT_TIME_FIELDS.iter().map(|s| s.to_string()).collect()
-        } else {
-            a.time_fields.clone()
-        };
-        let time_fields: Vec<_> = names.iter().map(|n| sigmata::correlate::field_ref(engine, n)).collect();
+        let time_fields = crate::args::time_field_refs(engine, &a.time_fields);
         let inputs: Vec<ExplainEvent<'_>> = events
             .iter()
             .map(|(line, event)| ExplainEvent {

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::time::Instant;
 
 use sigmata::Engine;
-use sigmata::correlate::{Alert, Correlations, Correlator, CorrelatorConfig, Prepared};
+use sigmata::correlate::{Alert, Correlations, Correlator, Prepared};
 
 use crate::args::{ColorChoice, EngineKind, ScanArgs, ScanFormat};
 use crate::eval::{Evaluator, Worker, echo_text};
@@ -95,23 +95,11 @@ fn scan(a: &ScanArgs, start: Instant, pipelines: &Pipelines, loaded: &rules::Loa
         bar
     });
     // With no correlation loaded nothing below looks at event times.
-    let correlations = (!loaded.correlations.is_empty()).then(|| {
-        let names: Vec<String> = if a.time_fields.is_empty() {
-            DEFAULT_TIME_FIELDS.iter().map(|s| s.to_string()).collect()
-        } else {
-            a.time_fields.clone()
-        };
-        Corr {
-            set: Arc::clone(&loaded.correlations),
-            time_fields: names.iter().map(|n| sigmata::correlate::field_ref(engine, n)).collect(),
-        }
+    let correlations = (!loaded.correlations.is_empty()).then(|| Corr {
+        set: Arc::clone(&loaded.correlations),
+        time_fields: crate::args::time_field_refs(engine, &a.correlation.time_fields),
     });
-    let correlator_config = CorrelatorConfig {
-        max_lateness_ms: a.max_lateness,
-        max_groups: a.max_groups,
-        max_entries: a.max_group_events,
-        ..CorrelatorConfig::default()
-    };
+    let correlator_config = a.correlation.correlator_config();
     let scan = Scan {
         correlations,
         engine,
@@ -226,17 +214,6 @@ fn scan(a: &ScanArgs, start: Instant, pipelines: &Pipelines, loaded: &rules::Loa
 fn output_error(e: io::Error) -> Failure {
     if e.kind() == io::ErrorKind::BrokenPipe { Failure::io("Broken pipe") } else { Failure::io(e.to_string()) }
 }
-
-/// Event time fields tried when `--time-field` is not given.
-pub(crate) const DEFAULT_TIME_FIELDS: &[&str] = &[
-    "UtcTime",
-    "@timestamp",
-    "TimeCreated",
-    "Event.System.TimeCreated.#attributes.SystemTime",
-    "TimeCreated.SystemTime",
-    "timestamp",
-    "msg",
-];
 
 /// The loaded correlations and how event times are read.
 struct Corr {

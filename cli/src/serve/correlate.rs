@@ -85,14 +85,9 @@ impl Correlating {
         if set.is_empty() {
             return None;
         }
-        let names: Vec<String> = if time_fields.is_empty() {
-            crate::cmd::scan::DEFAULT_TIME_FIELDS.iter().map(|s| s.to_string()).collect()
-        } else {
-            time_fields.to_vec()
-        };
         Some(Correlating {
             set: Arc::clone(set),
-            time_fields: names.iter().map(|n| correlate::field_ref(engine, n)).collect(),
+            time_fields: crate::args::time_field_refs(engine, time_fields),
             state: Mutex::new(State {
                 correlator: Correlator::new(Arc::clone(set), config),
                 fed: HashSet::new(),

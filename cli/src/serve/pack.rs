@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
 
 use rayon::prelude::*;
-use sigmata::correlate::{CorrelatorConfig, Prepared};
+use sigmata::correlate::Prepared;
 use sigmata::{Engine, RuleId};
 
 use crate::args::{EngineKind, ScanFormat, ServeArgs};
@@ -115,13 +115,12 @@ impl Pack {
         let routing = rules::routing(&a.rules, &loaded).map_err(|e| e.to_string())?;
         let engine = loaded.engine;
         let keys = engine.rules().map(|(_, lr)| lr.rule.id.clone().unwrap_or_else(|| lr.rule.title.clone())).collect();
-        let config = CorrelatorConfig {
-            max_lateness_ms: a.max_lateness,
-            max_groups: a.max_groups,
-            max_entries: a.max_group_events,
-            ..CorrelatorConfig::default()
-        };
-        let correlating = Correlating::new(&engine, &loaded.correlations, &a.time_fields, config);
+        let correlating = Correlating::new(
+            &engine,
+            &loaded.correlations,
+            &a.correlation.time_fields,
+            a.correlation.correlator_config(),
+        );
         Ok(Pack {
             correlating,
             mapper: Mapper::new(&engine, &pipelines, routing),
