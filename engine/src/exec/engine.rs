@@ -815,25 +815,25 @@ impl Engine {
                 cache.state.stamp[p] == generation
             } else if cache.state.stamp[p] == generation {
                 cache.lazy_true[p]
-            } else if !inner.lazy[p].as_ref().is_some_and(|l| l.may_hold(record)) {
-                // Decided by the regex's cheap conditions, before the memo.
-                cache.state.stamp[p] = generation;
-                cache.lazy_true[p] = false;
-                false
             } else {
-                let v = match self.memo_id(p, cache, record) {
-                    Some(id) => match cache.memo.get(id, op.pred) {
-                        Some(v) => v,
+                // A regex whose cheap conditions fail is decided before the memo.
+                let v = if !inner.lazy[p].as_ref().is_some_and(|l| l.may_hold(record)) {
+                    false
+                } else {
+                    match self.memo_id(p, cache, record) {
+                        Some(id) => match cache.memo.get(id, op.pred) {
+                            Some(v) => v,
+                            None => {
+                                cache.counters.lazy += 1;
+                                let v = inner.lazy[p].as_ref().is_some_and(|l| l.eval(record, &mut cache.folds));
+                                cache.memo.put(id, op.pred, v);
+                                v
+                            }
+                        },
                         None => {
                             cache.counters.lazy += 1;
-                            let v = inner.lazy[p].as_ref().is_some_and(|l| l.eval(record, &mut cache.folds));
-                            cache.memo.put(id, op.pred, v);
-                            v
+                            self.eval_lazy(p, cache, record)
                         }
-                    },
-                    None => {
-                        cache.counters.lazy += 1;
-                        self.eval_lazy(p, cache, record)
                     }
                 };
                 cache.state.stamp[p] = generation;
