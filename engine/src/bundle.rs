@@ -56,7 +56,7 @@ use crate::plan::{ACCEPT, Plan, REJECT};
 /// The first bytes of every bundle.
 pub const MAGIC: [u8; 8] = *b"SGMTBNDL";
 /// The layout version this sigmata writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 /// The sigmata version that writes bundles; a bundle of another version is
 /// refused, since the plan's meaning may change between versions.
 pub const SIGMATA_VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -121,17 +121,32 @@ struct PayloadRef<'a> {
     placeholders: &'a Placeholders,
     correlations: Vec<&'a Correlation>,
     label: &'a str,
+    automata: Vec<(u32, Raw<'a>)>,
 }
 
-/// ... and as read (owned): the same fields in the same order.
+/// ... and as read (owned, but for the automata): the same fields in the
+/// same order.
 #[derive(serde::Deserialize)]
-struct Payload {
+struct Payload<'a> {
     rules: Vec<LoadedRule>,
     fields: FieldTable,
     plan: Plan,
     placeholders: Placeholders,
     correlations: Vec<Correlation>,
     label: String,
+    /// The saved literal automata, by field index (see `exec::daac`).
+    #[serde(borrow)]
+    automata: Vec<(u32, &'a [u8])>,
+}
+
+/// Bytes written as one postcard byte string (serde writes a `&[u8]` as a
+/// sequence, one call per byte), read back as a borrowed `&[u8]`.
+struct Raw<'a>(&'a [u8]);
+
+impl serde::Serialize for Raw<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(self.0)
+    }
 }
 
 fn refuse(message: impl Into<String>) -> Error {
@@ -204,6 +219,7 @@ impl Bundle {
     /// pack compiled twice gives the same bytes.
     pub fn to_bytes(&self) -> Vec<u8> {
         let (rules, fields, plan, placeholders, config) = self.engine.bundle_parts();
+        let automata = self.engine.saved_automata();
         let built = BuiltWith {
             limits: limits(config).iter().map(|(n, v)| (n.to_string(), *v as u64)).collect(),
             logsource: config.logsource.clone(),
@@ -216,6 +232,7 @@ impl Bundle {
             placeholders,
             correlations: self.correlations.rules().iter().map(|c| &c.doc).collect(),
             label: &self.label,
+            automata: automata.iter().map(|(f, bytes)| (*f, Raw(bytes))).collect(),
         };
         // OK: postcard only fails to serialize types it does not support
         // (none here) or when a fixed-size buffer is full (a Vec grows).
@@ -272,23 +289,22 @@ impl Bundle {
         let engine_config = check_limits(&built, config)?;
         let payload: Payload = decode(payload, "the payload")?;
         validate(&payload)?;
-        let Payload { rules, fields, plan, placeholders, correlations, label } = payload;
-        // Each regex is compiled once, under the size limit, by the lazy
-        // tests (on this thread, while the automata build on another: the
-        // two are most of the load time, 23 and 37 ms for the SigmaHQ
-        // Windows pack); a regex over the limit leaves its test unbuilt.
-        let mut regexes = crate::exec::lazy::Regexes::default();
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(2);
-        let engine = Engine::assemble(rules, fields, plan, None, &engine_config, &placeholders, &mut regexes, threads);
-        if !engine.is_complete() {
-            return Err(refuse("a literal set or a lazy test of the plan does not build"));
-        }
-        // Then the regexes of each rule together, as when the pack was
-        // compiled (from the cache: nothing is compiled twice).
-        for (_, r) in engine.rules() {
-            if let Some(e) = crate::exec::engine::check_regexes(r, &engine_config, &mut regexes) {
-                return Err(refuse(format!("rule '{}': {}", r.rule.title, e.message())));
+        let Payload { rules, fields, plan, placeholders, correlations, label, automata } = payload;
+        let mut saved = vec![None; fields.len()];
+        for (f, bytes) in automata {
+            match saved.get_mut(f as usize) {
+                Some(slot @ None) => *slot = Some(bytes),
+                _ => return Err(refuse("an automaton names a field that is not in the table, or a field twice")),
             }
+        }
+        let matchers = crate::exec::engine::build_matchers(&fields, &plan, &engine_config, &saved).map_err(|(f, e)| {
+            refuse(format!("the literal automaton of field '{}' is not the automaton of its literals: {e}", fields.name(f)))
+        })?;
+        // Regexes are compiled on first use: they compiled when the pack
+        // was compiled, with the same limits and the same sigmata.
+        let engine = Engine::assemble(rules, fields, plan, matchers, &engine_config, &placeholders, None);
+        if !engine.is_complete() {
+            return Err(refuse("a field with literals has no automaton"));
         }
         let count = correlations.len();
         let (correlations, errors) = Correlations::resolve(&engine, correlations, &HashMap::new());

@@ -40,7 +40,9 @@ pub struct Config {
     pub(crate) automaton: AutomatonKind,
     pub(crate) value_cache_entries: usize,
     pub(crate) value_cache_bytes: usize,
-    pub(crate) frequency_model: Option<std::sync::Arc<crate::plan::freq::FrequencyModel>>,
+    /// `None`: the built-in model, parsed on first use (loading a bundle
+    /// plans nothing, so it never needs it); `Some(model)`: that one.
+    pub(crate) frequency_model: Option<Option<std::sync::Arc<crate::plan::freq::FrequencyModel>>>,
 }
 
 impl Default for Config {
@@ -59,7 +61,7 @@ impl Default for Config {
             automaton: AutomatonKind::Auto,
             value_cache_entries: 4_096,
             value_cache_bytes: 1 << 20,
-            frequency_model: Some(crate::plan::freq::FrequencyModel::builtin()),
+            frequency_model: None,
         }
     }
 }
@@ -170,8 +172,16 @@ impl Config {
     /// witnesses (default: the built-in model; `None`: length heuristics).
     /// Never changes what matches.
     pub fn frequency_model(mut self, model: Option<std::sync::Arc<crate::plan::freq::FrequencyModel>>) -> Config {
-        self.frequency_model = model;
+        self.frequency_model = Some(model);
         self
+    }
+
+    /// The frequency model planning uses.
+    pub(crate) fn frequencies(&self) -> Option<std::sync::Arc<crate::plan::freq::FrequencyModel>> {
+        match &self.frequency_model {
+            None => Some(crate::plan::freq::FrequencyModel::builtin()),
+            Some(model) => model.clone(),
+        }
     }
 
     /// See [`Config::max_condition_depth`].

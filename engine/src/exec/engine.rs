@@ -14,7 +14,7 @@
 //! Every per-event structure lives in the caller's [`Cache`], reset by
 //! bumping a generation counter, so a warm cache never allocates.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use crate::config::Config;
 use crate::error::Error;
@@ -107,8 +107,9 @@ pub struct Engine {
 struct Inner {
     rules: Vec<LoadedRule>,
     fields: FieldTable,
-    /// Compiled lazy predicates, by predicate index (`None` for scanned ones).
-    lazy: Vec<Option<LazyPred>>,
+    /// Compiled lazy predicates, by predicate index (`None` for scanned
+    /// ones); a bundle's are compiled on first use (see [`Inner::lazy`]).
+    lazy: Vec<OnceLock<Option<LazyPred>>>,
     ops: Vec<Op>,
     /// Program entry of each rule.
     starts: Vec<u32>,
@@ -146,6 +147,22 @@ struct Inner {
     /// can lower a rule again search by search, exactly as it was built.
     placeholders: Placeholders,
     config: Config,
+}
+
+impl Inner {
+    /// The lazy test of predicate `p`: `None` for a scanned predicate, and
+    /// for a test that does not compile (which the pack's compilation
+    /// refused, so only a hand-made bundle has one: it is false).
+    #[inline]
+    fn lazy(&self, p: usize) -> Option<&LazyPred> {
+        self.lazy[p].get_or_init(|| compile_lazy(&self.plan.preds[p], &self.config, &mut Default::default())).as_ref()
+    }
+}
+
+/// Compiles a plan predicate's lazy test (`None` for a scanned one).
+#[cold]
+fn compile_lazy(p: &plan::PlanPred, config: &Config, regexes: &mut crate::exec::lazy::Regexes) -> Option<LazyPred> {
+    p.lazy.then(|| LazyPred::compile(p.pred.target, &p.pred.test, config, regexes).ok()).flatten()
 }
 
 /// Counters of the work evaluation did, accumulated in a [`Cache`].
@@ -280,16 +297,27 @@ pub(crate) fn check_regexes(
     err
 }
 
-/// The literal automata of a plan, one per field with literals (daachorse
-/// builds most of the load time left after parsing).
-fn build_matchers(fields: &FieldTable, plan: &plan::Plan, config: &Config) -> Vec<(FieldId, FieldMatcher)> {
+/// The literal automata of a plan, one per field with literals: loaded from
+/// `saved` (a bundle's automata, by field index) where given, after
+/// checking that they are exactly the automata of the field's literals,
+/// built otherwise (daachorse builds most of the load time left after
+/// parsing). A saved automaton that is refused is an error naming the field.
+pub(crate) fn build_matchers(
+    fields: &FieldTable,
+    plan: &plan::Plan,
+    config: &Config,
+    saved: &[Option<&[u8]>],
+) -> Result<Vec<(FieldId, FieldMatcher)>, (FieldId, String)> {
     // `literals` is indexed by field id.
-    fields
-        .iter()
-        .map(|(id, _)| id)
-        .zip(&plan.literals)
-        .filter_map(|(id, lits)| FieldMatcher::new(lits, config.automaton).map(|m| (id, m)))
-        .collect()
+    let mut out = Vec::new();
+    for ((id, _), lits) in fields.iter().zip(&plan.literals) {
+        let matcher = match saved.get(id.index()).copied().flatten() {
+            Some(bytes) => Some(FieldMatcher::load(lits, bytes).map_err(|e| (id, e))?),
+            None => FieldMatcher::new(lits, config.automaton),
+        };
+        out.extend(matcher.map(|m| (id, m)));
+    }
+    Ok(out)
 }
 
 /// Statistics about a compiled engine, for `sigmata debug plan` and benches.
@@ -337,11 +365,12 @@ impl Engine {
         };
         let plan_of = |rules: &[LoadedRule]| {
             let exprs: Vec<&crate::ir::Expr> = rules.iter().map(|r| &r.ir.expr).collect();
-            plan::plan(&exprs, &fields, config.frequency_model.as_deref())
+            plan::plan(&exprs, &fields, config.frequencies().as_deref())
         };
         let plan_and_matchers = |rules: &[LoadedRule]| {
             let plan = plan_of(rules);
-            let matchers = build_matchers(&fields, &plan, config);
+            // OK: with nothing saved, building has no error to report.
+            let matchers = build_matchers(&fields, &plan, config, &[]).unwrap_or_default();
             (plan, matchers)
         };
         // With two threads, one plans the pack and builds its automata while
@@ -373,42 +402,30 @@ impl Engine {
                 plan_and_matchers(&rules)
             }
         };
-        (Engine::assemble(rules, fields, plan, Some(matchers), config, placeholders, &mut regexes, threads), errors)
+        (Engine::assemble(rules, fields, plan, matchers, config, placeholders, Some(&mut regexes)), errors)
     }
 
-    /// Builds the engine a plan describes: the literal matchers (unless
-    /// given, built already), the lazy tests and the tables evaluation
-    /// walks. Shared by [`compile`](Engine::compile) and rule bundles, which
-    /// store the plan.
-    #[allow(clippy::too_many_arguments)]
+    /// Builds the engine a plan describes from its literal matchers: the
+    /// lazy tests and the tables evaluation walks. Shared by
+    /// [`compile`](Engine::compile), which checked (so compiled) every
+    /// regex already and passes them in `regexes`, and rule bundles, which
+    /// store the plan and compile each lazy test on first use (`None`).
     pub(crate) fn assemble(
         rules: Vec<LoadedRule>,
         fields: FieldTable,
         plan: plan::Plan,
-        matchers: Option<Vec<(FieldId, FieldMatcher)>>,
+        matchers: Vec<(FieldId, FieldMatcher)>,
         config: &Config,
         placeholders: &Placeholders,
-        regexes: &mut crate::exec::lazy::Regexes,
-        threads: usize,
+        regexes: Option<&mut crate::exec::lazy::Regexes>,
     ) -> Engine {
-        let compile_lazy = |regexes: &mut crate::exec::lazy::Regexes| -> Vec<Option<LazyPred>> {
-            plan.preds
+        let lazy: Vec<OnceLock<Option<LazyPred>>> = match regexes {
+            Some(regexes) => plan
+                .preds
                 .iter()
-                .map(|p| p.lazy.then(|| LazyPred::compile(p.pred.target, &p.pred.test, config, regexes).ok()).flatten())
-                .collect()
-        };
-        let (lazy, matchers) = match matchers {
-            // From `compile`, which checked (so compiled) every regex already.
-            Some(matchers) => (compile_lazy(regexes), matchers),
-            // From a bundle: the automata build on another thread while the
-            // lazy tests compile their regexes.
-            None if threads > 1 => std::thread::scope(|scope| {
-                let built = scope.spawn(|| build_matchers(&fields, &plan, config));
-                let lazy = compile_lazy(regexes);
-                // OK: building automata does not panic; if it did, build them here.
-                (lazy, built.join().unwrap_or_else(|_| build_matchers(&fields, &plan, config)))
-            }),
-            None => (compile_lazy(regexes), build_matchers(&fields, &plan, config)),
+                .map(|p| OnceLock::from(compile_lazy(p, config, regexes)))
+                .collect(),
+            None => plan.preds.iter().map(|_| OnceLock::new()).collect(),
         };
         let mut pred_group_lists: Vec<Vec<u32>> = vec![Vec::new(); plan.preds.len()];
         let mut group_rule = Vec::new();
@@ -512,13 +529,18 @@ impl Engine {
         (&i.rules, &i.fields, &i.plan, &i.placeholders, &i.config)
     }
 
-    /// True when every lazy predicate of the plan compiled and every field
-    /// with literals has a matcher (always so for a compiled pack; a rule
-    /// bundle checks it, since its plan came from outside).
+    /// The literal automata a bundle carries, by field index: those with a
+    /// checked serialized form (see [`FieldMatcher::saved`]).
+    pub(crate) fn saved_automata(&self) -> Vec<(u32, Vec<u8>)> {
+        self.inner.matchers.iter().filter_map(|(f, m)| Some((f.index() as u32, m.saved()?))).collect()
+    }
+
+    /// True when every field with literals has a matcher (always so for a
+    /// compiled pack; a rule bundle checks it, since its plan came from
+    /// outside).
     pub(crate) fn is_complete(&self) -> bool {
         let i = &*self.inner;
-        i.plan.preds.iter().zip(&i.lazy).all(|(p, l)| !p.lazy || l.is_some())
-            && i.plan.literals.iter().enumerate().all(|(f, lits)| lits.is_empty() || i.matcher_of[f] != u32::MAX)
+        i.plan.literals.iter().enumerate().all(|(f, lits)| lits.is_empty() || i.matcher_of[f] != u32::MAX)
     }
 
     /// Number of rules in the engine.
@@ -817,7 +839,7 @@ impl Engine {
                 cache.lazy_true[p]
             } else {
                 // A regex whose cheap conditions fail is decided before the memo.
-                let v = if !inner.lazy[p].as_ref().is_some_and(|l| l.may_hold(record)) {
+                let v = if !inner.lazy(p).is_some_and(|l| l.may_hold(record)) {
                     false
                 } else {
                     match self.memo_id(p, cache, record) {
@@ -825,7 +847,7 @@ impl Engine {
                             Some(v) => v,
                             None => {
                                 cache.counters.lazy += 1;
-                                let v = inner.lazy[p].as_ref().is_some_and(|l| l.eval(record, &mut cache.folds));
+                                let v = inner.lazy(p).is_some_and(|l| l.eval(record, &mut cache.folds));
                                 cache.memo.put(id, op.pred, v);
                                 v
                             }
@@ -851,7 +873,7 @@ impl Engine {
     /// [`keywords`](crate::exec::keywords)).
     fn eval_lazy(&self, p: usize, cache: &mut Cache, record: &Record) -> bool {
         let inner = &*self.inner;
-        let Some(lazy) = inner.lazy[p].as_ref() else { return false };
+        let Some(lazy) = inner.lazy(p) else { return false };
         #[cfg(feature = "json")]
         if let (Some(prefilter), Some((json, line))) = (&inner.line_prefilter, record.keyword_line())
             && lazy.target() == Target::Keywords

@@ -124,6 +124,26 @@ impl FieldMatcher {
         Some(FieldMatcher::Automaton { ac, hits: literals.iter().map(Hits::from).collect() })
     }
 
+    /// The automaton as bytes, for a bundle: only the double array has a
+    /// checked serialized form; the other matchers are built again.
+    pub(crate) fn saved(&self) -> Option<Vec<u8>> {
+        match self {
+            FieldMatcher::DoubleArray { da, .. } => Some(da.0.serialize()),
+            FieldMatcher::Exact(_) | FieldMatcher::Automaton { .. } => None,
+        }
+    }
+
+    /// The matcher of `literals` from an automaton [`saved`](Self::saved)
+    /// in a bundle, once [`verify`](super::daac::verify) has shown it to
+    /// be exactly their automaton.
+    pub(crate) fn load(literals: &[Literal], bytes: &[u8]) -> Result<FieldMatcher, String> {
+        super::daac::verify(bytes, literals)?;
+        match daachorse::DoubleArrayAhoCorasick::<u32>::deserialize(bytes) {
+            Ok((da, [])) => Ok(FieldMatcher::DoubleArray { da: Daac(da), hits: literals.iter().map(Hits::from).collect() }),
+            Ok(_) | Err(_) => Err("daachorse refuses the automaton".into()),
+        }
+    }
+
     /// Appends the predicates `folded` (a folded field value) satisfies.
     /// The same predicate may be appended more than once.
     #[inline]

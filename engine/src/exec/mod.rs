@@ -6,6 +6,7 @@
 //! [`record`] the pre-parsed event, and `json` fills records straight from
 //! JSON text. Nothing here parses rules, and nothing here does I/O.
 
+pub(crate) mod daac;
 pub(crate) mod engine;
 #[cfg(feature = "json")]
 pub(crate) mod json;

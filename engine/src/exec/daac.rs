@@ -1,0 +1,362 @@
+//! Checking a saved double-array automaton before loading it from a bundle.
+//!
+//! daachorse's checked `deserialize` guarantees memory safety only: its own
+//! documentation warns that malformed data "may lead to infinite loops" or
+//! wrong match ranges (a cycle of failure links, say). A bundle is input, so
+//! [`verify`] first checks that the bytes are *exactly* the Aho-Corasick
+//! automaton of the field's literals, in `O(states + literal bytes)`:
+//!
+//! 1. the layout is daachorse 5.1's standard-matching layout (the version is
+//!    pinned in `Cargo.toml` for this reason), and its prefilter, if any,
+//!    never skips a position where a literal starts;
+//! 2. every BASE is owned by one state, so each state has at most one parent
+//!    as the search sees transitions (`child = base ^ byte`, `check == byte`);
+//! 3. the states reachable from the root are exactly the prefixes of the
+//!    literals, each literal ending where its value is reported;
+//! 4. every reachable state's failure link is the one Aho-Corasick defines
+//!    (computed breadth-first, as the builder does), so failure chains
+//!    strictly shorten and a search takes linear time;
+//! 5. every reachable state reports exactly its literal (value and length)
+//!    followed by its failure state's outputs.
+//!
+//! Anything else is refused; a bundle then fails to load with the reason.
+
+use crate::plan::Literal;
+
+const BLOCK: usize = 256;
+const ROOT: u32 = 0;
+const NONE: u32 = u32::MAX;
+
+/// One state as daachorse 5.1 serializes it: BASE (0 = none), failure link,
+/// output position (high 24 bits, 0 = none) and CHECK (low 8 bits).
+#[derive(Clone, Copy)]
+struct State {
+    base: u32,
+    fail: u32,
+    opos_check: u32,
+}
+
+impl State {
+    fn check(self) -> u8 {
+        self.opos_check as u8
+    }
+    /// Index into the outputs, if any.
+    fn output(self) -> Option<u32> {
+        (self.opos_check >> 8).checked_sub(1)
+    }
+}
+
+/// One output: the value (literal index), the match length and the next
+/// output of the chain (1-based, 0 = end).
+#[derive(Clone, Copy)]
+struct Output {
+    value: u32,
+    length: u32,
+    parent: u32,
+}
+
+struct Bytes<'a>(&'a [u8]);
+
+impl Bytes<'_> {
+    fn u32(&mut self) -> Result<u32, String> {
+        let (head, rest) = self.0.split_first_chunk::<4>().ok_or("truncated")?;
+        self.0 = rest;
+        Ok(u32::from_le_bytes(*head))
+    }
+    fn u8(&mut self) -> Result<u8, String> {
+        let (&b, rest) = self.0.split_first().ok_or("truncated")?;
+        self.0 = rest;
+        Ok(b)
+    }
+    /// A `u32` length followed by that many records of `width` bytes.
+    fn len(&mut self, width: usize) -> Result<usize, String> {
+        let n = self.u32()? as usize;
+        if n.checked_mul(width).is_none_or(|b| b > self.0.len()) {
+            return Err("a length exceeds the bytes left".into());
+        }
+        Ok(n)
+    }
+}
+
+/// Refuses `bytes` unless they are daachorse's standard automaton of
+/// `literals` (literal `i` reported with value `i`); see the module docs.
+pub(crate) fn verify(bytes: &[u8], literals: &[Literal]) -> Result<(), String> {
+    let mut r = Bytes(bytes);
+    let n = r.len(12)?;
+    let mut states = Vec::with_capacity(n);
+    for _ in 0..n {
+        states.push(State { base: r.u32()?, fail: r.u32()?, opos_check: r.u32()? });
+    }
+    if r.len(12)? != 0 || r.len(4)? != 0 {
+        return Err("not a standard-matching automaton".into());
+    }
+    let m = r.len(12)?;
+    let mut outputs = Vec::with_capacity(m);
+    for _ in 0..m {
+        outputs.push(Output { value: r.u32()?, length: r.u32()?, parent: r.u32()? });
+    }
+    let (kind, _num_states) = (r.u8()?, r.u32()?);
+    let prefilter = match r.u8()? {
+        0 => None,
+        1 => {
+            let window = usize::from(r.u8()?);
+            let table = r.0.get(..1 << 16).ok_or("truncated")?;
+            r.0 = &r.0[table.len()..];
+            Some((window, table))
+        }
+        _ => return Err("an invalid prefilter flag".into()),
+    };
+    if kind != 0 || !r.0.is_empty() {
+        return Err("not a standard-matching automaton".into());
+    }
+    if let Some((window, table)) = prefilter {
+        check_prefilter(window, table, literals)?;
+    }
+    if n == 0 || n % BLOCK != 0 || n > u32::MAX as usize / 2 {
+        return Err("the state array has an invalid length".into());
+    }
+
+    // 2. Parents, as the search sees them.
+    let mut owner = vec![NONE; n];
+    for (s, st) in states.iter().enumerate() {
+        if st.base != 0 {
+            let slot = owner.get_mut(st.base as usize).ok_or("a BASE is out of range")?;
+            if *slot != NONE {
+                return Err("two states share a BASE".into());
+            }
+            *slot = s as u32;
+        }
+    }
+    let child = |s: u32, c: u8| -> Option<u32> {
+        let base = states[s as usize].base;
+        let t = base ^ u32::from(c);
+        (base != 0 && states.get(t as usize).is_some_and(|st| st.check() == c)).then_some(t)
+    };
+    // Children lists (the parent of `t` is the owner of `t ^ check(t)`,
+    // in the same block of 256), grouped by parent.
+    let mut first = vec![0u32; n + 1];
+    let parent: Vec<u32> = (0..n)
+        .map(|t| if t == ROOT as usize { NONE } else { owner[t ^ usize::from(states[t].check())] })
+        .collect();
+    for &p in &parent {
+        if p != NONE {
+            first[p as usize + 1] += 1;
+        }
+    }
+    for i in 0..n {
+        first[i + 1] += first[i];
+    }
+    let mut fill = first.clone();
+    let mut children = vec![0u32; first[n] as usize];
+    for (t, &p) in parent.iter().enumerate() {
+        if p != NONE {
+            children[fill[p as usize] as usize] = t as u32;
+            fill[p as usize] += 1;
+        }
+    }
+
+    // 3. Breadth-first from the root; reachable states get a depth.
+    let mut depth = vec![NONE; n];
+    depth[ROOT as usize] = 0;
+    let mut order = vec![ROOT];
+    let mut i = 0;
+    while let Some(&s) = order.get(i) {
+        i += 1;
+        for &t in &children[first[s as usize] as usize..first[s as usize + 1] as usize] {
+            if depth[t as usize] != NONE {
+                return Err("a state is reached twice".into());
+            }
+            depth[t as usize] = depth[s as usize] + 1;
+            order.push(t);
+        }
+    }
+    // Every literal is a path from the root; every reachable state lies on one.
+    let mut end_of = vec![NONE; n];
+    let mut on_path = vec![false; n];
+    on_path[ROOT as usize] = true;
+    for (i, lit) in literals.iter().enumerate() {
+        let mut s = ROOT;
+        for &c in lit.text.as_bytes() {
+            s = child(s, c).ok_or("a literal is missing from the automaton")?;
+            on_path[s as usize] = true;
+        }
+        if end_of[s as usize] != NONE {
+            return Err("two literals end in the same state".into());
+        }
+        end_of[s as usize] = i as u32;
+    }
+    if order.iter().any(|&s| !on_path[s as usize]) {
+        return Err("a state is not on any literal".into());
+    }
+
+    // 4 and 5. Failure links and outputs, breadth-first (a state's failure
+    // state is shallower, so it is checked before the state).
+    let output_of = |s: u32| states[s as usize].output();
+    for &t in &order {
+        let expected_fail = if t == ROOT || parent[t as usize] == ROOT {
+            ROOT
+        } else {
+            let c = states[t as usize].check();
+            let mut f = states[parent[t as usize] as usize].fail;
+            loop {
+                if let Some(x) = child(f, c) {
+                    break x;
+                }
+                if f == ROOT {
+                    break ROOT;
+                }
+                f = states[f as usize].fail;
+            }
+        };
+        if t != ROOT && states[t as usize].fail != expected_fail {
+            return Err("a failure link is not the automaton's".into());
+        }
+        let inherited = if t == ROOT { None } else { output_of(expected_fail) };
+        let own = end_of[t as usize];
+        let ok = match (own, output_of(t)) {
+            (NONE, got) => got == inherited,
+            (lit, Some(o)) => outputs.get(o as usize).is_some_and(|out| {
+                out.value == lit
+                    && out.length as usize == literals[lit as usize].text.len()
+                    && out.parent.checked_sub(1) == inherited
+            }),
+            (_, None) => false,
+        };
+        if !ok {
+            return Err("a state does not report its literals".into());
+        }
+    }
+    Ok(())
+}
+
+/// daachorse's prefilter slides a window of `window` bytes and skips a
+/// position unless bit `i` of `table[2-gram]` is 0 for the window's `i`-th
+/// 2-gram. It is sound (never skips an occurrence) if the window is no
+/// longer than any literal and every literal's first `window - 1` 2-grams
+/// have their bits cleared; more cleared bits only cost candidates.
+fn check_prefilter(window: usize, table: &[u8], literals: &[Literal]) -> Result<(), String> {
+    if !(2..=9).contains(&window) {
+        return Err("an invalid prefilter window".into());
+    }
+    for lit in literals {
+        let text = lit.text.as_bytes();
+        if text.len() < window {
+            return Err("the prefilter window is longer than a literal".into());
+        }
+        for (i, gram) in text[..window].windows(2).enumerate() {
+            if table[usize::from(gram[0]) << 8 | usize::from(gram[1])] & (1 << i) != 0 {
+                return Err("the prefilter would skip a literal".into());
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::verify;
+    use crate::plan::Literal;
+
+    fn lits(words: &[&str]) -> Vec<Literal> {
+        words.iter().map(|w| Literal { text: w.to_string(), ..Literal::default() }).collect()
+    }
+
+    fn build(words: &[&str]) -> Vec<u8> {
+        daachorse::DoubleArrayAhoCorasickBuilder::new()
+            .build_with_values(words.iter().enumerate().map(|(i, w)| (w.as_bytes(), i as u32)))
+            .expect("builds")
+            .serialize()
+    }
+
+    const WORDS: &[&str] = &["\\cmd.exe", ".exe", "cmd", "powershell", "-enc", "e", "-encodedcommand", "shell"];
+
+    #[test]
+    fn the_automaton_of_the_literals_is_accepted() {
+        verify(&build(WORDS), &lits(WORDS)).expect("accepted");
+        verify(&build(&["a"]), &lits(&["a"])).expect("accepted");
+    }
+
+    #[test]
+    fn another_literal_list_is_refused() {
+        let bytes = build(WORDS);
+        let mut other = WORDS.to_vec();
+        other.swap(0, 1);
+        assert!(verify(&bytes, &lits(&other)).is_err());
+        assert!(verify(&bytes, &lits(&WORDS[1..])).is_err());
+        assert!(verify(&bytes, &lits(&[WORDS, &["more"]].concat())).is_err());
+    }
+
+    /// Without a prefilter ("e" is too short for one) and with one.
+    const PREFILTERED: &[&str] = &["\\cmd.exe", ".exe", "cmd", "powershell", "-enc", "-encodedcommand", "shell"];
+
+    /// Every truncation is refused, and every single-byte change is either
+    /// refused (by `verify` or by daachorse) or leaves an automaton that matches exactly as the original
+    /// (a change to bytes no search reads, or a prefilter bit cleared).
+    /// Of the 64 KiB prefilter table, the entries of the literals' 2-grams
+    /// and every 251st byte are changed.
+    #[test]
+    fn damage_is_refused_or_harmless() {
+        let hay = "c:\\windows\\cmd.exe /c powershell -encodedcommand e -enc shell.exe";
+        let matches = |da: &daachorse::DoubleArrayAhoCorasick<u32>| {
+            da.find_overlapping_iter(hay).map(|m| (m.start(), m.end(), m.value())).collect::<Vec<_>>()
+        };
+        for (words, prefiltered) in [(WORDS, false), (PREFILTERED, true)] {
+            let bytes = build(words);
+            let literals = lits(words);
+            // The prefilter flag is the last byte, or is followed by the
+            // window and the 64 KiB table.
+            let flag = if prefiltered { bytes.len() - (1 << 16) - 2 } else { bytes.len() - 1 };
+            assert_eq!(bytes[flag], u8::from(prefiltered));
+            let table = if prefiltered { flag + 2 } else { bytes.len() };
+            let grams: std::collections::HashSet<usize> = words
+                .iter()
+                .flat_map(|w| w.as_bytes().windows(2).map(|g| table + (usize::from(g[0]) << 8 | usize::from(g[1]))))
+                .collect();
+            let expected = matches(&daachorse::DoubleArrayAhoCorasick::<u32>::deserialize(&bytes).expect("loads").0);
+            for len in 0..bytes.len() {
+                if len < table || len % 251 == 0 {
+                    assert!(verify(&bytes[..len], &literals).is_err(), "truncated at {len}");
+                }
+            }
+            let (mut refused, mut harmless) = (0, 0);
+            for i in (0..bytes.len()).filter(|&i| !prefiltered || i < table || i % 251 == 0 || grams.contains(&i)) {
+                for flip in [1u8, 2, 0x80, 0xff] {
+                    let mut bad = bytes.clone();
+                    bad[i] ^= flip;
+                    // Loading checks both (`FieldMatcher::load`).
+                    let loaded = verify(&bad, &literals)
+                        .ok()
+                        .and_then(|()| daachorse::DoubleArrayAhoCorasick::<u32>::deserialize(&bad).ok());
+                    let Some((da, _)) = loaded else {
+                        refused += 1;
+                        continue;
+                    };
+                    harmless += 1;
+                    assert_eq!(matches(&da), expected, "byte {i} ^ {flip:#x} accepted but matches differently");
+                }
+            }
+            assert!(refused > 0 && harmless > 0, "{refused} refused, {harmless} harmless");
+        }
+    }
+
+    /// A failure link to itself on a reachable state (which would make
+    /// daachorse's search loop forever) is refused; on a state no search
+    /// reaches it changes nothing.
+    #[test]
+    fn a_failure_cycle_is_refused() {
+        let words = ["ab", "b", "abc"];
+        let bytes = build(&words);
+        let n = u32::from_le_bytes(bytes[..4].try_into().expect("4 bytes")) as usize;
+        let mut refused = 0;
+        for s in 1..n {
+            let mut bad = bytes.clone();
+            let at = 4 + 12 * s + 4;
+            bad[at..at + 4].copy_from_slice(&(s as u32).to_le_bytes());
+            if bad != bytes && verify(&bad, &lits(&words)).is_err() {
+                refused += 1;
+            }
+        }
+        // Exactly the four states of the trie below the root: a, ab, abc, b.
+        assert_eq!(refused, 4);
+    }
+}
