@@ -3,6 +3,7 @@
 //! engine and the counting in `cmd::scan`.
 
 use std::io::Write;
+use std::sync::OnceLock;
 
 use serde_json::json;
 use sigmata::ir::Target;
@@ -108,8 +109,9 @@ pub struct Printer {
     pub format: ScanFormat,
     /// Colour for `text`.
     pub color: bool,
-    /// Per rule: the start of its JSONL objects (`{"rule_id":…,"rule_path":…,`).
-    heads: Vec<String>,
+    /// Per rule: the start of its JSONL objects (`{"rule_id":…,"rule_path":…,`),
+    /// made on its first match (a bundle's rules are decoded on first use).
+    heads: Vec<OnceLock<String>>,
 }
 
 const RESET: &str = "\x1b[0m";
@@ -127,22 +129,23 @@ fn level_color(level: Option<&str>) -> &'static str {
 impl Printer {
     /// A printer for `engine`'s rules.
     pub fn new(engine: &Engine, format: ScanFormat, color: bool) -> Printer {
-        let heads = engine
-            .rules()
-            .map(|(_, lr)| {
-                let r = &lr.rule;
-                let head = json!({
-                    "rule_id": r.id,
-                    "rule_title": r.title,
-                    "level": r.level.map(|l| l.as_str()),
-                    "tags": r.tags,
-                    "rule_path": &*r.origin.path,
-                })
-                .to_string();
-                format!("{},", &head[..head.len() - 1])
-            })
-            .collect();
+        let heads = (0..engine.len()).map(|_| OnceLock::new()).collect();
         Printer { format, color, heads }
+    }
+
+    fn head(&self, engine: &Engine, id: RuleId) -> &str {
+        self.heads[id.index()].get_or_init(|| {
+            let r = engine.rule(id);
+            let head = json!({
+                "rule_id": r.id,
+                "rule_title": r.title,
+                "level": r.level.map(|l| l.as_str()),
+                "tags": r.tags,
+                "rule_path": &*r.origin.path,
+            })
+            .to_string();
+            format!("{},", &head[..head.len() - 1])
+        })
     }
 
     /// Writes one match of the event at `at`; `event` is the echoed event's
@@ -159,7 +162,7 @@ impl Printer {
         let Loc { source, source_json, line, record } = at;
         match self.format {
             ScanFormat::Jsonl => {
-                out.extend_from_slice(self.heads[id.index()].as_bytes());
+                out.extend_from_slice(self.head(engine, id).as_bytes());
                 if let Some(e) = explanation {
                     let _ = write!(out, "\"explanation\":{},", crate::explain::to_json(e));
                 }

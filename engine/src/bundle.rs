@@ -48,9 +48,10 @@ use crate::config::Config;
 use crate::correlate::Correlations;
 use crate::error::{Error, ErrorKind};
 use crate::exec::Engine;
+use crate::exec::engine::{EncodedRules, RuleSource};
 use crate::front::rule::Correlation;
 use crate::front::rule::LogSource;
-use crate::ir::{FieldTable, LoadedRule, Placeholders, Pred, Target, Test};
+use crate::ir::{FieldTable, Placeholders, Target};
 use crate::plan::{ACCEPT, Plan, REJECT};
 
 /// The first bytes of every bundle.
@@ -115,7 +116,7 @@ fn limits(c: &Config) -> [(&'static str, usize); 11] {
 /// The payload as written (borrowed) ...
 #[derive(serde::Serialize)]
 struct PayloadRef<'a> {
-    rules: &'a [LoadedRule],
+    rules: Vec<Raw<'a>>,
     fields: &'a FieldTable,
     plan: &'a Plan,
     placeholders: &'a Placeholders,
@@ -128,7 +129,9 @@ struct PayloadRef<'a> {
 /// same order.
 #[derive(serde::Deserialize)]
 struct Payload<'a> {
-    rules: Vec<LoadedRule>,
+    /// Each rule as `LoadedRule::encode` wrote it, decoded on first use.
+    #[serde(borrow)]
+    rules: Vec<&'a [u8]>,
     fields: FieldTable,
     plan: Plan,
     placeholders: Placeholders,
@@ -218,15 +221,16 @@ impl Bundle {
     /// The bundle as bytes (see the module docs for the layout). The same
     /// pack compiled twice gives the same bytes.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let (rules, fields, plan, placeholders, config) = self.engine.bundle_parts();
+        let (fields, plan, placeholders, config) = self.engine.bundle_parts();
         let automata = self.engine.saved_automata();
+        let rules: Vec<Vec<u8>> = self.engine.rules().map(|(_, r)| r.encode()).collect();
         let built = BuiltWith {
             limits: limits(config).iter().map(|(n, v)| (n.to_string(), *v as u64)).collect(),
             logsource: config.logsource.clone(),
             automaton: config.automaton,
         };
         let payload = PayloadRef {
-            rules,
+            rules: rules.iter().map(|r| Raw(r)).collect(),
             fields,
             plan,
             placeholders,
@@ -282,26 +286,38 @@ impl Bundle {
         if !r.bytes.is_empty() {
             return Err(refuse(format!("{} bytes after the checksum", r.bytes.len())));
         }
-        if sha2::Sha256::digest(&bytes[..bytes.len() - CHECKSUM_BYTES]).as_slice() != sum {
+        // The checksum is computed on another thread while the payload
+        // decodes (decoding never trusts the bytes); a mismatch is reported
+        // before any decoding error.
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(2);
+        let summed = || sha2::Sha256::digest(&bytes[..bytes.len() - CHECKSUM_BYTES]).as_slice() == sum;
+        let (intact, decoded) = if threads > 1 {
+            std::thread::scope(|scope| {
+                let intact = scope.spawn(summed);
+                let decoded = decode_payload(built, payload, config, threads);
+                // OK: hashing does not panic; if it did, hash here.
+                (intact.join().unwrap_or_else(|_| summed()), decoded)
+            })
+        } else if summed() {
+            (true, decode_payload(built, payload, config, threads))
+        } else {
+            (false, Err(refuse("")))
+        };
+        if !intact {
             return Err(refuse("checksum mismatch: the bundle is damaged"));
         }
-        let built: BuiltWith = decode(built, "the limits")?;
-        let engine_config = check_limits(&built, config)?;
-        let payload: Payload = decode(payload, "the payload")?;
-        validate(&payload)?;
-        let Payload { rules, fields, plan, placeholders, correlations, label, automata } = payload;
-        let mut saved = vec![None; fields.len()];
-        for (f, bytes) in automata {
-            match saved.get_mut(f as usize) {
-                Some(slot @ None) => *slot = Some(bytes),
-                _ => return Err(refuse("an automaton names a field that is not in the table, or a field twice")),
-            }
-        }
-        let matchers = crate::exec::engine::build_matchers(&fields, &plan, &engine_config, &saved).map_err(|(f, e)| {
-            refuse(format!("the literal automaton of field '{}' is not the automaton of its literals: {e}", fields.name(f)))
-        })?;
+        let (engine_config, payload, matchers) = decoded?;
+        let Payload { rules, fields, plan, placeholders, correlations, label, automata: _ } = payload;
         // Regexes are compiled on first use: they compiled when the pack
         // was compiled, with the same limits and the same sigmata.
+        let mut encoded = EncodedRules { bytes: Vec::new().into(), ends: Vec::with_capacity(rules.len()) };
+        let mut all = Vec::with_capacity(rules.iter().map(|r| r.len()).sum());
+        for r in &rules {
+            all.extend_from_slice(r);
+            encoded.ends.push(all.len());
+        }
+        encoded.bytes = all.into();
+        let rules = RuleSource::Encoded(encoded);
         let engine = Engine::assemble(rules, fields, plan, matchers, &engine_config, &placeholders, None);
         if !engine.is_complete() {
             return Err(refuse("a field with literals has no automaton"));
@@ -316,6 +332,37 @@ impl Bundle {
         }
         Ok(Bundle { engine, correlations, label })
     }
+}
+
+/// Decodes and checks the limits and the payload, and loads or builds the
+/// literal matchers.
+#[allow(clippy::type_complexity)]
+fn decode_payload<'a>(
+    built: &[u8],
+    payload: &'a [u8],
+    config: &Config,
+    threads: usize,
+) -> Result<(Config, Payload<'a>, Vec<(crate::ir::FieldId, crate::exec::matcher::FieldMatcher)>), Error> {
+    let built: BuiltWith = decode(built, "the limits")?;
+    let engine_config = check_limits(&built, config)?;
+    let payload: Payload = decode(payload, "the payload")?;
+    validate(&payload)?;
+    let mut saved = vec![None; payload.fields.len()];
+    for &(f, bytes) in &payload.automata {
+        match saved.get_mut(f as usize) {
+            Some(slot @ None) => *slot = Some(bytes),
+            _ => return Err(refuse("an automaton names a field that is not in the table, or a field twice")),
+        }
+    }
+    let (fields, plan) = (&payload.fields, &payload.plan);
+    let matchers =
+        crate::exec::engine::build_matchers(fields, plan, &engine_config, &saved, threads).map_err(|(f, e)| {
+            refuse(format!(
+                "the literal automaton of field '{}' is not the automaton of its literals: {e}",
+                fields.name(f)
+            ))
+        })?;
+    Ok((engine_config, payload, matchers))
 }
 
 /// Decodes all of `bytes` as a `T`.
@@ -368,25 +415,7 @@ fn check_limits(built: &BuiltWith, config: &Config) -> Result<Config, Error> {
 fn validate(p: &Payload) -> Result<(), Error> {
     let nf = p.fields.len();
     let plan = &p.plan;
-    let pred_ok = |pred: &Pred| {
-        let field_ok = match pred.target {
-            Target::Field(f) => f.index() < nf,
-            Target::Keywords => true,
-        };
-        let other_ok = match &pred.test {
-            Test::FieldRef { other, .. } => other.index() < nf,
-            _ => true,
-        };
-        field_ok && other_ok
-    };
-    for r in &p.rules {
-        let mut ok = true;
-        r.ir.expr.for_each_pred(&mut |pred| ok &= pred_ok(pred));
-        if !ok {
-            return Err(refuse(format!("rule '{}' names a field that is not in the table", r.rule.title)));
-        }
-    }
-    if !plan.preds.iter().all(|p| pred_ok(&p.pred)) {
+    if !plan.preds.iter().all(|p| p.pred.fields_within(nf)) {
         return Err(refuse("a predicate names a field that is not in the table"));
     }
     if plan.literals.len() != nf {

@@ -7,8 +7,8 @@
 //! automaton of the field's literals, in `O(states + literal bytes)`:
 //!
 //! 1. the layout is daachorse 5.1's standard-matching layout (the version is
-//!    pinned in `Cargo.toml` for this reason), and its prefilter, if any,
-//!    never skips a position where a literal starts;
+//!    pinned in `Cargo.toml` for this reason), without prefilter (sigmata
+//!    builds none, see `FieldMatcher::new`);
 //! 2. every BASE is owned by one state, so each state has at most one parent
 //!    as the search sees transitions (`child = base ^ byte`, `check == byte`);
 //! 3. the states reachable from the root are exactly the prefixes of the
@@ -95,22 +95,9 @@ pub(crate) fn verify(bytes: &[u8], literals: &[Literal]) -> Result<(), String> {
     for _ in 0..m {
         outputs.push(Output { value: r.u32()?, length: r.u32()?, parent: r.u32()? });
     }
-    let (kind, _num_states) = (r.u8()?, r.u32()?);
-    let prefilter = match r.u8()? {
-        0 => None,
-        1 => {
-            let window = usize::from(r.u8()?);
-            let table = r.0.get(..1 << 16).ok_or("truncated")?;
-            r.0 = &r.0[table.len()..];
-            Some((window, table))
-        }
-        _ => return Err("an invalid prefilter flag".into()),
-    };
-    if kind != 0 || !r.0.is_empty() {
-        return Err("not a standard-matching automaton".into());
-    }
-    if let Some((window, table)) = prefilter {
-        check_prefilter(window, table, literals)?;
+    let (kind, _num_states, prefilter) = (r.u8()?, r.u32()?, r.u8()?);
+    if kind != 0 || prefilter != 0 || !r.0.is_empty() {
+        return Err("not a standard-matching automaton without prefilter".into());
     }
     if n == 0 || n % BLOCK != 0 || n > u32::MAX as usize / 2 {
         return Err("the state array has an invalid length".into());
@@ -135,9 +122,8 @@ pub(crate) fn verify(bytes: &[u8], literals: &[Literal]) -> Result<(), String> {
     // Children lists (the parent of `t` is the owner of `t ^ check(t)`,
     // in the same block of 256), grouped by parent.
     let mut first = vec![0u32; n + 1];
-    let parent: Vec<u32> = (0..n)
-        .map(|t| if t == ROOT as usize { NONE } else { owner[t ^ usize::from(states[t].check())] })
-        .collect();
+    let parent: Vec<u32> =
+        (0..n).map(|t| if t == ROOT as usize { NONE } else { owner[t ^ usize::from(states[t].check())] }).collect();
     for &p in &parent {
         if p != NONE {
             first[p as usize + 1] += 1;
@@ -229,29 +215,6 @@ pub(crate) fn verify(bytes: &[u8], literals: &[Literal]) -> Result<(), String> {
     Ok(())
 }
 
-/// daachorse's prefilter slides a window of `window` bytes and skips a
-/// position unless bit `i` of `table[2-gram]` is 0 for the window's `i`-th
-/// 2-gram. It is sound (never skips an occurrence) if the window is no
-/// longer than any literal and every literal's first `window - 1` 2-grams
-/// have their bits cleared; more cleared bits only cost candidates.
-fn check_prefilter(window: usize, table: &[u8], literals: &[Literal]) -> Result<(), String> {
-    if !(2..=9).contains(&window) {
-        return Err("an invalid prefilter window".into());
-    }
-    for lit in literals {
-        let text = lit.text.as_bytes();
-        if text.len() < window {
-            return Err("the prefilter window is longer than a literal".into());
-        }
-        for (i, gram) in text[..window].windows(2).enumerate() {
-            if table[usize::from(gram[0]) << 8 | usize::from(gram[1])] & (1 << i) != 0 {
-                return Err("the prefilter would skip a literal".into());
-            }
-        }
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::verify;
@@ -263,6 +226,7 @@ mod tests {
 
     fn build(words: &[&str]) -> Vec<u8> {
         daachorse::DoubleArrayAhoCorasickBuilder::new()
+            .use_prefilter(false)
             .build_with_values(words.iter().enumerate().map(|(i, w)| (w.as_bytes(), i as u32)))
             .expect("builds")
             .serialize()
@@ -286,40 +250,24 @@ mod tests {
         assert!(verify(&bytes, &lits(&[WORDS, &["more"]].concat())).is_err());
     }
 
-    /// Without a prefilter ("e" is too short for one) and with one.
-    const PREFILTERED: &[&str] = &["\\cmd.exe", ".exe", "cmd", "powershell", "-enc", "-encodedcommand", "shell"];
-
     /// Every truncation is refused, and every single-byte change is either
-    /// refused (by `verify` or by daachorse) or leaves an automaton that matches exactly as the original
-    /// (a change to bytes no search reads, or a prefilter bit cleared).
-    /// Of the 64 KiB prefilter table, the entries of the literals' 2-grams
-    /// and every 251st byte are changed.
+    /// refused (by `verify` or by daachorse) or leaves an automaton that
+    /// matches exactly as the original (a change to bytes no search reads).
     #[test]
     fn damage_is_refused_or_harmless() {
         let hay = "c:\\windows\\cmd.exe /c powershell -encodedcommand e -enc shell.exe";
         let matches = |da: &daachorse::DoubleArrayAhoCorasick<u32>| {
             da.find_overlapping_iter(hay).map(|m| (m.start(), m.end(), m.value())).collect::<Vec<_>>()
         };
-        for (words, prefiltered) in [(WORDS, false), (PREFILTERED, true)] {
+        for words in [WORDS, &WORDS[..2]] {
             let bytes = build(words);
             let literals = lits(words);
-            // The prefilter flag is the last byte, or is followed by the
-            // window and the 64 KiB table.
-            let flag = if prefiltered { bytes.len() - (1 << 16) - 2 } else { bytes.len() - 1 };
-            assert_eq!(bytes[flag], u8::from(prefiltered));
-            let table = if prefiltered { flag + 2 } else { bytes.len() };
-            let grams: std::collections::HashSet<usize> = words
-                .iter()
-                .flat_map(|w| w.as_bytes().windows(2).map(|g| table + (usize::from(g[0]) << 8 | usize::from(g[1]))))
-                .collect();
             let expected = matches(&daachorse::DoubleArrayAhoCorasick::<u32>::deserialize(&bytes).expect("loads").0);
             for len in 0..bytes.len() {
-                if len < table || len % 251 == 0 {
-                    assert!(verify(&bytes[..len], &literals).is_err(), "truncated at {len}");
-                }
+                assert!(verify(&bytes[..len], &literals).is_err(), "truncated at {len}");
             }
             let (mut refused, mut harmless) = (0, 0);
-            for i in (0..bytes.len()).filter(|&i| !prefiltered || i < table || i % 251 == 0 || grams.contains(&i)) {
+            for i in 0..bytes.len() {
                 for flip in [1u8, 2, 0x80, 0xff] {
                     let mut bad = bytes.clone();
                     bad[i] ^= flip;

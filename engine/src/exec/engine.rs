@@ -105,7 +105,10 @@ pub struct Engine {
 
 #[derive(Debug)]
 struct Inner {
-    rules: Vec<LoadedRule>,
+    /// The rules, by id; a bundle's are decoded from `encoded` on first use
+    /// (see [`Inner::loaded`]).
+    rules: Vec<OnceLock<LoadedRule>>,
+    encoded: EncodedRules,
     fields: FieldTable,
     /// Compiled lazy predicates, by predicate index (`None` for scanned
     /// ones); a bundle's are compiled on first use (see [`Inner::lazy`]).
@@ -149,7 +152,33 @@ struct Inner {
     config: Config,
 }
 
+/// A bundle's rules, each as [`LoadedRule::encode`] wrote it (empty for a
+/// compiled engine, whose rules are decoded already).
+#[derive(Debug, Default)]
+pub(crate) struct EncodedRules {
+    /// Every rule's bytes, one after the other.
+    pub(crate) bytes: Box<[u8]>,
+    /// Where each rule's bytes end in `bytes`.
+    pub(crate) ends: Vec<usize>,
+}
+
+/// The rules [`Engine::assemble`] is given.
+pub(crate) enum RuleSource {
+    Decoded(Vec<LoadedRule>),
+    Encoded(EncodedRules),
+}
+
 impl Inner {
+    /// Rule `i`, decoded on first use if it came from a bundle.
+    fn loaded(&self, i: usize) -> &LoadedRule {
+        self.rules[i].get_or_init(|| {
+            let e = &self.encoded;
+            let end = |j: usize| e.ends.get(j).copied().unwrap_or(0);
+            let start = i.checked_sub(1).map_or(0, end);
+            LoadedRule::decode(e.bytes.get(start..end(i)).unwrap_or_default(), self.fields.len(), i)
+        })
+    }
+
     /// The lazy test of predicate `p`: `None` for a scanned predicate, and
     /// for a test that does not compile (which the pack's compilation
     /// refused, so only a hand-made bundle has one: it is false).
@@ -302,21 +331,48 @@ pub(crate) fn check_regexes(
 /// checking that they are exactly the automata of the field's literals,
 /// built otherwise (daachorse builds most of the load time left after
 /// parsing). A saved automaton that is refused is an error naming the field.
+/// With two threads, each takes about half of the work (by literal count).
 pub(crate) fn build_matchers(
     fields: &FieldTable,
     plan: &plan::Plan,
     config: &Config,
     saved: &[Option<&[u8]>],
+    threads: usize,
 ) -> Result<Vec<(FieldId, FieldMatcher)>, (FieldId, String)> {
     // `literals` is indexed by field id.
-    let mut out = Vec::new();
-    for ((id, _), lits) in fields.iter().zip(&plan.literals) {
-        let matcher = match saved.get(id.index()).copied().flatten() {
-            Some(bytes) => Some(FieldMatcher::load(lits, bytes).map_err(|e| (id, e))?),
-            None => FieldMatcher::new(lits, config.automaton),
-        };
-        out.extend(matcher.map(|m| (id, m)));
+    let mut jobs: Vec<(FieldId, &[plan::Literal])> =
+        fields.iter().map(|(id, _)| id).zip(plan.literals.iter().map(Vec::as_slice)).collect();
+    let build = |jobs: &[(FieldId, &[plan::Literal])]| -> Result<Vec<(FieldId, FieldMatcher)>, (FieldId, String)> {
+        let mut out = Vec::new();
+        for &(id, lits) in jobs {
+            let matcher = match saved.get(id.index()).copied().flatten() {
+                Some(bytes) => Some(FieldMatcher::load(lits, bytes).map_err(|e| (id, e))?),
+                None => FieldMatcher::new(lits, config.automaton),
+            };
+            out.extend(matcher.map(|m| (id, m)));
+        }
+        Ok(out)
+    };
+    if threads < 2 {
+        return build(&jobs);
     }
+    // Largest first, each to the lighter half.
+    jobs.sort_by_key(|(_, lits)| std::cmp::Reverse(lits.len()));
+    let (mut halves, mut weights) = ([Vec::new(), Vec::new()], [0, 0]);
+    for job in jobs {
+        let h = usize::from(weights[1] < weights[0]);
+        weights[h] += job.1.len();
+        halves[h].push(job);
+    }
+    let [mine, other] = halves;
+    let (out, theirs) = std::thread::scope(|scope| {
+        let theirs = scope.spawn(|| build(&other));
+        // OK: building does not panic; if it did, build that half here.
+        (build(&mine), theirs.join().unwrap_or_else(|_| build(&other)))
+    });
+    let mut out = out?;
+    out.extend(theirs?);
+    out.sort_by_key(|(id, _)| id.index());
     Ok(out)
 }
 
@@ -370,7 +426,7 @@ impl Engine {
         let plan_and_matchers = |rules: &[LoadedRule]| {
             let plan = plan_of(rules);
             // OK: with nothing saved, building has no error to report.
-            let matchers = build_matchers(&fields, &plan, config, &[]).unwrap_or_default();
+            let matchers = build_matchers(&fields, &plan, config, &[], 1).unwrap_or_default();
             (plan, matchers)
         };
         // With two threads, one plans the pack and builds its automata while
@@ -402,6 +458,7 @@ impl Engine {
                 plan_and_matchers(&rules)
             }
         };
+        let rules = RuleSource::Decoded(rules);
         (Engine::assemble(rules, fields, plan, matchers, config, placeholders, Some(&mut regexes)), errors)
     }
 
@@ -411,7 +468,7 @@ impl Engine {
     /// regex already and passes them in `regexes`, and rule bundles, which
     /// store the plan and compile each lazy test on first use (`None`).
     pub(crate) fn assemble(
-        rules: Vec<LoadedRule>,
+        rules: RuleSource,
         fields: FieldTable,
         plan: plan::Plan,
         matchers: Vec<(FieldId, FieldMatcher)>,
@@ -420,12 +477,12 @@ impl Engine {
         regexes: Option<&mut crate::exec::lazy::Regexes>,
     ) -> Engine {
         let lazy: Vec<OnceLock<Option<LazyPred>>> = match regexes {
-            Some(regexes) => plan
-                .preds
-                .iter()
-                .map(|p| OnceLock::from(compile_lazy(p, config, regexes)))
-                .collect(),
+            Some(regexes) => plan.preds.iter().map(|p| OnceLock::from(compile_lazy(p, config, regexes))).collect(),
             None => plan.preds.iter().map(|_| OnceLock::new()).collect(),
+        };
+        let (rules, encoded) = match rules {
+            RuleSource::Decoded(rules) => (rules.into_iter().map(OnceLock::from).collect(), EncodedRules::default()),
+            RuleSource::Encoded(e) => (e.ends.iter().map(|_| OnceLock::new()).collect(), e),
         };
         let mut pred_group_lists: Vec<Vec<u32>> = vec![Vec::new(); plan.preds.len()];
         let mut group_rule = Vec::new();
@@ -497,6 +554,7 @@ impl Engine {
             starts: plan.rules.iter().map(|r| r.start).collect(),
             ops: plan.ops.clone(),
             rules,
+            encoded,
             fields,
             lazy,
             group_counts,
@@ -524,9 +582,9 @@ impl Engine {
 
     /// What a rule bundle stores: the loaded rules, the field table, the
     /// plan, and what the rules were lowered with.
-    pub(crate) fn bundle_parts(&self) -> (&[LoadedRule], &FieldTable, &plan::Plan, &Placeholders, &Config) {
+    pub(crate) fn bundle_parts(&self) -> (&FieldTable, &plan::Plan, &Placeholders, &Config) {
         let i = &*self.inner;
-        (&i.rules, &i.fields, &i.plan, &i.placeholders, &i.config)
+        (&i.fields, &i.plan, &i.placeholders, &i.config)
     }
 
     /// The literal automata a bundle carries, by field index: those with a
@@ -555,17 +613,17 @@ impl Engine {
 
     /// The rule with this id.
     pub fn rule(&self, id: RuleId) -> &Rule {
-        &self.inner.rules[id.index()].rule
+        &self.inner.loaded(id.index()).rule
     }
 
     /// The rule with this id, with its IR and applied filters.
     pub fn loaded(&self, id: RuleId) -> &LoadedRule {
-        &self.inner.rules[id.index()]
+        self.inner.loaded(id.index())
     }
 
     /// Every rule, in id order.
     pub fn rules(&self) -> impl Iterator<Item = (RuleId, &LoadedRule)> {
-        self.inner.rules.iter().enumerate().map(|(i, r)| (RuleId(i as u32), r))
+        (0..self.inner.rules.len()).map(|i| (RuleId(i as u32), self.inner.loaded(i)))
     }
 
     /// The field table the rules' IR refers to.

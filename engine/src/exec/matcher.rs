@@ -98,7 +98,12 @@ impl FieldMatcher {
             return Some(FieldMatcher::Exact(map));
         }
         if matches!(kind, AutomatonKind::DoubleArray | AutomatonKind::Auto) {
+            // Without daachorse's 2-gram prefilter: it saved 3.5 % of the
+            // scans' instructions on the SigmaHQ pack (callgrind, real
+            // events) but adds 64 KiB to each automaton of a bundle, where
+            // it would have to be checked too (`daac::verify`).
             let da = daachorse::DoubleArrayAhoCorasickBuilder::new()
+                .use_prefilter(false)
                 .match_kind(daachorse::MatchKind::Standard)
                 .build_with_values(literals.iter().enumerate().map(|(i, l)| (l.text.as_bytes(), i as u32)))
                 .ok()?;
@@ -139,7 +144,9 @@ impl FieldMatcher {
     pub(crate) fn load(literals: &[Literal], bytes: &[u8]) -> Result<FieldMatcher, String> {
         super::daac::verify(bytes, literals)?;
         match daachorse::DoubleArrayAhoCorasick::<u32>::deserialize(bytes) {
-            Ok((da, [])) => Ok(FieldMatcher::DoubleArray { da: Daac(da), hits: literals.iter().map(Hits::from).collect() }),
+            Ok((da, [])) => {
+                Ok(FieldMatcher::DoubleArray { da: Daac(da), hits: literals.iter().map(Hits::from).collect() })
+            }
             Ok(_) | Err(_) => Err("daachorse refuses the automaton".into()),
         }
     }

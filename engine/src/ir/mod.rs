@@ -18,6 +18,7 @@
 //! small constant (search → branch → item → value), so recursive walks over
 //! it are safe.
 
+mod encoded;
 mod lower;
 mod pattern;
 

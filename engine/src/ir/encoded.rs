@@ -1,0 +1,78 @@
+//! A rule as a bundle stores it: its own postcard bytes, so that loading a
+//! bundle decodes no rule document and each rule is decoded on first use
+//! (an alert, `explain`), checked as the whole bundle is.
+
+use std::sync::Arc;
+
+use super::{Expr, LoadedRule, Pred, RuleIr, Target, Test};
+use crate::front::rule::{Detection, LogSource, Origin, Rule};
+
+impl LoadedRule {
+    /// The rule's bytes in a bundle.
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        // OK: postcard only fails on types it does not support (none here).
+        postcard::to_allocvec(self).unwrap_or_default()
+    }
+
+    /// Decodes rule `index` of a bundle whose field table has `fields`
+    /// entries. Bytes that do not decode to the end, or whose IR names a
+    /// field outside the table, give a rule that never matches, titled as
+    /// unreadable: the checksum rules out damage, so only a hand-made bundle
+    /// has one, and evaluation never depends on it (the plan decides).
+    pub(crate) fn decode(bytes: &[u8], fields: usize, index: usize) -> LoadedRule {
+        let decoded = match postcard::take_from_bytes::<LoadedRule>(bytes) {
+            Ok((rule, [])) => Some(rule),
+            _ => None,
+        };
+        decoded.filter(|r| names_known_fields(&r.ir.expr, fields)).unwrap_or_else(|| unreadable(index))
+    }
+}
+
+fn names_known_fields(expr: &Expr, fields: usize) -> bool {
+    let mut ok = true;
+    expr.for_each_pred(&mut |p| ok &= p.fields_within(fields));
+    ok
+}
+
+impl Pred {
+    /// True if every field the predicate reads is below `fields` (a field
+    /// table's length): what a bundle's predicates are checked for.
+    pub(crate) fn fields_within(&self, fields: usize) -> bool {
+        let target_ok = match self.target {
+            Target::Field(f) => f.index() < fields,
+            Target::Keywords => true,
+        };
+        let other_ok = match &self.test {
+            Test::FieldRef { other, .. } => other.index() < fields,
+            _ => true,
+        };
+        target_ok && other_ok
+    }
+}
+
+fn unreadable(index: usize) -> LoadedRule {
+    let rule = Rule {
+        title: format!("rule {index} of the bundle does not decode"),
+        id: None,
+        name: None,
+        status: None,
+        description: None,
+        license: None,
+        author: None,
+        references: Vec::new(),
+        date: None,
+        modified: None,
+        tags: Vec::new(),
+        falsepositives: Vec::new(),
+        level: None,
+        fields: Vec::new(),
+        related: Vec::new(),
+        taxonomy: None,
+        scope: Vec::new(),
+        logsource: LogSource::default(),
+        detection: Detection::default(),
+        custom: Vec::new(),
+        origin: Origin { path: Arc::from("<bundle>"), document: 0, first_line: 0, last_line: 0 },
+    };
+    LoadedRule { rule, ir: RuleIr { expr: Expr::FALSE }, filters: Vec::new() }
+}
