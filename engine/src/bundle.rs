@@ -1,23 +1,26 @@
 //! Rule bundles: a compiled pack as bytes, to compile once and load without
-//! parsing YAML, lowering or planning (`sigmata compile`, then `scan --bundle`).
+//! parsing YAML, lowering, planning or building automata (`sigmata compile`,
+//! then `scan --bundle`).
 //!
 //! A bundle holds the *planned* engine: the loaded rules (metadata for
 //! alerts, the rule documents for `explain`, their IR), the field table, the
 //! plan (shared predicates, literal sets, witness groups, jump programs),
-//! the placeholders the rules were lowered with, and the correlations that
-//! resolved. Loading skips YAML parsing, lowering and planning; the literal
-//! automata and the lazy tests are built again from the stored literal lists
-//! and patterns (daachorse 1.x only has an `unsafe` unchecked deserializer;
-//! rebuilding is about a third of the load time, see BENCHMARKS.md "Bundles").
+//! the literal automata, the placeholders the rules were lowered with, and
+//! the correlations that resolved. Loading decodes the plan and loads the
+//! automata; each rule is decoded on first use (an alert, `explain`) and
+//! each lazy test (a regex) is compiled on first use, so that a loaded pack
+//! is ready to scan in a few milliseconds (see BENCHMARKS.md "Bundles").
 //!
-//! # Format (version 1)
+//! # Format (version 2)
 //!
 //! ```text
 //! magic        8 bytes  b"SGMTBNDL"
 //! format       u32 LE   FORMAT_VERSION
 //! version      u8 length + bytes: the sigmata version that wrote it
 //! built-with   u32 LE length + postcard: the Config limits, logsource, automaton
-//! payload      u64 LE length + postcard: rules, fields, plan, placeholders, correlations, label
+//! payload      u64 LE length + postcard: rules (each its own byte string),
+//!              fields, plan, placeholders, correlations, label, and the
+//!              daachorse automata by field (each a byte string)
 //! checksum     32 bytes: SHA-256 of everything before it
 //! ```
 //!
@@ -31,13 +34,22 @@
 //! catches damage, not forgery (sign bundles for that), so a well-checksummed
 //! but hand-made payload is then checked like a rule pack: every field id,
 //! predicate id, literal list, witness group and jump target is checked to
-//! be in range (jumps only go backwards, so programs end), expressions and
-//! YAML trees are decoded without recursion and with a depth bound
-//! (`ir::FlatExpr`, `yaml::FlatYaml`), regexes are compiled again under the
-//! loader's size limits, and correlations are resolved again against the
-//! rules. Decoding allocates in proportion to the input: every element of a
-//! decoded list takes at least one byte, and postcard checks lengths
-//! against the bytes left.
+//! be in range (jumps only go backwards, so programs end), and each
+//! automaton is checked to be exactly the Aho-Corasick automaton of its
+//! field's literals (`exec::daac`: daachorse's own check guards memory
+//! safety, not termination). Expressions and YAML trees are decoded without
+//! recursion and with a depth bound (`ir::FlatExpr`, `yaml::FlatYaml`), and
+//! correlations are resolved again against the rules. Decoding allocates in
+//! proportion to the input: every element of a decoded list takes at least
+//! one byte, and postcard checks lengths against the bytes left.
+//!
+//! Two checks happen on first use instead, and a hand-made bundle that
+//! fails them does not fail to load: a rule whose bytes do not decode, or
+//! name a field outside the table, reads as a rule titled "rule N of the
+//! bundle does not decode" (matching is decided by the plan, never by the
+//! rule document), and a regex that does not compile under the limits makes
+//! its test false. A bundle sigmata wrote never has either: its regexes
+//! compiled under the same limits when it was written.
 
 use std::collections::HashMap;
 
