@@ -8,7 +8,7 @@ use std::sync::Arc;
 use serde_json::Value as Json;
 use sha2::Digest as _;
 use sigmata::bundle::{Bundle, FORMAT_VERSION, MAGIC, SIGMATA_VERSION};
-use sigmata::{Builder, Config, Engine, ErrorKind, MatchSet, Record};
+use sigmata::{Builder, Config, Engine, ErrorKind, MatchSet, Record, RuleId};
 use sigmata_tests::corr::{load_correlation_cases, run};
 use sigmata_tests::{build, configs, json_texts, load_cases};
 
@@ -244,6 +244,37 @@ fn a_rechecksummed_changed_payload_never_panics() {
     }
     // Both outcomes occur: a changed title still loads, a changed index does not.
     assert!(loads > 0 && refusals > 0, "{loads} loads, {refusals} refusals");
+}
+
+/// The literal automata are the payload's last bytes. Changed there (the
+/// checksum set again), a bundle is refused with the field named, or loads
+/// an engine that matches as the original: a failure link or an output
+/// changed is caught by the check of the automaton against its literals,
+/// which daachorse's own check (memory safety only) would let through.
+#[test]
+fn a_changed_automaton_is_refused_with_its_field_or_harmless() {
+    let (engine, bytes) = small_bundle();
+    let expected: Vec<Vec<RuleId>> = events().iter().map(|ev| engine.matches(ev).iter().collect()).collect();
+    let end = bytes.len() - 32;
+    let mut named = 0;
+    for i in end - 600..end {
+        let mut b = bytes.clone();
+        b[i] ^= 0x01;
+        rechecksum(&mut b);
+        match Bundle::from_bytes(&b, &Config::new()) {
+            Ok(bundle) => {
+                let got: Vec<Vec<RuleId>> =
+                    events().iter().map(|ev| bundle.engine().matches(ev).iter().collect()).collect();
+                assert_eq!(got, expected, "byte {i} changed, loaded, and matches differently");
+            }
+            // Refused by sigmata's check, not by daachorse's.
+            Err(e) => {
+                let m = e.message();
+                named += usize::from(m.contains("the literal automaton of field") && !m.contains("daachorse"));
+            }
+        }
+    }
+    assert!(named > 0, "no change of the automata was refused by their check");
 }
 
 #[test]

@@ -76,3 +76,46 @@ fn unreadable(index: usize) -> LoadedRule {
     };
     LoadedRule { rule, ir: RuleIr { expr: Expr::FALSE }, filters: Vec::new() }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::{FieldId, Pred};
+    use super::*;
+
+    fn rule() -> LoadedRule {
+        let rule = "title: t\nid: 1\nlogsource: {category: process_creation}\n\
+                    detection: {sel: {Image|endswith: '\\x.exe'}, condition: sel}\n";
+        let (engine, report) = crate::Builder::new().add_source("t.yml", rule).build();
+        assert!(report.errors.is_empty(), "{report:?}");
+        engine.rules().next().expect("one rule").1.clone()
+    }
+
+    #[test]
+    fn a_rule_decodes_as_it_was_encoded() {
+        let r = rule();
+        let back = LoadedRule::decode(&r.encode(), 1, 0);
+        assert_eq!(back.rule.title, "t");
+        assert_eq!(back.rule.id.as_deref(), Some("1"));
+        assert_eq!(back.ir.expr, r.ir.expr);
+    }
+
+    /// Bytes that do not decode, trailing bytes, and an IR naming a field
+    /// outside the table give the unreadable rule, which never matches.
+    #[test]
+    fn what_does_not_decode_is_an_unreadable_rule() {
+        let r = rule();
+        let bytes = r.encode();
+        let mut longer = bytes.clone();
+        longer.push(0);
+        let mut other_field = r.clone();
+        other_field.ir.expr =
+            Expr::pred(Pred { target: Target::Field(FieldId::from_index(7)), test: Test::Exists(true) });
+        for bad in [&b""[..], &bytes[..bytes.len() - 1], &longer, &other_field.encode()] {
+            let got = LoadedRule::decode(bad, 1, 4);
+            assert_eq!(got.rule.title, "rule 4 of the bundle does not decode");
+            assert_eq!(got.ir.expr, Expr::FALSE);
+        }
+        // The same IR is fine with a table of eight fields.
+        assert_eq!(LoadedRule::decode(&other_field.encode(), 8, 4).ir.expr, other_field.ir.expr);
+    }
+}
