@@ -102,6 +102,11 @@ pub(crate) fn verify(bytes: &[u8], literals: &[Literal]) -> Result<(), String> {
     if n == 0 || n % BLOCK != 0 || n > u32::MAX as usize / 2 {
         return Err("the state array has an invalid length".into());
     }
+    // (Failure links are compared before they are followed below; this
+    // keeps every index in range whatever the order of the checks.)
+    if states.iter().any(|st| st.fail as usize >= n) {
+        return Err("a failure link is out of range".into());
+    }
 
     // 2. Parents, as the search sees them.
     let mut owner = vec![NONE; n];
