@@ -320,16 +320,10 @@ impl Bundle {
         }
         let (engine_config, payload, matchers) = decoded?;
         let Payload { rules, fields, plan, placeholders, correlations, label, automata: _ } = payload;
-        // Regexes are compiled on first use: they compiled when the pack
-        // was compiled, with the same limits and the same sigmata.
-        let mut encoded = EncodedRules { bytes: Vec::new().into(), ends: Vec::with_capacity(rules.len()) };
-        let mut all = Vec::with_capacity(rules.iter().map(|r| r.len()).sum());
-        for r in &rules {
-            all.extend_from_slice(r);
-            encoded.ends.push(all.len());
-        }
-        encoded.bytes = all.into();
-        let rules = RuleSource::Encoded(encoded);
+        // Rules are decoded and regexes compiled on first use (the regexes
+        // compiled when the pack was compiled, with the same limits and the
+        // same sigmata).
+        let rules = RuleSource::Encoded(EncodedRules::new(&rules));
         let engine = Engine::assemble(rules, fields, plan, matchers, &engine_config, &placeholders, None);
         if !engine.is_complete() {
             return Err(refuse("a field with literals has no automaton"));

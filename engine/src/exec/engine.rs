@@ -157,9 +157,24 @@ struct Inner {
 #[derive(Debug, Default)]
 pub(crate) struct EncodedRules {
     /// Every rule's bytes, one after the other.
-    pub(crate) bytes: Box<[u8]>,
+    bytes: Box<[u8]>,
     /// Where each rule's bytes end in `bytes`.
-    pub(crate) ends: Vec<usize>,
+    ends: Vec<usize>,
+}
+
+impl EncodedRules {
+    /// The rules' bytes, in rule order, copied together.
+    pub(crate) fn new(rules: &[&[u8]]) -> EncodedRules {
+        let mut bytes = Vec::with_capacity(rules.iter().map(|r| r.len()).sum());
+        let ends = rules
+            .iter()
+            .map(|r| {
+                bytes.extend_from_slice(r);
+                bytes.len()
+            })
+            .collect();
+        EncodedRules { bytes: bytes.into(), ends }
+    }
 }
 
 /// The rules [`Engine::assemble`] is given.
@@ -580,8 +595,8 @@ impl Engine {
         Engine { inner: Arc::new(inner) }
     }
 
-    /// What a rule bundle stores: the loaded rules, the field table, the
-    /// plan, and what the rules were lowered with.
+    /// What a rule bundle stores besides the rules and the automata: the
+    /// field table, the plan, and what the rules were lowered with.
     pub(crate) fn bundle_parts(&self) -> (&FieldTable, &plan::Plan, &Placeholders, &Config) {
         let i = &*self.inner;
         (&i.fields, &i.plan, &i.placeholders, &i.config)
