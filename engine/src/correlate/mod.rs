@@ -116,9 +116,11 @@ impl Correlations {
         let mut by_ref: HashMap<&str, RuleId> = HashMap::new();
         // Without correlations, no rule is looked up (a bundle's rules are
         // decoded on first use).
-        for (id, lr) in engine.rules().take(if docs.is_empty() { 0 } else { usize::MAX }) {
-            for key in [lr.rule.id.as_deref(), lr.rule.name.as_deref()].into_iter().flatten() {
-                by_ref.entry(key).or_insert(id);
+        if !docs.is_empty() {
+            for (id, lr) in engine.rules() {
+                for key in [lr.rule.id.as_deref(), lr.rule.name.as_deref()].into_iter().flatten() {
+                    by_ref.entry(key).or_insert(id);
+                }
             }
         }
         let mut corr_ref: HashMap<&str, usize> = HashMap::new();
