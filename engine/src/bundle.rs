@@ -279,7 +279,9 @@ impl Bundle {
         }
         let format = u32::from_le_bytes(r.array("the format version")?);
         if format != FORMAT_VERSION {
-            return Err(refuse(format!("bundle format version {format}, this sigmata reads version {FORMAT_VERSION}")));
+            return Err(refuse(format!(
+                "bundle format version {format}, this sigmata reads version {FORMAT_VERSION}: compile the rules again"
+            )));
         }
         let [n] = r.array::<1>("the sigmata version")?;
         let version = r.take(n as usize, "the sigmata version")?;
