@@ -305,22 +305,23 @@ impl Bundle {
         // before any decoding error.
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(2);
         let summed = || sha2::Sha256::digest(&bytes[..bytes.len() - CHECKSUM_BYTES]).as_slice() == sum;
-        let (intact, decoded) = if threads > 1 {
-            std::thread::scope(|scope| {
+        let mismatch = || refuse("checksum mismatch: the bundle is damaged");
+        let (engine_config, payload, matchers) = if threads > 1 {
+            let (intact, decoded) = std::thread::scope(|scope| {
                 let intact = scope.spawn(summed);
                 let decoded = decode_payload(built, payload, config, threads);
                 // OK: hashing does not panic; if it did, hash here.
                 (intact.join().unwrap_or_else(|_| summed()), decoded)
-            })
+            });
+            if !intact {
+                return Err(mismatch());
+            }
+            decoded?
         } else if summed() {
-            (true, decode_payload(built, payload, config, threads))
+            decode_payload(built, payload, config, threads)?
         } else {
-            (false, Err(refuse("")))
+            return Err(mismatch());
         };
-        if !intact {
-            return Err(refuse("checksum mismatch: the bundle is damaged"));
-        }
-        let (engine_config, payload, matchers) = decoded?;
         let Payload { rules, fields, plan, placeholders, correlations, label, automata: _ } = payload;
         // Rules are decoded and regexes compiled on first use (the regexes
         // compiled when the pack was compiled, with the same limits and the
