@@ -30,10 +30,17 @@ impl From<Pattern> for Vec<Token> {
     }
 }
 
-/// Normalises, so that a deserialized pattern keeps the invariants.
+/// Normalises, so that a deserialized pattern keeps the invariants (a
+/// normal one, as every pattern sigmata serializes is, is kept as it is).
 impl From<Vec<Token>> for Pattern {
     fn from(tokens: Vec<Token>) -> Pattern {
-        Pattern::new(tokens)
+        let normal =
+            tokens.iter().zip(tokens.iter().skip(1).map(Some).chain([None])).all(|(t, next)| match (t, next) {
+                (Token::Lit(s), _) if s.is_empty() => false,
+                (Token::Lit(_), Some(Token::Lit(_))) | (Token::Star, Some(Token::Star)) => false,
+                _ => true,
+            });
+        if normal { Pattern { tokens } } else { Pattern::new(tokens) }
     }
 }
 
@@ -253,6 +260,25 @@ mod tests {
         assert_eq!(p(&[]).shape(), Shape::Exact(""));
         assert_eq!(p(&["*"]).shape(), Shape::Any);
         assert_eq!(p(&["a", "?"]).shape(), Shape::Glob);
+    }
+
+    /// A deserialized token list is normalised as `Pattern::new` does it,
+    /// kept as it is when already normal.
+    #[test]
+    fn every_token_list_becomes_the_normal_pattern() {
+        let tokens = |s: &str| -> Vec<Token> {
+            s.chars()
+                .map(|c| match c {
+                    '*' => Token::Star,
+                    '?' => Token::One,
+                    'e' => Token::Lit(String::new()),
+                    c => Token::Lit(c.to_string()),
+                })
+                .collect()
+        };
+        for s in ["", "a", "ab", "*a", "**", "a*", "e", "ae", "?*?", "*e*", "a?b", "*ab*c", "e*e", "?"] {
+            assert_eq!(Pattern::from(tokens(s)), Pattern::new(tokens(s)), "{s:?}");
+        }
     }
 
     #[test]
