@@ -220,7 +220,7 @@ PACK` and `explain --bundle PACK` then start without parsing YAML, and every
 host that loads the same file runs the same engine.
 
 A bundle carries a magic, a format version, the sigmata version, the limits it
-was built with and a SHA-256 checksum. Loading refuses (exit 2, `bundle PACK:
+was built with and a BLAKE3 checksum. Loading refuses (exit 2, `bundle PACK:
 reason`) a damaged or truncated file, another sigmata version (compile again),
 or limits above the loader's. Field mapping (--pipeline) is applied to
 events, so it is given to scan or serve, not here.

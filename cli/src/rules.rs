@@ -163,16 +163,18 @@ pub fn refuse_bundle(args: &RuleArgs, command: &str, why: &str) -> Result<(), Fa
 fn load_bundle(path: &Path) -> Result<Loaded, Failure> {
     let fail = |reason: String| Failure::usage(format!("bundle {}: {reason}", path.display()));
     let bytes = std::fs::read(path).map_err(|e| fail(e.to_string()))?;
-    let bundle = sigmata::bundle::Bundle::from_bytes(&bytes, &Config::new()).map_err(|e| fail(e.to_string()))?;
+    // The engine keeps the bytes and decodes each rule from them on first use.
+    let bundle = sigmata::bundle::Bundle::from_vec(bytes, &Config::new()).map_err(|e| fail(e.to_string()))?;
     let (engine, correlations, label) = bundle.into_parts();
     // The digest of the rule files the bundle was compiled from (what
     // `compile` stores as the label), so that `--stats` and `serve` name
     // the same pack as `-r` would; a bundle written by another program
-    // is named by its own bytes.
+    // is named by its own bytes (read again: the engine has them).
     let digest = if label.len() == 64 && label.bytes().all(|b| b.is_ascii_hexdigit()) {
         label
     } else {
         use sha2::Digest as _;
+        let bytes = std::fs::read(path).map_err(|e| fail(e.to_string()))?;
         sha2::Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect()
     };
     let report =

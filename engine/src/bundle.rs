@@ -11,18 +11,26 @@
 //! each lazy test (a regex) is compiled on first use, so that a loaded pack
 //! is ready to scan in a few milliseconds (see BENCHMARKS.md "Bundles").
 //!
-//! # Format (version 2)
+//! # Format (version 3)
 //!
 //! ```text
 //! magic        8 bytes  b"SGMTBNDL"
 //! format       u32 LE   FORMAT_VERSION
 //! version      u8 length + bytes: the sigmata version that wrote it
 //! built-with   u32 LE length + postcard: the Config limits, logsource, automaton
-//! payload      u64 LE length + postcard: rules (each its own byte string),
-//!              fields, plan, placeholders, correlations, label, and the
-//!              daachorse automata by field (each a byte string)
-//! checksum     32 bytes: SHA-256 of everything before it
+//! rest         u64 LE length + postcard: rules (each its own byte string),
+//!              the plan but its literal sets, placeholders, correlations, label
+//! matching     u64 LE length + postcard: the field table, the literal sets
+//!              (flat, `plan::Literals`) and the daachorse automata by field
+//!              (each a byte string)
+//! checksum     32 bytes: BLAKE3 of everything before it
 //! ```
+//!
+//! The matching part is decoded first; then, with two threads, one checks
+//! the automata against the literals while the other computes the checksum,
+//! decodes and checks the rest and builds the engine's tables from it.
+//! [`Bundle::from_vec`] keeps the bundle's bytes and decodes each rule from
+//! them on first use instead of copying the rules out.
 //!
 //! # A bundle is input
 //!
@@ -52,24 +60,23 @@
 //! compiled under the same limits when it was written.
 
 use std::collections::HashMap;
-
-use sha2::Digest as _;
+use std::sync::Arc;
 
 use crate::AutomatonKind;
 use crate::config::Config;
 use crate::correlate::Correlations;
 use crate::error::{Error, ErrorKind};
 use crate::exec::Engine;
-use crate::exec::engine::{EncodedRules, RuleSource};
+use crate::exec::engine::{Assembly, EncodedRules, MatcherJob, RuleSource};
 use crate::front::rule::Correlation;
 use crate::front::rule::LogSource;
 use crate::ir::{FieldTable, Placeholders, Target};
-use crate::plan::{ACCEPT, Plan, REJECT};
+use crate::plan::{ACCEPT, Literals, Plan, REJECT};
 
 /// The first bytes of every bundle.
 pub const MAGIC: [u8; 8] = *b"SGMTBNDL";
 /// The layout version this sigmata writes and reads.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 /// The sigmata version that writes bundles; a bundle of another version is
 /// refused, since the plan's meaning may change between versions.
 pub const SIGMATA_VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -125,30 +132,44 @@ fn limits(c: &Config) -> [(&'static str, usize); 11] {
     ]
 }
 
-/// The payload as written (borrowed) ...
+/// The first part of the payload as written (borrowed) ...
 #[derive(serde::Serialize)]
-struct PayloadRef<'a> {
+struct RestRef<'a> {
     rules: Vec<Raw<'a>>,
-    fields: &'a FieldTable,
+    /// Without its literal sets (`Plan::literals` is not serialized).
     plan: &'a Plan,
     placeholders: &'a Placeholders,
     correlations: Vec<&'a Correlation>,
     label: &'a str,
-    automata: Vec<(u32, Raw<'a>)>,
 }
 
-/// ... and as read (owned, but for the automata): the same fields in the
-/// same order.
+/// ... and as read (owned, but for the rules): the same fields in the same
+/// order.
 #[derive(serde::Deserialize)]
-struct Payload<'a> {
+struct Rest<'a> {
     /// Each rule as `LoadedRule::encode` wrote it, decoded on first use.
     #[serde(borrow)]
     rules: Vec<&'a [u8]>,
-    fields: FieldTable,
     plan: Plan,
     placeholders: Placeholders,
     correlations: Vec<Correlation>,
     label: String,
+}
+
+/// The second part, decoded first: what the literal matchers are loaded
+/// from, so that the automata are checked while the rest decodes.
+#[derive(serde::Serialize)]
+struct MatchingRef<'a> {
+    fields: &'a FieldTable,
+    literals: &'a [Arc<Literals>],
+    automata: Vec<(u32, Raw<'a>)>,
+}
+
+#[derive(serde::Deserialize)]
+struct Matching<'a> {
+    fields: FieldTable,
+    /// The literal sets, by field index.
+    literals: Vec<Arc<Literals>>,
     /// The saved literal automata, by field index (see `exec::daac`).
     #[serde(borrow)]
     automata: Vec<(u32, &'a [u8])>,
@@ -181,6 +202,13 @@ impl<'a> Reader<'a> {
         let (head, rest) = self.bytes.split_at(n);
         self.bytes = rest;
         Ok(head)
+    }
+
+    /// A part of the payload: a u64 LE length, then that many bytes.
+    fn part(&mut self, what: &str) -> Result<&'a [u8], Error> {
+        let n = u64::from_le_bytes(self.array(&format!("the length of {what}"))?);
+        let n = usize::try_from(n).map_err(|_| refuse(format!("truncated: the length of {what} exceeds the input")))?;
+        self.take(n, what)
     }
 
     fn array<const N: usize>(&mut self, what: &str) -> Result<[u8; N], Error> {
@@ -241,30 +269,36 @@ impl Bundle {
             logsource: config.logsource.clone(),
             automaton: config.automaton,
         };
-        let payload = PayloadRef {
+        let rest = RestRef {
             rules: rules.iter().map(|r| Raw(r)).collect(),
-            fields,
             plan,
             placeholders,
             correlations: self.correlations.rules().iter().map(|c| &c.doc).collect(),
             label: &self.label,
+        };
+        let matching = MatchingRef {
+            fields,
+            literals: &plan.literals,
             automata: automata.iter().map(|(f, bytes)| (*f, Raw(bytes))).collect(),
         };
         // OK: postcard only fails to serialize types it does not support
         // (none here) or when a fixed-size buffer is full (a Vec grows).
         let built = postcard::to_allocvec(&built).unwrap_or_default();
-        let payload = postcard::to_allocvec(&payload).unwrap_or_default();
-        let mut out = Vec::with_capacity(payload.len() + built.len() + 96);
+        let rest = postcard::to_allocvec(&rest).unwrap_or_default();
+        let matching = postcard::to_allocvec(&matching).unwrap_or_default();
+        let mut out = Vec::with_capacity(built.len() + rest.len() + matching.len() + 128);
         out.extend_from_slice(&MAGIC);
         out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
         out.push(SIGMATA_VERSION.len() as u8);
         out.extend_from_slice(SIGMATA_VERSION.as_bytes());
         out.extend_from_slice(&(built.len() as u32).to_le_bytes());
         out.extend_from_slice(&built);
-        out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
-        out.extend_from_slice(&payload);
-        let sum = sha2::Sha256::digest(&out);
-        out.extend_from_slice(&sum);
+        for part in [rest, matching] {
+            out.extend_from_slice(&(part.len() as u64).to_le_bytes());
+            out.extend_from_slice(&part);
+        }
+        let sum = blake3::hash(&out);
+        out.extend_from_slice(sum.as_bytes());
         out
     }
 
@@ -273,6 +307,20 @@ impl Bundle {
     /// built with a limit above `config`'s. The engine runs with the limits
     /// it was built with; `config` also gives the frequency model.
     pub fn from_bytes(bytes: &[u8], config: &Config) -> Result<Bundle, Error> {
+        Bundle::load(bytes, config, false)?.finish(None)
+    }
+
+    /// [`from_bytes`](Bundle::from_bytes) without copying the rules: the
+    /// engine keeps `bytes` and decodes each rule from them on first use
+    /// (the SigmaHQ Windows pack's rules are half of its 4.5 MB bundle).
+    pub fn from_vec(bytes: Vec<u8>, config: &Config) -> Result<Bundle, Error> {
+        Bundle::load(&bytes, config, true)?.finish(Some(bytes))
+    }
+
+    /// Everything [`from_bytes`](Bundle::from_bytes) does but setting the
+    /// rule bytes, which are copied, or left to be set to `bytes` itself
+    /// when `in_place`.
+    fn load(bytes: &[u8], config: &Config, in_place: bool) -> Result<Loaded, Error> {
         let mut r = Reader { bytes };
         if r.take(MAGIC.len(), "the magic").ok() != Some(&MAGIC[..]) {
             return Err(refuse("not a sigmata rule bundle (wrong magic bytes)"));
@@ -293,41 +341,119 @@ impl Bundle {
         }
         let n = u32::from_le_bytes(r.array("the length of the limits")?);
         let built = r.take(n as usize, "the limits")?;
-        let n = u64::from_le_bytes(r.array("the payload length")?);
-        let n = usize::try_from(n).map_err(|_| refuse("truncated: the payload length exceeds the input"))?;
-        let payload = r.take(n, "the payload")?;
+        let rest = r.part("the rules and the plan")?;
+        let matching = r.part("the literal sets and automata")?;
         let sum = r.take(CHECKSUM_BYTES, "the checksum")?;
         if !r.bytes.is_empty() {
             return Err(refuse(format!("{} bytes after the checksum", r.bytes.len())));
         }
-        // The checksum is computed on another thread while the payload
-        // decodes (decoding never trusts the bytes); a mismatch is reported
-        // before any decoding error.
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(2);
-        let summed = || sha2::Sha256::digest(&bytes[..bytes.len() - CHECKSUM_BYTES]).as_slice() == sum;
-        let mismatch = || refuse("checksum mismatch: the bundle is damaged");
-        let (engine_config, payload, matchers) = if threads > 1 {
-            let (intact, decoded) = std::thread::scope(|scope| {
-                let intact = scope.spawn(summed);
-                let decoded = decode_payload(built, payload, config, threads);
-                // OK: hashing does not panic; if it did, hash here.
-                (intact.join().unwrap_or_else(|_| summed()), decoded)
-            });
-            if !intact {
-                return Err(mismatch());
-            }
-            decoded?
-        } else if summed() {
-            decode_payload(built, payload, config, threads)?
-        } else {
-            return Err(mismatch());
+        // Decoding never trusts the bytes, so the checksum is computed on
+        // another thread meanwhile; a mismatch is reported before any other
+        // error.
+        let summed = || blake3::hash(&bytes[..bytes.len() - CHECKSUM_BYTES]).as_bytes() == sum;
+        let checked = |result: Result<_, Error>| match result {
+            Err(_) if !summed() => Err(refuse("checksum mismatch: the bundle is damaged")),
+            other => other,
         };
-        let Payload { rules, fields, plan, placeholders, correlations, label, automata: _ } = payload;
-        // Rules are decoded and regexes compiled on first use (the regexes
+        // The limits and the literal sets first; then this thread checks
+        // the automata against the literals while another computes the
+        // checksum and decodes the rest.
+        let (engine_config, matching) = checked(decode_matching(built, matching, config))?;
+        let mut jobs: Vec<MatcherJob> =
+            matching.fields.iter().zip(&matching.literals).map(|((id, _), l)| (id, l, None)).collect();
+        for &(f, bytes) in &matching.automata {
+            // In range and each field once (`decode_matching`).
+            jobs[f as usize].2 = Some(bytes);
+        }
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(2);
+        // The automata, largest first, are taken one at a time by either
+        // thread (`done` keeps each field's result).
+        jobs.sort_by_key(|(_, lits, _)| std::cmp::Reverse(lits.len()));
+        let build = |job| crate::exec::engine::build_matchers(std::slice::from_ref(job), &engine_config);
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let load = || {
+            let mut done = Vec::new();
+            while let Some(job) = jobs.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed)) {
+                done.push(build(job));
+            }
+            done
+        };
+        // The rest is decoded, checked and made into the engine's tables
+        // (rules are decoded and regexes compiled on first use: the regexes
         // compiled when the pack was compiled, with the same limits and the
         // same sigmata).
-        let rules = RuleSource::Encoded(EncodedRules::new(&rules));
-        let engine = Engine::assemble(rules, fields, plan, matchers, &engine_config, &placeholders, None);
+        let prepare = || -> Result<(Assembly, Vec<Correlation>, String), Error> {
+            let rest: Rest = decode(rest, "the rules and the plan")?;
+            validate(&rest, matching.fields.len(), &matching.literals)?;
+            let Rest { rules, plan, placeholders, correlations, label } = rest;
+            let rules = RuleSource::Encoded(if in_place {
+                EncodedRules::within(bytes, &rules)
+            } else {
+                EncodedRules::new(&rules)
+            });
+            let fields = matching.fields.clone();
+            Ok((Engine::prepare(rules, fields, plan, &engine_config, &placeholders, None), correlations, label))
+        };
+        let (intact, prepared, matchers) = if threads > 1 {
+            // A new thread takes up to a few milliseconds to start here (2
+            // vCPUs), so it gets the checksum and the rest, then helps with
+            // the automata this thread started on.
+            std::thread::scope(|scope| {
+                let other = scope.spawn(|| (summed(), prepare(), load()));
+                let mut mine = load();
+                // OK: none of them panics; if one did, all is done again here.
+                match other.join() {
+                    Ok((intact, prepared, theirs)) => {
+                        mine.extend(theirs);
+                        (intact, prepared, mine)
+                    }
+                    Err(_) => (summed(), prepare(), jobs.iter().map(build).collect()),
+                }
+            })
+        } else {
+            (summed(), prepare(), load())
+        };
+        if !intact {
+            return Err(refuse("checksum mismatch: the bundle is damaged"));
+        }
+        let (mut assembly, correlations, label) = prepared?;
+        // The first refused field in field order, whichever thread saw it.
+        let (mut built, mut refused) = (Vec::new(), None::<(crate::ir::FieldId, String)>);
+        for result in matchers {
+            match result {
+                Ok(m) => built.extend(m),
+                Err(e) if refused.as_ref().is_none_or(|(f, _)| e.0 < *f) => refused = Some(e),
+                Err(_) => {}
+            }
+        }
+        if let Some((f, e)) = refused {
+            return Err(refuse(format!(
+                "the literal automaton of field '{}' is not the automaton of its literals: {e}",
+                matching.fields.name(f)
+            )));
+        }
+        built.sort_by_key(|(id, _)| id.index());
+        assembly.set_literals(matching.literals);
+        Ok(Loaded { assembly, matchers: built, correlations, label })
+    }
+}
+
+/// A bundle decoded and checked but for its correlations, whose rule bytes
+/// are still to be set when they are decoded in place.
+struct Loaded {
+    assembly: Assembly,
+    matchers: Vec<(crate::ir::FieldId, crate::exec::matcher::FieldMatcher)>,
+    correlations: Vec<Correlation>,
+    label: String,
+}
+
+impl Loaded {
+    fn finish(self, bytes: Option<Vec<u8>>) -> Result<Bundle, Error> {
+        let Loaded { mut assembly, matchers, correlations, label } = self;
+        if let Some(bytes) = bytes {
+            assembly.set_rule_bytes(bytes);
+        }
+        let engine = assembly.finish(matchers);
         if !engine.is_complete() {
             return Err(refuse("a field with literals has no automaton"));
         }
@@ -343,35 +469,26 @@ impl Bundle {
     }
 }
 
-/// Decodes and checks the limits and the payload, and loads or builds the
-/// literal matchers.
-#[allow(clippy::type_complexity)]
-fn decode_payload<'a>(
-    built: &[u8],
-    payload: &'a [u8],
-    config: &Config,
-    threads: usize,
-) -> Result<(Config, Payload<'a>, Vec<(crate::ir::FieldId, crate::exec::matcher::FieldMatcher)>), Error> {
+/// Decodes and checks the limits, and decodes the field table and its
+/// literal sets, checked to lie inside their tables, one per field.
+fn decode_matching<'a>(built: &[u8], matching: &'a [u8], config: &Config) -> Result<(Config, Matching<'a>), Error> {
     let built: BuiltWith = decode(built, "the limits")?;
     let engine_config = check_limits(&built, config)?;
-    let payload: Payload = decode(payload, "the payload")?;
-    validate(&payload)?;
-    let mut saved = vec![None; payload.fields.len()];
-    for &(f, bytes) in &payload.automata {
-        match saved.get_mut(f as usize) {
-            Some(slot @ None) => *slot = Some(bytes),
+    let matching: Matching = decode(matching, "the literal sets and automata")?;
+    if matching.literals.len() != matching.fields.len() {
+        return Err(refuse("the literal sets do not match the field table"));
+    }
+    if !matching.literals.iter().all(|l| l.is_well_formed()) {
+        return Err(refuse("a literal is empty or outside its set's table"));
+    }
+    let mut seen = vec![false; matching.fields.len()];
+    for &(f, _) in &matching.automata {
+        match seen.get_mut(f as usize) {
+            Some(seen @ false) => *seen = true,
             _ => return Err(refuse("an automaton names a field that is not in the table, or a field twice")),
         }
     }
-    let (fields, plan) = (&payload.fields, &payload.plan);
-    let matchers =
-        crate::exec::engine::build_matchers(fields, plan, &engine_config, &saved, threads).map_err(|(f, e)| {
-            refuse(format!(
-                "the literal automaton of field '{}' is not the automaton of its literals: {e}",
-                fields.name(f)
-            ))
-        })?;
-    Ok((engine_config, payload, matchers))
+    Ok((engine_config, matching))
 }
 
 /// Decodes all of `bytes` as a `T`.
@@ -421,24 +538,17 @@ fn check_limits(built: &BuiltWith, config: &Config) -> Result<Config, Error> {
 
 /// Checks that every index of the payload is in range and every program
 /// ends, so that no bundle can make evaluation index out of bounds or loop.
-fn validate(p: &Payload) -> Result<(), Error> {
-    let nf = p.fields.len();
+fn validate(p: &Rest, nf: usize, literals: &[Arc<Literals>]) -> Result<(), Error> {
     let plan = &p.plan;
     if !plan.preds.iter().all(|p| p.pred.fields_within(nf)) {
         return Err(refuse("a predicate names a field that is not in the table"));
     }
-    if plan.literals.len() != nf {
-        return Err(refuse("the literal sets do not match the field table"));
-    }
-    for (f, lits) in plan.literals.iter().enumerate() {
-        for lit in lits {
-            let ids = lit.exact.iter().chain(&lit.prefix).chain(&lit.suffix).chain(&lit.anywhere);
-            let scanned_here = |id: &crate::plan::PredId| {
-                plan.preds.get(id.index()).is_some_and(|p| !p.lazy && p.pred.target == Target::Field(field_id(f)))
-            };
-            if lit.text.is_empty() || !ids.clone().all(scanned_here) {
-                return Err(refuse("a literal is empty or names a predicate that is not scanned on its field"));
-            }
+    for (f, lits) in literals.iter().enumerate() {
+        let scanned_here = |id: &crate::plan::PredId| {
+            plan.preds.get(id.index()).is_some_and(|p| !p.lazy && p.pred.target == Target::Field(field_id(f)))
+        };
+        if !lits.all_ids().iter().all(scanned_here) {
+            return Err(refuse("a literal names a predicate that is not scanned on its field"));
         }
     }
     if plan.rules.len() != p.rules.len() {

@@ -21,7 +21,7 @@
 //!
 //! Anything else is refused; a bundle then fails to load with the reason.
 
-use crate::plan::Literal;
+use crate::plan::Literals;
 
 const BLOCK: usize = 256;
 const ROOT: u32 = 0;
@@ -37,6 +37,10 @@ struct State {
 }
 
 impl State {
+    fn from(b: &[u8; 12]) -> State {
+        let u = |i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
+        State { base: u(0), fail: u(4), opos_check: u(8) }
+    }
     fn check(self) -> u8 {
         self.opos_check as u8
     }
@@ -55,9 +59,32 @@ struct Output {
     parent: u32,
 }
 
+/// The states, read in place.
+struct States<'a>(&'a [[u8; 12]]);
+
+impl States<'_> {
+    fn get(&self, i: usize) -> Option<State> {
+        self.0.get(i).map(State::from)
+    }
+    /// State `i`, which is in range.
+    fn at(&self, i: usize) -> State {
+        State::from(&self.0[i])
+    }
+    fn iter(&self) -> impl Iterator<Item = State> + '_ {
+        self.0.iter().map(State::from)
+    }
+}
+
 struct Bytes<'a>(&'a [u8]);
 
-impl Bytes<'_> {
+impl<'a> Bytes<'a> {
+    /// The next `n` records of `N` bytes (`n` from [`len`](Self::len),
+    /// so that they are there).
+    fn records<const N: usize>(&mut self, n: usize) -> &'a [[u8; N]] {
+        let records = &self.0.as_chunks::<N>().0[..n];
+        self.0 = &self.0[n * N..];
+        records
+    }
     fn u32(&mut self) -> Result<u32, String> {
         let (head, rest) = self.0.split_first_chunk::<4>().ok_or("truncated")?;
         self.0 = rest;
@@ -80,13 +107,10 @@ impl Bytes<'_> {
 
 /// Refuses `bytes` unless they are daachorse's standard automaton of
 /// `literals` (literal `i` reported with value `i`); see the module docs.
-pub(crate) fn verify(bytes: &[u8], literals: &[Literal]) -> Result<(), String> {
+pub(crate) fn verify(bytes: &[u8], literals: &Literals) -> Result<(), String> {
     let mut r = Bytes(bytes);
     let n = r.len(12)?;
-    let mut states = Vec::with_capacity(n);
-    for _ in 0..n {
-        states.push(State { base: r.u32()?, fail: r.u32()?, opos_check: r.u32()? });
-    }
+    let states = States(r.records::<12>(n));
     if r.len(12)? != 0 || r.len(4)? != 0 {
         return Err("not a standard-matching automaton".into());
     }
@@ -120,44 +144,46 @@ pub(crate) fn verify(bytes: &[u8], literals: &[Literal]) -> Result<(), String> {
         }
     }
     let child = |s: u32, c: u8| -> Option<u32> {
-        let base = states[s as usize].base;
+        let base = states.at(s as usize).base;
         let t = base ^ u32::from(c);
         (base != 0 && states.get(t as usize).is_some_and(|st| st.check() == c)).then_some(t)
     };
     // Children lists (the parent of `t` is the owner of `t ^ check(t)`,
     // in the same block of 256), grouped by parent.
+    let parent = |t: usize| if t == ROOT as usize { NONE } else { owner[t ^ usize::from(states.at(t).check())] };
+    // (Counted into `first[p]`, summed to where p's children end, then
+    // filled backwards, which leaves `first[p]` where they start.)
     let mut first = vec![0u32; n + 1];
-    let parent: Vec<u32> =
-        (0..n).map(|t| if t == ROOT as usize { NONE } else { owner[t ^ usize::from(states[t].check())] }).collect();
-    for &p in &parent {
+    for t in 0..n {
+        let p = parent(t);
         if p != NONE {
-            first[p as usize + 1] += 1;
+            first[p as usize] += 1;
         }
     }
-    for i in 0..n {
-        first[i + 1] += first[i];
+    for i in 1..=n {
+        first[i] += first[i - 1];
     }
-    let mut fill = first.clone();
     let mut children = vec![0u32; first[n] as usize];
-    for (t, &p) in parent.iter().enumerate() {
+    for t in (0..n).rev() {
+        let p = parent(t);
         if p != NONE {
-            children[fill[p as usize] as usize] = t as u32;
-            fill[p as usize] += 1;
+            first[p as usize] -= 1;
+            children[first[p as usize] as usize] = t as u32;
         }
     }
 
-    // 3. Breadth-first from the root; reachable states get a depth.
-    let mut depth = vec![NONE; n];
-    depth[ROOT as usize] = 0;
+    // 3. Breadth-first from the root.
+    let mut reached = vec![false; n];
+    reached[ROOT as usize] = true;
     let mut order = vec![ROOT];
     let mut i = 0;
     while let Some(&s) = order.get(i) {
         i += 1;
         for &t in &children[first[s as usize] as usize..first[s as usize + 1] as usize] {
-            if depth[t as usize] != NONE {
+            if reached[t as usize] {
                 return Err("a state is reached twice".into());
             }
-            depth[t as usize] = depth[s as usize] + 1;
+            reached[t as usize] = true;
             order.push(t);
         }
     }
@@ -165,9 +191,9 @@ pub(crate) fn verify(bytes: &[u8], literals: &[Literal]) -> Result<(), String> {
     let mut end_of = vec![NONE; n];
     let mut on_path = vec![false; n];
     on_path[ROOT as usize] = true;
-    for (i, lit) in literals.iter().enumerate() {
+    for (i, text) in literals.texts().enumerate() {
         let mut s = ROOT;
-        for &c in lit.text.as_bytes() {
+        for &c in text.as_bytes() {
             s = child(s, c).ok_or("a literal is missing from the automaton")?;
             on_path[s as usize] = true;
         }
@@ -182,13 +208,14 @@ pub(crate) fn verify(bytes: &[u8], literals: &[Literal]) -> Result<(), String> {
 
     // 4 and 5. Failure links and outputs, breadth-first (a state's failure
     // state is shallower, so it is checked before the state).
-    let output_of = |s: u32| states[s as usize].output();
+    let output_of = |s: u32| states.at(s as usize).output();
     for &t in &order {
-        let expected_fail = if t == ROOT || parent[t as usize] == ROOT {
+        let p = parent(t as usize);
+        let expected_fail = if t == ROOT || p == ROOT {
             ROOT
         } else {
-            let c = states[t as usize].check();
-            let mut f = states[parent[t as usize] as usize].fail;
+            let c = states.at(t as usize).check();
+            let mut f = states.at(p as usize).fail;
             loop {
                 if let Some(x) = child(f, c) {
                     break x;
@@ -196,10 +223,10 @@ pub(crate) fn verify(bytes: &[u8], literals: &[Literal]) -> Result<(), String> {
                 if f == ROOT {
                     break ROOT;
                 }
-                f = states[f as usize].fail;
+                f = states.at(f as usize).fail;
             }
         };
-        if t != ROOT && states[t as usize].fail != expected_fail {
+        if t != ROOT && states.at(t as usize).fail != expected_fail {
             return Err("a failure link is not the automaton's".into());
         }
         let inherited = if t == ROOT { None } else { output_of(expected_fail) };
@@ -208,7 +235,7 @@ pub(crate) fn verify(bytes: &[u8], literals: &[Literal]) -> Result<(), String> {
             (NONE, got) => got == inherited,
             (lit, Some(o)) => outputs.get(o as usize).is_some_and(|out| {
                 out.value == lit
-                    && out.length as usize == literals[lit as usize].text.len()
+                    && out.length as usize == literals.text(lit as usize).len()
                     && out.parent.checked_sub(1) == inherited
             }),
             (_, None) => false,
@@ -223,10 +250,11 @@ pub(crate) fn verify(bytes: &[u8], literals: &[Literal]) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::verify;
-    use crate::plan::Literal;
+    use crate::plan::{Literal, Literals};
 
-    fn lits(words: &[&str]) -> Vec<Literal> {
-        words.iter().map(|w| Literal { text: w.to_string(), ..Literal::default() }).collect()
+    fn lits(words: &[&str]) -> Literals {
+        let list: Vec<Literal> = words.iter().map(|w| Literal { text: w.to_string(), ..Literal::default() }).collect();
+        Literals::new(&list)
     }
 
     fn build(words: &[&str]) -> Vec<u8> {

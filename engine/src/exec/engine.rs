@@ -106,8 +106,9 @@ pub struct Engine {
 #[derive(Debug)]
 struct Inner {
     /// The rules, by id; a bundle's are decoded from `encoded` on first use
-    /// (see [`Inner::loaded`]).
-    rules: Vec<OnceLock<LoadedRule>>,
+    /// (see [`Inner::loaded`]). Boxed: an empty cell is then 16 bytes, not
+    /// 660, which loading a bundle would write.
+    rules: Vec<OnceLock<Box<LoadedRule>>>,
     encoded: EncodedRules,
     fields: FieldTable,
     /// Compiled lazy predicates, by predicate index (`None` for scanned
@@ -156,28 +157,65 @@ struct Inner {
 /// compiled engine, whose rules are decoded already).
 #[derive(Debug, Default)]
 pub(crate) struct EncodedRules {
-    /// Every rule's bytes, one after the other.
-    bytes: Box<[u8]>,
-    /// Where each rule's bytes end in `bytes`.
-    ends: Vec<usize>,
+    /// The rules' bytes (copied together, or the whole bundle).
+    bytes: Vec<u8>,
+    /// Where each rule's bytes are in `bytes`.
+    ranges: Vec<std::ops::Range<usize>>,
 }
 
 impl EncodedRules {
     /// The rules' bytes, in rule order, copied together.
     pub(crate) fn new(rules: &[&[u8]]) -> EncodedRules {
         let mut bytes = Vec::with_capacity(rules.iter().map(|r| r.len()).sum());
-        let ends = rules
+        let ranges = rules
             .iter()
             .map(|r| {
+                let start = bytes.len();
                 bytes.extend_from_slice(r);
-                bytes.len()
+                start..bytes.len()
             })
             .collect();
-        EncodedRules { bytes: bytes.into(), ends }
+        EncodedRules { bytes, ranges }
+    }
+
+    /// The rules where they are inside `whole` (each of `rules` a slice
+    /// of it), whose bytes are set later ([`Assembly::set_rule_bytes`]).
+    pub(crate) fn within(whole: &[u8], rules: &[&[u8]]) -> EncodedRules {
+        // Offsets from addresses: each rule lies inside `whole`.
+        let base = whole.as_ptr() as usize;
+        let ranges =
+            rules.iter().map(|r| (r.as_ptr() as usize - base)..(r.as_ptr() as usize - base + r.len())).collect();
+        EncodedRules { bytes: Vec::new(), ranges }
     }
 }
 
-/// The rules [`Engine::assemble`] is given.
+/// An engine prepared but for its literal matchers ([`Engine::prepare`]).
+pub(crate) struct Assembly(Inner);
+
+impl Assembly {
+    /// Sets the plan's literal sets, when they were kept apart (a rule
+    /// bundle stores them with the automata).
+    pub(crate) fn set_literals(&mut self, literals: Vec<Arc<plan::Literals>>) {
+        self.0.plan.literals = literals;
+    }
+
+    /// Sets the bytes that [`EncodedRules::within`] located the rules in.
+    pub(crate) fn set_rule_bytes(&mut self, bytes: Vec<u8>) {
+        self.0.encoded.bytes = bytes;
+    }
+
+    /// The engine, with the literal matchers of its plan.
+    pub(crate) fn finish(self, matchers: Vec<(FieldId, FieldMatcher)>) -> Engine {
+        let mut inner = self.0;
+        for (mi, (id, _)) in matchers.iter().enumerate() {
+            inner.matcher_of[id.index()] = mi as u32;
+        }
+        inner.matchers = matchers;
+        Engine { inner: Arc::new(inner) }
+    }
+}
+
+/// The rules [`Engine::prepare`] is given.
 pub(crate) enum RuleSource {
     Decoded(Vec<LoadedRule>),
     Encoded(EncodedRules),
@@ -188,9 +226,8 @@ impl Inner {
     fn loaded(&self, i: usize) -> &LoadedRule {
         self.rules[i].get_or_init(|| {
             let e = &self.encoded;
-            let end = |j: usize| e.ends.get(j).copied().unwrap_or(0);
-            let start = i.checked_sub(1).map_or(0, end);
-            LoadedRule::decode(e.bytes.get(start..end(i)).unwrap_or_default(), self.fields.len(), i)
+            let bytes = e.ranges.get(i).and_then(|r| e.bytes.get(r.clone()));
+            Box::new(LoadedRule::decode(bytes.unwrap_or_default(), self.fields.len(), i))
         })
     }
 
@@ -341,53 +378,26 @@ pub(crate) fn check_regexes(
     err
 }
 
-/// The literal automata of a plan, one per field with literals: loaded from
-/// `saved` (a bundle's automata, by field index) where given, after
-/// checking that they are exactly the automata of the field's literals,
-/// built otherwise (daachorse builds most of the load time left after
-/// parsing). A saved automaton that is refused is an error naming the field.
-/// With two threads, each takes about half of the work (by literal count).
+/// One field's literal set, and the automaton a bundle saved for it.
+pub(crate) type MatcherJob<'a> = (FieldId, &'a Arc<plan::Literals>, Option<&'a [u8]>);
+
+/// The literal matchers of `jobs`, one per field with literals, in the
+/// order of `jobs`: loaded from the saved automaton where there is one,
+/// after checking that it is exactly the automaton of the field's literals
+/// (a refused one is an error naming the field), built otherwise (daachorse
+/// builds most of the load time left after parsing).
 pub(crate) fn build_matchers(
-    fields: &FieldTable,
-    plan: &plan::Plan,
+    jobs: &[MatcherJob],
     config: &Config,
-    saved: &[Option<&[u8]>],
-    threads: usize,
 ) -> Result<Vec<(FieldId, FieldMatcher)>, (FieldId, String)> {
-    // `literals` is indexed by field id.
-    let mut jobs: Vec<(FieldId, &[plan::Literal])> =
-        fields.iter().map(|(id, _)| id).zip(plan.literals.iter().map(Vec::as_slice)).collect();
-    let build = |jobs: &[(FieldId, &[plan::Literal])]| -> Result<Vec<(FieldId, FieldMatcher)>, (FieldId, String)> {
-        let mut out = Vec::new();
-        for &(id, lits) in jobs {
-            let matcher = match saved.get(id.index()).copied().flatten() {
-                Some(bytes) => Some(FieldMatcher::load(lits, bytes).map_err(|e| (id, e))?),
-                None => FieldMatcher::new(lits, config.automaton),
-            };
-            out.extend(matcher.map(|m| (id, m)));
-        }
-        Ok(out)
-    };
-    if threads < 2 {
-        return build(&jobs);
+    let mut out = Vec::new();
+    for &(id, lits, saved) in jobs {
+        let matcher = match saved {
+            Some(bytes) => Some(FieldMatcher::load(lits, bytes).map_err(|e| (id, e))?),
+            None => FieldMatcher::new(lits, config.automaton),
+        };
+        out.extend(matcher.map(|m| (id, m)));
     }
-    // Largest first, each to the lighter half.
-    jobs.sort_by_key(|(_, lits)| std::cmp::Reverse(lits.len()));
-    let (mut halves, mut weights) = ([Vec::new(), Vec::new()], [0, 0]);
-    for job in jobs {
-        let h = usize::from(weights[1] < weights[0]);
-        weights[h] += job.1.len();
-        halves[h].push(job);
-    }
-    let [mine, other] = halves;
-    let (out, theirs) = std::thread::scope(|scope| {
-        let theirs = scope.spawn(|| build(&other));
-        // OK: building does not panic; if it did, build that half here.
-        (build(&mine), theirs.join().unwrap_or_else(|_| build(&other)))
-    });
-    let mut out = out?;
-    out.extend(theirs?);
-    out.sort_by_key(|(id, _)| id.index());
     Ok(out)
 }
 
@@ -440,8 +450,9 @@ impl Engine {
         };
         let plan_and_matchers = |rules: &[LoadedRule]| {
             let plan = plan_of(rules);
+            let jobs: Vec<MatcherJob> = fields.iter().zip(&plan.literals).map(|((id, _), l)| (id, l, None)).collect();
             // OK: with nothing saved, building has no error to report.
-            let matchers = build_matchers(&fields, &plan, config, &[], 1).unwrap_or_default();
+            let matchers = build_matchers(&jobs, config).unwrap_or_default();
             (plan, matchers)
         };
         // With two threads, one plans the pack and builds its automata while
@@ -474,57 +485,62 @@ impl Engine {
             }
         };
         let rules = RuleSource::Decoded(rules);
-        (Engine::assemble(rules, fields, plan, matchers, config, placeholders, Some(&mut regexes)), errors)
+        (Engine::prepare(rules, fields, plan, config, placeholders, Some(&mut regexes)).finish(matchers), errors)
     }
 
-    /// Builds the engine a plan describes from its literal matchers: the
-    /// lazy tests and the tables evaluation walks. Shared by
-    /// [`compile`](Engine::compile), which checked (so compiled) every
-    /// regex already and passes them in `regexes`, and rule bundles, which
-    /// store the plan and compile each lazy test on first use (`None`).
-    pub(crate) fn assemble(
+    /// Prepares the engine a plan describes: the lazy tests and the tables
+    /// evaluation walks, all but the literal matchers, which
+    /// [`Assembly::finish`] adds. Shared by [`compile`](Engine::compile),
+    /// which checked (so compiled) every regex already and passes them in
+    /// `regexes`, and rule bundles, which store the plan and compile each
+    /// lazy test on first use (`None`), and prepare while the automata are
+    /// checked.
+    pub(crate) fn prepare(
         rules: RuleSource,
         fields: FieldTable,
         plan: plan::Plan,
-        matchers: Vec<(FieldId, FieldMatcher)>,
         config: &Config,
         placeholders: &Placeholders,
         regexes: Option<&mut crate::exec::lazy::Regexes>,
-    ) -> Engine {
+    ) -> Assembly {
         let lazy: Vec<OnceLock<Option<LazyPred>>> = match regexes {
             Some(regexes) => plan.preds.iter().map(|p| OnceLock::from(compile_lazy(p, config, regexes))).collect(),
             None => plan.preds.iter().map(|_| OnceLock::new()).collect(),
         };
         let (rules, encoded) = match rules {
-            RuleSource::Decoded(rules) => (rules.into_iter().map(OnceLock::from).collect(), EncodedRules::default()),
-            RuleSource::Encoded(e) => (e.ends.iter().map(|_| OnceLock::new()).collect(), e),
+            RuleSource::Decoded(rules) => {
+                (rules.into_iter().map(|r| OnceLock::from(Box::new(r))).collect(), EncodedRules::default())
+            }
+            RuleSource::Encoded(e) => (e.ranges.iter().map(|_| OnceLock::new()).collect(), e),
         };
-        let mut pred_group_lists: Vec<Vec<u32>> = vec![Vec::new(); plan.preds.len()];
         let mut group_rule = Vec::new();
         let mut group_counts = Vec::with_capacity(plan.rules.len());
         let mut always = Vec::new();
         for (ri, r) in plan.rules.iter().enumerate() {
             group_counts.push(r.groups.len() as u32);
-            if r.groups.is_empty() {
-                if r.start != REJECT {
-                    always.push(ri as u32);
-                }
-                continue;
+            if r.groups.is_empty() && r.start != REJECT {
+                always.push(ri as u32);
             }
-            for g in &r.groups {
-                let gid = group_rule.len() as u32;
-                group_rule.push(ri as u32);
-                for p in g {
-                    pred_group_lists[p.index()].push(gid);
-                }
-            }
+            group_rule.extend(r.groups.iter().map(|_| ri as u32));
         }
-        let mut pred_groups = Vec::with_capacity(pred_group_lists.len());
-        let mut group_refs = Vec::new();
-        for list in pred_group_lists {
-            let start = group_refs.len() as u32;
-            group_refs.extend(list);
-            pred_groups.push((start, group_refs.len() as u32));
+        // The groups of each predicate, in group order: counted, then
+        // placed (`pred_groups[p]` is where p's groups lie in `group_refs`).
+        let mut pred_groups = vec![(0u32, 0u32); plan.preds.len()];
+        let groups = || plan.rules.iter().flat_map(|r| &r.groups).zip(0u32..);
+        for (g, _) in groups() {
+            g.iter().for_each(|p| pred_groups[p.index()].1 += 1);
+        }
+        let mut next = 0;
+        for (start, end) in &mut pred_groups {
+            (*start, *end, next) = (next, next, next + *end);
+        }
+        let mut group_refs = vec![0u32; next as usize];
+        for (g, gid) in groups() {
+            for p in g {
+                let end = &mut pred_groups[p.index()].1;
+                group_refs[*end as usize] = gid;
+                *end += 1;
+            }
         }
         let needs_keywords = plan.preds.iter().any(|p| p.pred.target == Target::Keywords);
         let mut read = vec![false; fields.len()];
@@ -561,10 +577,6 @@ impl Engine {
                 memo_count += 1;
             }
         }
-        let mut matcher_of = vec![u32::MAX; fields.len()];
-        for (mi, (id, _)) in matchers.iter().enumerate() {
-            matcher_of[id.index()] = mi as u32;
-        }
         let inner = Inner {
             starts: plan.rules.iter().map(|r| r.start).collect(),
             ops: plan.ops.clone(),
@@ -577,8 +589,8 @@ impl Engine {
             pred_groups,
             group_refs,
             group_rule,
-            matchers,
-            matcher_of,
+            matchers: Vec::new(),
+            matcher_of: vec![u32::MAX; read.len()],
             memo_field,
             memo_of,
             needs_keywords,
@@ -592,7 +604,7 @@ impl Engine {
             placeholders: placeholders.clone(),
             config: config.clone(),
         };
-        Engine { inner: Arc::new(inner) }
+        Assembly(inner)
     }
 
     /// What a rule bundle stores besides the rules and the automata: the

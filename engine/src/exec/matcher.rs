@@ -26,45 +26,12 @@
 //! literal's exact, prefix and suffix predicates.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 
 use crate::config::AutomatonKind;
-use crate::plan::{Literal, PredId};
-
-/// The predicates one literal decides, by where it must occur.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct Hits {
-    exact: Box<[PredId]>,
-    prefix: Box<[PredId]>,
-    suffix: Box<[PredId]>,
-    anywhere: Box<[PredId]>,
-}
-
-impl Hits {
-    fn from(lit: &Literal) -> Hits {
-        Hits {
-            exact: lit.exact.clone().into(),
-            prefix: lit.prefix.clone().into(),
-            suffix: lit.suffix.clone().into(),
-            anywhere: lit.anywhere.clone().into(),
-        }
-    }
-
-    #[inline]
-    fn report(&self, start: usize, end: usize, len: usize, out: &mut Vec<PredId>) {
-        out.extend_from_slice(&self.anywhere);
-        if start == 0 {
-            out.extend_from_slice(&self.prefix);
-            if end == len {
-                out.extend_from_slice(&self.exact);
-            }
-        }
-        if end == len {
-            out.extend_from_slice(&self.suffix);
-        }
-    }
-}
+use crate::plan::{Literals, PredId};
 
 /// The matcher of one field.
 #[derive(Debug)]
@@ -72,9 +39,9 @@ pub(crate) enum FieldMatcher {
     /// Every literal is an exact test: folded value → predicates.
     Exact(HashMap<Box<str>, Box<[PredId]>>),
     /// An Aho-Corasick automaton over every literal.
-    Automaton { ac: AhoCorasick, hits: Box<[Hits]> },
+    Automaton { ac: AhoCorasick, literals: Arc<Literals> },
     /// A double-array Aho-Corasick automaton (daachorse): compact, for large sets.
-    DoubleArray { da: Daac, hits: Box<[Hits]> },
+    DoubleArray { da: Daac, literals: Arc<Literals> },
 }
 
 /// daachorse's automaton, which has no `Debug`.
@@ -88,13 +55,16 @@ impl std::fmt::Debug for Daac {
 
 impl FieldMatcher {
     /// Builds the matcher for a field's literals, or `None` if it has none.
-    pub(crate) fn new(literals: &[Literal], kind: AutomatonKind) -> Option<FieldMatcher> {
+    pub(crate) fn new(literals: &Arc<Literals>, kind: AutomatonKind) -> Option<FieldMatcher> {
         if literals.is_empty() {
             return None;
         }
-        let all_exact = literals.iter().all(|l| l.prefix.is_empty() && l.suffix.is_empty() && l.anywhere.is_empty());
+        let all_exact = (0..literals.len()).all(|i| {
+            let ids = literals.ids(i);
+            ids.prefix.is_empty() && ids.suffix.is_empty() && ids.anywhere.is_empty()
+        });
         if all_exact && kind == AutomatonKind::Auto {
-            let map = literals.iter().map(|l| (l.text.as_str().into(), l.exact.clone().into())).collect();
+            let map = (0..literals.len()).map(|i| (literals.text(i).into(), literals.ids(i).exact.into())).collect();
             return Some(FieldMatcher::Exact(map));
         }
         if matches!(kind, AutomatonKind::DoubleArray | AutomatonKind::Auto) {
@@ -105,9 +75,9 @@ impl FieldMatcher {
             let da = daachorse::DoubleArrayAhoCorasickBuilder::new()
                 .use_prefilter(false)
                 .match_kind(daachorse::MatchKind::Standard)
-                .build_with_values(literals.iter().enumerate().map(|(i, l)| (l.text.as_bytes(), i as u32)))
+                .build_with_values(literals.texts().zip(0..).map(|(t, i)| (t.as_bytes(), i)))
                 .ok()?;
-            return Some(FieldMatcher::DoubleArray { da: Daac(da), hits: literals.iter().map(Hits::from).collect() });
+            return Some(FieldMatcher::DoubleArray { da: Daac(da), literals: Arc::clone(literals) });
         }
         let ac_kind = match kind {
             AutomatonKind::Dfa => AhoCorasickKind::DFA,
@@ -119,14 +89,9 @@ impl FieldMatcher {
         // OK: building only fails past aho-corasick's state limits (billions
         // of states); rule size limits keep us far below them. A failure
         // falls back to the NFA, which has the loosest limits.
-        let build = |k| {
-            AhoCorasick::builder()
-                .match_kind(MatchKind::Standard)
-                .kind(Some(k))
-                .build(literals.iter().map(|l| l.text.as_bytes()))
-        };
+        let build = |k| AhoCorasick::builder().match_kind(MatchKind::Standard).kind(Some(k)).build(literals.texts());
         let ac = build(ac_kind).or_else(|_| build(AhoCorasickKind::NoncontiguousNFA)).ok()?;
-        Some(FieldMatcher::Automaton { ac, hits: literals.iter().map(Hits::from).collect() })
+        Some(FieldMatcher::Automaton { ac, literals: Arc::clone(literals) })
     }
 
     /// The automaton as bytes, for a bundle: only the double array has a
@@ -141,12 +106,10 @@ impl FieldMatcher {
     /// The matcher of `literals` from an automaton [`saved`](Self::saved)
     /// in a bundle, once [`verify`](super::daac::verify) has shown it to
     /// be exactly their automaton.
-    pub(crate) fn load(literals: &[Literal], bytes: &[u8]) -> Result<FieldMatcher, String> {
+    pub(crate) fn load(literals: &Arc<Literals>, bytes: &[u8]) -> Result<FieldMatcher, String> {
         super::daac::verify(bytes, literals)?;
         match daachorse::DoubleArrayAhoCorasick::<u32>::deserialize(bytes) {
-            Ok((da, [])) => {
-                Ok(FieldMatcher::DoubleArray { da: Daac(da), hits: literals.iter().map(Hits::from).collect() })
-            }
+            Ok((da, [])) => Ok(FieldMatcher::DoubleArray { da: Daac(da), literals: Arc::clone(literals) }),
             Ok(_) | Err(_) => Err("daachorse refuses the automaton".into()),
         }
     }
@@ -161,16 +124,16 @@ impl FieldMatcher {
                     out.extend_from_slice(ids);
                 }
             }
-            FieldMatcher::Automaton { ac, hits } => {
+            FieldMatcher::Automaton { ac, literals } => {
                 let len = folded.len();
                 for m in ac.find_overlapping_iter(folded) {
-                    hits[m.pattern().as_usize()].report(m.start(), m.end(), len, out);
+                    literals.report(m.pattern().as_usize(), m.start(), m.end(), len, out);
                 }
             }
-            FieldMatcher::DoubleArray { da, hits } => {
+            FieldMatcher::DoubleArray { da, literals } => {
                 let len = folded.len();
                 for m in da.0.find_overlapping_iter(folded) {
-                    hits[m.value() as usize].report(m.start(), m.end(), len, out);
+                    literals.report(m.value() as usize, m.start(), m.end(), len, out);
                 }
             }
         }
@@ -180,11 +143,11 @@ impl FieldMatcher {
     pub(crate) fn describe(&self) -> String {
         match self {
             FieldMatcher::Exact(map) => format!("exact map, {} values", map.len()),
-            FieldMatcher::Automaton { ac, hits } => {
-                format!("{:?}, {} literals, {} KiB", ac.kind(), hits.len(), ac.memory_usage() / 1024)
+            FieldMatcher::Automaton { ac, literals } => {
+                format!("{:?}, {} literals, {} KiB", ac.kind(), literals.len(), ac.memory_usage() / 1024)
             }
-            FieldMatcher::DoubleArray { da, hits } => {
-                format!("double array, {} literals, {} KiB", hits.len(), da.0.heap_bytes() / 1024)
+            FieldMatcher::DoubleArray { da, literals } => {
+                format!("double array, {} literals, {} KiB", literals.len(), da.0.heap_bytes() / 1024)
             }
         }
     }
@@ -327,6 +290,8 @@ impl Memo {
 mod tests {
     use super::*;
 
+    use crate::plan::Literal;
+
     fn lit(text: &str, f: impl FnOnce(&mut Literal)) -> Literal {
         let mut l = Literal { text: text.into(), ..Literal::default() };
         f(&mut l);
@@ -335,12 +300,12 @@ mod tests {
 
     #[test]
     fn positions_decide_exact_prefix_suffix_and_anywhere() {
-        let lits = vec![
+        let lits = Arc::new(Literals::new(&[
             lit("cmd.exe", |l| l.suffix.push(PredId(0))),
             lit(".exe", |l| l.anywhere.push(PredId(1))),
             lit("c:\\", |l| l.prefix.push(PredId(2))),
             lit("c:\\cmd.exe", |l| l.exact.push(PredId(3))),
-        ];
+        ]));
         for kind in [
             AutomatonKind::Auto,
             AutomatonKind::Dfa,

@@ -52,6 +52,9 @@
 use crate::Map as HashMap;
 
 pub mod freq;
+mod literals;
+
+pub(crate) use literals::{Literal, Literals};
 
 use regex_syntax::hir::literal::{ExtractKind, Extractor};
 
@@ -88,16 +91,6 @@ pub(crate) struct PlanPred {
     pub lazy: bool,
 }
 
-/// One literal of a field: its folded text and the predicates it decides.
-#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, Default)]
-pub(crate) struct Literal {
-    pub text: String,
-    pub exact: Vec<PredId>,
-    pub prefix: Vec<PredId>,
-    pub suffix: Vec<PredId>,
-    pub anywhere: Vec<PredId>,
-}
-
 /// A test instruction of a rule program: evaluate `pred`, jump to `t` or `f`.
 #[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug)]
 pub(crate) struct Op {
@@ -125,8 +118,10 @@ pub(crate) struct RulePlan {
 #[derive(serde::Serialize, serde::Deserialize, Clone, Debug, Default)]
 pub(crate) struct Plan {
     pub preds: Vec<PlanPred>,
-    /// Literal sets, by field index.
-    pub literals: Vec<Vec<Literal>>,
+    /// Literal sets, by field index (a rule bundle stores them apart from
+    /// the rest of the plan, see `bundle`).
+    #[serde(skip)]
+    pub literals: Vec<std::sync::Arc<Literals>>,
     pub rules: Vec<RulePlan>,
     pub ops: Vec<Op>,
 }
@@ -137,14 +132,16 @@ struct Planner<'a> {
     fields: Option<&'a FieldTable>,
     model: Option<&'a crate::plan::freq::FrequencyModel>,
     pred_ids: HashMap<Pred, PredId>,
-    /// (field, folded text) → index into `plan.literals[field]`.
+    /// Literal sets by field index, made into `plan.literals` at the end.
+    literals: Vec<Vec<Literal>>,
+    /// (field, folded text) → index into `literals[field]`.
     literal_ids: HashMap<(FieldId, String), usize>,
 }
 
 /// Plans a pack: `exprs[i]` is the condition of rule `i`.
 pub(crate) fn plan(exprs: &[&Expr], fields: &FieldTable, model: Option<&crate::plan::freq::FrequencyModel>) -> Plan {
     let mut p = Planner { fields: Some(fields), model, ..Planner::default() };
-    p.plan.literals = vec![Vec::new(); fields.len()];
+    p.literals = vec![Vec::new(); fields.len()];
     // Every predicate and every witness group first ...
     let mut all_groups = Vec::with_capacity(exprs.len());
     for e in exprs {
@@ -194,6 +191,7 @@ pub(crate) fn plan(exprs: &[&Expr], fields: &FieldTable, model: Option<&crate::p
         let start = p.program(e);
         p.plan.rules.push(RulePlan { start, groups });
     }
+    p.plan.literals = p.literals.iter().map(|l| std::sync::Arc::new(Literals::new(l))).collect();
     p.plan
 }
 
@@ -237,7 +235,7 @@ impl Planner<'_> {
             return;
         };
         pp.lazy = false;
-        let list = &mut self.plan.literals[field.index()];
+        let list = &mut self.literals[field.index()];
         let li = *self.literal_ids.entry((field, text.clone())).or_insert_with(|| {
             list.push(Literal { text, ..Literal::default() });
             list.len() - 1
