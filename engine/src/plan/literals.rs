@@ -105,16 +105,17 @@ impl Literals {
     /// `start..end` of a value `len` bytes long.
     #[inline]
     pub(crate) fn report(&self, i: usize, start: usize, end: usize, len: usize, out: &mut Vec<PredId>) {
-        let ids = self.ids(i);
-        out.extend_from_slice(ids.anywhere);
+        // Only the slices the position calls for (most hits are inside).
+        let (b, [a, p, x, s]) = (self.ends[i][3] as usize, self.ends[i + 1].map(|e| e as usize));
+        out.extend_from_slice(&self.ids[b..a]);
         if start == 0 {
-            out.extend_from_slice(ids.prefix);
+            out.extend_from_slice(&self.ids[a..p]);
             if end == len {
-                out.extend_from_slice(ids.exact);
+                out.extend_from_slice(&self.ids[p..x]);
             }
         }
         if end == len {
-            out.extend_from_slice(ids.suffix);
+            out.extend_from_slice(&self.ids[x..s]);
         }
     }
 
