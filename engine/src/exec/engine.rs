@@ -117,7 +117,9 @@ struct Inner {
     fields: FieldTable,
     /// Compiled lazy predicates, by predicate index (`None` for scanned
     /// ones); a bundle's are compiled on first use (see [`Inner::lazy`]).
-    lazy: Vec<OnceLock<Option<LazyPred>>>,
+    /// Boxed, so that an empty cell is 16 bytes (a bundle writes one per
+    /// predicate on load).
+    lazy: Vec<OnceLock<Option<Box<LazyPred>>>>,
     ops: Vec<Op>,
     /// Program entry of each rule.
     starts: Vec<u32>,
@@ -168,14 +170,18 @@ impl Inner {
     /// refused, so only a hand-made bundle has one: it is false).
     #[inline]
     fn lazy(&self, p: usize) -> Option<&LazyPred> {
-        self.lazy[p].get_or_init(|| compile_lazy(&self.plan.preds[p], &self.config, &mut Default::default())).as_ref()
+        self.lazy[p].get_or_init(|| compile_lazy(&self.plan.preds[p], &self.config, &mut Default::default())).as_deref()
     }
 }
 
 /// Compiles a plan predicate's lazy test (`None` for a scanned one).
 #[cold]
-fn compile_lazy(p: &plan::PlanPred, config: &Config, regexes: &mut crate::exec::lazy::Regexes) -> Option<LazyPred> {
-    p.lazy.then(|| LazyPred::compile(p.pred.target, &p.pred.test, config, regexes).ok()).flatten()
+fn compile_lazy(
+    p: &plan::PlanPred,
+    config: &Config,
+    regexes: &mut crate::exec::lazy::Regexes,
+) -> Option<Box<LazyPred>> {
+    p.lazy.then(|| LazyPred::compile(p.pred.target, &p.pred.test, config, regexes).ok().map(Box::new)).flatten()
 }
 
 /// Counters of the work evaluation did, accumulated in a [`Cache`].

@@ -124,7 +124,7 @@ impl Engine {
         placeholders: &Placeholders,
         regexes: Option<&mut crate::exec::lazy::Regexes>,
     ) -> Assembly {
-        let lazy: Vec<OnceLock<Option<LazyPred>>> = match regexes {
+        let lazy: Vec<OnceLock<Option<Box<LazyPred>>>> = match regexes {
             Some(regexes) => plan.preds.iter().map(|p| OnceLock::from(compile_lazy(p, config, regexes))).collect(),
             None => plan.preds.iter().map(|_| OnceLock::new()).collect(),
         };
