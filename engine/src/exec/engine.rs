@@ -26,7 +26,7 @@ use crate::exec::record::{Kind, Record};
 use crate::fold;
 use crate::front::rule::Rule;
 use crate::ir::{FieldId, FieldTable, LoadedRule, Placeholders, Target};
-use crate::plan::{self, ACCEPT, Op, PredId, REJECT};
+use crate::plan::{self, ACCEPT, PredId, REJECT};
 
 mod assemble;
 
@@ -120,7 +120,6 @@ struct Inner {
     /// Boxed, so that an empty cell is 16 bytes (a bundle writes one per
     /// predicate on load).
     lazy: Vec<OnceLock<Option<Box<LazyPred>>>>,
-    ops: Vec<Op>,
     /// Program entry of each rule.
     starts: Vec<u32>,
     /// Number of witness groups of each rule.
@@ -712,7 +711,7 @@ impl Engine {
         let generation = cache.state.generation;
         let mut pc = start;
         while pc < REJECT {
-            let op = inner.ops[pc as usize];
+            let op = inner.plan.ops[pc as usize];
             let p = op.pred as usize;
             let value = if !op.lazy {
                 cache.state.stamp[p] == generation

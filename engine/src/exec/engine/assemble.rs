@@ -200,7 +200,6 @@ impl Engine {
         }
         let inner = Inner {
             starts: plan.rules.iter().map(|r| r.start).collect(),
-            ops: plan.ops.clone(),
             rules,
             encoded,
             fields,
