@@ -67,7 +67,7 @@ use crate::config::Config;
 use crate::correlate::Correlations;
 use crate::error::{Error, ErrorKind};
 use crate::exec::Engine;
-use crate::exec::engine::{Assembly, EncodedRules, MatcherJob, RuleSource};
+use crate::exec::engine::{Assembly, EncodedRules, RuleSource, matcher_jobs};
 use crate::front::rule::Correlation;
 use crate::front::rule::LogSource;
 use crate::ir::{FieldTable, Placeholders, Target};
@@ -359,8 +359,7 @@ impl Bundle {
         // the automata against the literals while another computes the
         // checksum and decodes the rest.
         let (engine_config, matching) = checked(decode_matching(built, matching, config))?;
-        let mut jobs: Vec<MatcherJob> =
-            matching.fields.iter().zip(&matching.literals).map(|((id, _), l)| (id, l, None)).collect();
+        let mut jobs = matcher_jobs(&matching.fields, &matching.literals);
         for &(f, bytes) in &matching.automata {
             // In range and each field once (`decode_matching`).
             jobs[f as usize].2 = Some(bytes);

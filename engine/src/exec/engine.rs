@@ -30,7 +30,7 @@ use crate::plan::{self, ACCEPT, PredId, REJECT};
 
 mod assemble;
 
-pub(crate) use assemble::{Assembly, EncodedRules, MatcherJob, RuleSource, build_matchers};
+pub(crate) use assemble::{Assembly, EncodedRules, RuleSource, build_matchers, matcher_jobs};
 
 /// Values shorter than this are scanned directly rather than looked up in
 /// the value cache (a hash, a probe and a comparison cost about what
@@ -364,9 +364,8 @@ impl Engine {
         };
         let plan_and_matchers = |rules: &[LoadedRule]| {
             let plan = plan_of(rules);
-            let jobs: Vec<MatcherJob> = fields.iter().zip(&plan.literals).map(|((id, _), l)| (id, l, None)).collect();
             // OK: with nothing saved, building has no error to report.
-            let matchers = build_matchers(&jobs, config).unwrap_or_default();
+            let matchers = build_matchers(&matcher_jobs(&fields, &plan.literals), config).unwrap_or_default();
             (plan, matchers)
         };
         // With two threads, one plans the pack and builds its automata while

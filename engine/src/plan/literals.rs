@@ -84,10 +84,16 @@ impl Literals {
         (0..self.len()).map(|i| self.text(i))
     }
 
+    /// Where literal `i`'s anywhere, prefix, exact and suffix predicates
+    /// lie in `ids`: `b..a`, `a..p`, `p..x`, `x..s`.
+    #[inline]
+    fn bounds(&self, i: usize) -> (usize, [usize; 4]) {
+        (self.ends[i][3] as usize, self.ends[i + 1].map(|e| e as usize))
+    }
+
     /// The predicates literal `i` decides.
     pub(crate) fn ids(&self, i: usize) -> LiteralIds<'_> {
-        let start = self.ends[i][3] as usize;
-        let [a, p, x, s] = self.ends[i + 1].map(|e| e as usize);
+        let (start, [a, p, x, s]) = self.bounds(i);
         LiteralIds {
             anywhere: &self.ids[start..a],
             prefix: &self.ids[a..p],
@@ -106,7 +112,7 @@ impl Literals {
     #[inline]
     pub(crate) fn report(&self, i: usize, start: usize, end: usize, len: usize, out: &mut Vec<PredId>) {
         // Only the slices the position calls for (most hits are inside).
-        let (b, [a, p, x, s]) = (self.ends[i][3] as usize, self.ends[i + 1].map(|e| e as usize));
+        let (b, [a, p, x, s]) = self.bounds(i);
         out.extend_from_slice(&self.ids[b..a]);
         if start == 0 {
             out.extend_from_slice(&self.ids[a..p]);

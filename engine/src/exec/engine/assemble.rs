@@ -88,6 +88,12 @@ pub(crate) enum RuleSource {
 /// One field's literal set, and the automaton a bundle saved for it.
 pub(crate) type MatcherJob<'a> = (FieldId, &'a Arc<plan::Literals>, Option<&'a [u8]>);
 
+/// One job per field of `fields`, with its literal set (`literals` is by
+/// field index) and no saved automaton.
+pub(crate) fn matcher_jobs<'a>(fields: &FieldTable, literals: &'a [Arc<plan::Literals>]) -> Vec<MatcherJob<'a>> {
+    fields.iter().zip(literals).map(|((id, _), l)| (id, l, None)).collect()
+}
+
 /// The literal matchers of `jobs`, one per field with literals, in the
 /// order of `jobs`: loaded from the saved automaton where there is one,
 /// after checking that it is exactly the automaton of the field's literals
@@ -198,6 +204,7 @@ impl Engine {
                 memo_count += 1;
             }
         }
+        let matcher_of = vec![u32::MAX; fields.len()];
         let inner = Inner {
             starts: plan.rules.iter().map(|r| r.start).collect(),
             rules,
@@ -210,7 +217,7 @@ impl Engine {
             group_refs,
             group_rule,
             matchers: Vec::new(),
-            matcher_of: vec![u32::MAX; read.len()],
+            matcher_of,
             memo_field,
             memo_of,
             needs_keywords,
