@@ -11,7 +11,7 @@
 //! each lazy test (a regex) is compiled on first use, so that a loaded pack
 //! is ready to scan in a few milliseconds (see BENCHMARKS.md "Bundles").
 //!
-//! # Format (version 3)
+//! # Format (version 4)
 //!
 //! ```text
 //! magic        8 bytes  b"SGMTBNDL"
@@ -19,7 +19,9 @@
 //! version      u8 length + bytes: the sigmata version that wrote it
 //! built-with   u32 LE length + postcard: the Config limits, logsource, automaton
 //! rest         u64 LE length + postcard: rules (each its own byte string),
-//!              the plan but its literal sets, placeholders, correlations, label
+//!              the plan but its predicates and literal sets, the predicates
+//!              (a lazy one as itself, a scanned one as a byte string),
+//!              placeholders, correlations, label
 //! matching     u64 LE length + postcard: the field table, the literal sets
 //!              (flat, `plan::Literals`) and the daachorse automata by field
 //!              (each a byte string)
@@ -70,13 +72,13 @@ use crate::exec::Engine;
 use crate::exec::engine::{Assembly, EncodedRules, RuleSource, matcher_jobs};
 use crate::front::rule::Correlation;
 use crate::front::rule::LogSource;
-use crate::ir::{FieldTable, Placeholders, Target};
-use crate::plan::{ACCEPT, Literals, Plan, REJECT};
+use crate::ir::{FieldTable, Placeholders, Pred};
+use crate::plan::{ACCEPT, At, Decider, Literals, Plan, PlanPred, PredRef, Preds, REJECT};
 
 /// The first bytes of every bundle.
 pub const MAGIC: [u8; 8] = *b"SGMTBNDL";
 /// The layout version this sigmata writes and reads.
-pub const FORMAT_VERSION: u32 = 3;
+pub const FORMAT_VERSION: u32 = 4;
 /// The sigmata version that writes bundles; a bundle of another version is
 /// refused, since the plan's meaning may change between versions.
 pub const SIGMATA_VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -136,8 +138,9 @@ fn limits(c: &Config) -> [(&'static str, usize); 11] {
 #[derive(serde::Serialize)]
 struct RestRef<'a> {
     rules: Vec<Raw<'a>>,
-    /// Without its literal sets (`Plan::literals` is not serialized).
+    /// Without its predicates and literal sets (not serialized).
     plan: &'a Plan,
+    preds: Vec<PredOut<'a>>,
     placeholders: &'a Placeholders,
     correlations: Vec<&'a Correlation>,
     label: &'a str,
@@ -151,9 +154,65 @@ struct Rest<'a> {
     #[serde(borrow)]
     rules: Vec<&'a [u8]>,
     plan: Plan,
+    #[serde(borrow)]
+    preds: PredsIn<'a>,
     placeholders: Placeholders,
     correlations: Vec<Correlation>,
     label: String,
+}
+
+/// A predicate as written: a lazy one (which evaluation computes) as
+/// itself, a scanned one (which its literal decides) as its postcard bytes,
+/// decoded only to be displayed (`plan::Preds`) ...
+#[derive(serde::Serialize)]
+enum PredOut<'a> {
+    Lazy(&'a Pred),
+    Scanned(Raw<'a>),
+}
+
+/// ... and as read.
+#[derive(serde::Deserialize)]
+enum PredIn<'a> {
+    Lazy(Pred),
+    #[serde(borrow)]
+    Scanned(&'a [u8]),
+}
+
+/// The predicates as read: the lazy ones decoded, the scanned ones' bytes
+/// (the `n`th kept predicate's in `kept[n]`), read one by one so that no
+/// list of decoded predicates is made for them.
+struct PredsIn<'a> {
+    preds: Preds,
+    kept: Vec<&'a [u8]>,
+}
+
+impl<'de: 'a, 'a> serde::Deserialize<'de> for PredsIn<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for Visit<'a> {
+            type Value = PredsIn<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a list of predicates")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<PredsIn<'a>, A::Error> {
+                let mut out = PredsIn { preds: Preds::default(), kept: Vec::new() };
+                while let Some(p) = seq.next_element::<PredIn<'a>>()? {
+                    let room = match p {
+                        PredIn::Lazy(pred) => out.preds.push(PlanPred { pred, lazy: true }),
+                        PredIn::Scanned(bytes) => {
+                            out.kept.push(bytes);
+                            out.preds.push_kept()
+                        }
+                    };
+                    if !room {
+                        return Err(serde::de::Error::custom("too many predicates"));
+                    }
+                }
+                Ok(out)
+            }
+        }
+        d.deserialize_seq(Visit(std::marker::PhantomData))
+    }
 }
 
 /// The second part, decoded first: what the literal matchers are loaded
@@ -264,6 +323,23 @@ impl Bundle {
         let (fields, plan, placeholders, config) = self.engine.bundle_parts();
         let automata = self.engine.saved_automata();
         let rules: Vec<Vec<u8>> = self.engine.rules().map(|(_, r)| r.encode()).collect();
+        // A scanned predicate is written as its bytes: those a loaded
+        // bundle kept, or encoded here.
+        let encoded: Vec<Option<Vec<u8>>> = (0..plan.preds.len())
+            .map(|id| match plan.preds.get(id) {
+                // OK: postcard serializes every predicate to a Vec.
+                Some(PredRef::Decoded(p)) if !p.lazy => Some(postcard::to_allocvec(&p.pred).unwrap_or_default()),
+                _ => None,
+            })
+            .collect();
+        let preds = (0..plan.preds.len())
+            .zip(&encoded)
+            .filter_map(|(id, bytes)| match (plan.preds.get(id)?, bytes) {
+                (_, Some(bytes)) => Some(PredOut::Scanned(Raw(bytes))),
+                (PredRef::Decoded(p), None) => Some(PredOut::Lazy(&p.pred)),
+                (PredRef::Kept(k, _), None) => Some(PredOut::Scanned(Raw(self.engine.kept_pred(k)))),
+            })
+            .collect();
         let built = BuiltWith {
             limits: limits(config).iter().map(|(n, v)| (n.to_string(), *v as u64)).collect(),
             logsource: config.logsource.clone(),
@@ -272,6 +348,7 @@ impl Bundle {
         let rest = RestRef {
             rules: rules.iter().map(|r| Raw(r)).collect(),
             plan,
+            preds,
             placeholders,
             correlations: self.correlations.rules().iter().map(|c| &c.doc).collect(),
             label: &self.label,
@@ -382,13 +459,15 @@ impl Bundle {
         // compiled when the pack was compiled, with the same limits and the
         // same sigmata).
         let prepare = || -> Result<(Assembly, Vec<Correlation>, String), Error> {
-            let rest: Rest = decode(rest, "the rules and the plan")?;
-            validate(&rest, matching.fields.len(), &matching.literals)?;
-            let Rest { rules, plan, placeholders, correlations, label } = rest;
+            let mut rest: Rest = decode(rest, "the rules and the plan")?;
+            validate(&mut rest, matching.fields.len(), &matching.literals)?;
+            let Rest { rules, mut plan, preds, placeholders, correlations, label } = rest;
+            plan.preds = preds.preds;
+            plan.literals = matching.literals.clone();
             let rules = RuleSource::Encoded(if in_place {
-                EncodedRules::within(bytes, &rules)
+                EncodedRules::within(bytes, &rules, &preds.kept)
             } else {
-                EncodedRules::new(&rules)
+                EncodedRules::new(&rules, &preds.kept)
             });
             let fields = matching.fields.clone();
             Ok((Engine::prepare(rules, fields, plan, &engine_config, &placeholders, None), correlations, label))
@@ -415,7 +494,7 @@ impl Bundle {
         if !intact {
             return Err(refuse("checksum mismatch: the bundle is damaged"));
         }
-        let (mut assembly, correlations, label) = prepared?;
+        let (assembly, correlations, label) = prepared?;
         // The first refused field in field order, whichever thread saw it.
         let (mut built, mut refused) = (Vec::new(), None::<(crate::ir::FieldId, String)>);
         for result in matchers {
@@ -432,7 +511,6 @@ impl Bundle {
             )));
         }
         built.sort_by_key(|(id, _)| id.index());
-        assembly.set_literals(matching.literals);
         Ok(Loaded { assembly, matchers: built, correlations, label })
     }
 }
@@ -536,20 +614,38 @@ fn check_limits(built: &BuiltWith, config: &Config) -> Result<Config, Error> {
 }
 
 /// Checks that every index of the payload is in range and every program
-/// ends, so that no bundle can make evaluation index out of bounds or loop.
-fn validate(p: &Rest, nf: usize, literals: &[Arc<Literals>]) -> Result<(), Error> {
-    let plan = &p.plan;
-    if !plan.preds.iter().all(|p| p.pred.fields_within(nf)) {
+/// ends, so that no bundle can make evaluation index out of bounds or loop,
+/// and sets the literal that decides each scanned predicate.
+fn validate(p: &mut Rest, nf: usize, literals: &[Arc<Literals>]) -> Result<(), Error> {
+    let preds = &mut p.preds.preds;
+    if !preds.decoded().iter().all(|p| p.pred.fields_within(nf)) {
         return Err(refuse("a predicate names a field that is not in the table"));
     }
+    // Each scanned predicate is decided by exactly one literal.
     for (f, lits) in literals.iter().enumerate() {
-        let scanned_here = |id: &crate::plan::PredId| {
-            plan.preds.get(id.index()).is_some_and(|p| !p.lazy && p.pred.target == Target::Field(field_id(f)))
-        };
-        if !lits.all_ids().iter().all(scanned_here) {
-            return Err(refuse("a literal names a predicate that is not scanned on its field"));
+        for i in 0..lits.len() {
+            let ids = lits.ids(i);
+            for (at, ids) in [
+                (At::Anywhere, ids.anywhere),
+                (At::Prefix, ids.prefix),
+                (At::Exact, ids.exact),
+                (At::Suffix, ids.suffix),
+            ] {
+                // OK: below the length of a table of u32 offsets.
+                let decider = Decider { field: field_id(f), literal: i as u32, at };
+                if !ids.iter().all(|id| preds.decide(id.index(), decider)) {
+                    return Err(refuse(
+                        "a literal names a predicate that is not scanned, or that another literal decides",
+                    ));
+                }
+            }
         }
     }
+    if !preds.all_decided() {
+        return Err(refuse("a scanned predicate has no literal"));
+    }
+    let plan = &p.plan;
+    let preds = &p.preds.preds;
     if plan.rules.len() != p.rules.len() {
         return Err(refuse("the plan has not one entry per rule"));
     }
@@ -559,9 +655,8 @@ fn validate(p: &Rest, nf: usize, literals: &[Arc<Literals>]) -> Result<(), Error
         if !target_ok(r.start, nops) {
             return Err(refuse("a rule program starts outside the program table"));
         }
-        let group_ok = |g: &Vec<crate::plan::PredId>| {
-            !g.is_empty() && g.iter().all(|id| plan.preds.get(id.index()).is_some_and(|p| !p.lazy))
-        };
+        let group_ok =
+            |g: &Vec<crate::plan::PredId>| !g.is_empty() && g.iter().all(|id| preds.is_lazy(id.index()) == Some(false));
         if !r.groups.iter().all(group_ok) {
             return Err(refuse("a witness group is empty or names a predicate that is not scanned"));
         }
@@ -582,7 +677,7 @@ fn validate(p: &Rest, nf: usize, literals: &[Arc<Literals>]) -> Result<(), Error
     for (i, op) in plan.ops.iter().enumerate() {
         // Jumps go backwards only (the planner emits the code of what
         // follows first), so every program ends.
-        let pred_ok = plan.preds.get(op.pred as usize).is_some_and(|p| p.lazy == op.lazy);
+        let pred_ok = preds.is_lazy(op.pred as usize) == Some(op.lazy);
         if !pred_ok || !target_ok(op.t, i) || !target_ok(op.f, i) {
             return Err(refuse(format!("program instruction {i} is out of range")));
         }

@@ -17,11 +17,20 @@ pub fn round_trip(engine: &Engine) -> Engine {
     let bytes = engine.to_bundle();
     let loaded = Engine::from_bundle(&bytes).unwrap_or_else(|e| panic!("a fresh bundle loads: {e}"));
     assert!(loaded.to_bundle() == bytes, "writing the loaded engine gives other bytes");
+    // The scanned predicates a bundle keeps as bytes display as compiled.
+    assert_eq!(described(&loaded), described(engine));
     // Loaded in place, each rule decodes from the bundle's own bytes
     // (writing it again decodes every rule).
     let in_place = Bundle::from_vec(bytes.clone(), &Config::new()).unwrap_or_else(|e| panic!("loads in place: {e}"));
     assert!(in_place.engine().to_bundle() == bytes, "writing the engine loaded in place gives other bytes");
     loaded
+}
+
+/// What an engine shows of its plan: its statistics and every rule's
+/// witnesses.
+fn described(engine: &Engine) -> String {
+    let witnesses: Vec<_> = engine.rules().map(|(id, _)| engine.witness_groups(id)).collect();
+    format!("{:?} {witnesses:?}", engine.plan_stats())
 }
 
 /// Differences between two engines on one event: their match sets through
@@ -235,6 +244,7 @@ fn a_rechecksummed_changed_payload_never_panics() {
                         engine.matches_with(&mut cache, &ev, &mut m);
                         for (id, _) in engine.rules() {
                             let _ = engine.explain(id, &ev);
+                            let _ = engine.witness_groups(id);
                         }
                     }
                 }
@@ -278,6 +288,44 @@ fn a_changed_automaton_is_refused_with_its_field_or_harmless() {
         }
     }
     assert!(named > 0, "no change of the automata was refused by their check");
+}
+
+/// A scanned predicate is kept as bytes and decoded only to be displayed.
+/// Changed in the bundle (the checksum set again) so that its literal no
+/// longer decides it, it displays as not decoding, never as the test it
+/// now reads as: what a witness shows is what is evaluated.
+#[test]
+fn a_changed_scanned_predicate_never_displays_as_another_test() {
+    let rule = "title: t\nlogsource: {category: process_creation}\n\
+                detection: {sel: {CommandLine|contains: ['http://', 'ftp://']}, condition: sel}\n";
+    let (engine, _) = Builder::new().add_source("t.yml", rule).build();
+    let bytes = engine.to_bundle();
+    let rule_a = engine.rules().next().map(|(id, _)| id).expect("the rule");
+    let original = engine.witness_groups(rule_a);
+    assert!(original.concat().iter().any(|w| w.contains("http://")), "{original:?}");
+    let events = [
+        serde_json::json!({"CommandLine": "curl http://e/a"}),
+        serde_json::json!({"CommandLine": "curl ftp://e/a"}),
+        serde_json::json!({"CommandLine": "curl https://e/a"}),
+    ];
+    let expected: Vec<Vec<RuleId>> = events.iter().map(|ev| engine.matches(ev).iter().collect()).collect();
+    assert_eq!(expected.iter().map(Vec::len).collect::<Vec<_>>(), [1, 1, 0]);
+    let (mut loads, mut undecoded) = (0, 0);
+    for at in bytes.windows(7).enumerate().filter(|(_, w)| *w == b"http://").map(|(i, _)| i) {
+        let mut b = bytes.clone();
+        b[at + 1] = b'x';
+        rechecksum(&mut b);
+        let Ok(bundle) = Bundle::from_bytes(&b, &Config::new()) else { continue };
+        loads += 1;
+        let got: Vec<Vec<RuleId>> = events.iter().map(|ev| bundle.engine().matches(ev).iter().collect()).collect();
+        assert_eq!(got, expected, "'http://' at byte {at} changed, loaded, and matches differently");
+        let shown = bundle.engine().witness_groups(rule_a);
+        assert!(!shown.concat().iter().any(|w| w.contains("hxtp://")), "byte {at}: {shown:?}");
+        undecoded += usize::from(shown.concat().iter().any(|w| w.contains("does not decode")));
+    }
+    // The rule's document and IR load changed (they do not decide
+    // matching); the scanned predicate's change shows.
+    assert!(loads >= 2 && undecoded == 1, "{loads} loads, {undecoded} undecoded");
 }
 
 #[test]

@@ -169,7 +169,28 @@ impl Inner {
     /// refused, so only a hand-made bundle has one: it is false).
     #[inline]
     fn lazy(&self, p: usize) -> Option<&LazyPred> {
-        self.lazy[p].get_or_init(|| compile_lazy(&self.plan.preds[p], &self.config, &mut Default::default())).as_deref()
+        self.lazy[p]
+            .get_or_init(|| match self.plan.preds.get(p) {
+                Some(plan::PredRef::Decoded(pred)) => compile_lazy(pred, &self.config, &mut Default::default()),
+                _ => None,
+            })
+            .as_deref()
+    }
+
+    /// Predicate `p` as text (`Field contains "x"`); a bundle's scanned
+    /// predicate is decoded for it.
+    fn pred_text(&self, p: usize) -> String {
+        let pred = match self.plan.preds.get(p) {
+            Some(plan::PredRef::Decoded(pred)) => return pred.pred.display(&self.fields),
+            Some(plan::PredRef::Kept(k, Some(decider))) => {
+                decider.decode(self.encoded.pred(k), &self.plan.literals, self.fields.len())
+            }
+            _ => None,
+        };
+        match pred {
+            Some(pred) => pred.display(&self.fields),
+            None => format!("(predicate {p} of the bundle does not decode)"),
+        }
     }
 }
 
@@ -406,6 +427,12 @@ impl Engine {
     pub(crate) fn bundle_parts(&self) -> (&FieldTable, &plan::Plan, &Placeholders, &Config) {
         let i = &*self.inner;
         (&i.fields, &i.plan, &i.placeholders, &i.config)
+    }
+
+    /// The bytes of scanned predicate `k` of those a bundle kept encoded
+    /// (`plan::PredRef::Kept`).
+    pub(crate) fn kept_pred(&self, k: usize) -> &[u8] {
+        self.inner.encoded.pred(k)
     }
 
     /// The literal automata a bundle carries, by field index: those with a
@@ -796,7 +823,7 @@ impl Engine {
         PlanStats {
             rules: i.rules.len(),
             predicates: i.plan.preds.len(),
-            scanned: i.plan.preds.iter().filter(|p| !p.lazy).count(),
+            scanned: (0..i.plan.preds.len()).filter(|&p| i.plan.preds.is_lazy(p) == Some(false)).count(),
             always_evaluated: i.always.len(),
             fields: i
                 .matchers
@@ -816,11 +843,7 @@ impl Engine {
     /// (`Field contains "x"`); empty for a rule evaluated on every event.
     pub fn witness_groups(&self, id: RuleId) -> Vec<Vec<String>> {
         let i = &*self.inner;
-        i.plan.rules[id.index()]
-            .groups
-            .iter()
-            .map(|g| g.iter().map(|p| i.plan.preds[p.index()].pred.display(&i.fields)).collect())
-            .collect()
+        i.plan.rules[id.index()].groups.iter().map(|g| g.iter().map(|p| i.pred_text(p.index())).collect()).collect()
     }
 }
 

@@ -102,11 +102,6 @@ impl Literals {
         }
     }
 
-    /// Every predicate of every literal.
-    pub(crate) fn all_ids(&self) -> &[PredId] {
-        &self.ids
-    }
-
     /// Appends the predicates literal `i` decides when it occurs at
     /// `start..end` of a value `len` bytes long.
     #[inline]

@@ -53,8 +53,10 @@ use crate::Map as HashMap;
 
 pub mod freq;
 mod literals;
+mod preds;
 
 pub(crate) use literals::{Literal, Literals};
+pub(crate) use preds::{Decider, PredRef, Preds};
 
 use regex_syntax::hir::literal::{ExtractKind, Extractor};
 
@@ -117,7 +119,10 @@ pub(crate) struct RulePlan {
 /// The plan of a whole pack.
 #[derive(serde::Serialize, serde::Deserialize, Clone, Debug, Default)]
 pub(crate) struct Plan {
-    pub preds: Vec<PlanPred>,
+    /// The predicates, by [`PredId`] (a rule bundle stores them apart from
+    /// the rest of the plan, see `bundle`).
+    #[serde(skip)]
+    pub preds: Preds,
     /// Literal sets, by field index (a rule bundle stores them apart from
     /// the rest of the plan, see `bundle`).
     #[serde(skip)]
@@ -129,6 +134,8 @@ pub(crate) struct Plan {
 #[derive(Default)]
 struct Planner<'a> {
     plan: Plan,
+    /// The predicates, made into `plan.preds` at the end.
+    preds: Vec<PlanPred>,
     fields: Option<&'a FieldTable>,
     model: Option<&'a crate::plan::freq::FrequencyModel>,
     pred_ids: HashMap<Pred, PredId>,
@@ -176,7 +183,7 @@ pub(crate) fn plan(exprs: &[&Expr], fields: &FieldTable, model: Option<&crate::p
     // ... plus every literal of a field with few of them, which costs
     // nothing to scan and saves verifying them one by one ...
     let mut per_field: HashMap<FieldId, Vec<PredId>> = HashMap::default();
-    for (i, pp) in p.plan.preds.iter().enumerate() {
+    for (i, pp) in p.preds.iter().enumerate() {
         if let Some((field, _, _)) = scanned_literal(&pp.pred) {
             per_field.entry(field).or_default().push(PredId(i as u32));
         }
@@ -192,6 +199,7 @@ pub(crate) fn plan(exprs: &[&Expr], fields: &FieldTable, model: Option<&crate::p
         p.plan.rules.push(RulePlan { start, groups });
     }
     p.plan.literals = p.literals.iter().map(|l| std::sync::Arc::new(Literals::new(l))).collect();
+    p.plan.preds = Preds::new(p.preds);
     p.plan
 }
 
@@ -211,8 +219,8 @@ impl Planner<'_> {
         }
         // OK: the number of distinct predicates is bounded by the size of
         // the rule files, far below 2^32.
-        let id = PredId(u32::try_from(self.plan.preds.len()).unwrap_or(u32::MAX));
-        self.plan.preds.push(PlanPred { pred: pred.clone(), lazy: true });
+        let id = PredId(u32::try_from(self.preds.len()).unwrap_or(u32::MAX));
+        self.preds.push(PlanPred { pred: pred.clone(), lazy: true });
         self.pred_ids.insert(pred.clone(), id);
         id
     }
@@ -227,7 +235,7 @@ impl Planner<'_> {
     /// Makes a literal-capable predicate scanned: adds its folded text to
     /// its field's literal set.
     fn scan(&mut self, id: PredId) {
-        let pp = &mut self.plan.preds[id.index()];
+        let pp = &mut self.preds[id.index()];
         if !pp.lazy {
             return;
         }
@@ -260,7 +268,7 @@ impl Planner<'_> {
             ExprKind::False => f,
             ExprKind::Pred(p) => {
                 let id = self.intern(p);
-                let lazy = self.plan.preds[id.index()].lazy;
+                let lazy = self.preds[id.index()].lazy;
                 self.plan.ops.push(Op { pred: id.0, lazy, t, f });
                 // OK: programs are bounded by rule sizes, far below 2^32 - 2.
                 u32::try_from(self.plan.ops.len() - 1).unwrap_or(REJECT)
@@ -318,7 +326,7 @@ impl Planner<'_> {
     fn rate(&self, group: &[PredId]) -> f64 {
         let sum: f64 = group
             .iter()
-            .map(|id| match scanned_literal(&self.plan.preds[id.index()].pred) {
+            .map(|id| match scanned_literal(&self.preds[id.index()].pred) {
                 Some((field, text, at)) => {
                     let measured = match (self.model, self.fields) {
                         (Some(m), Some(f)) => m.estimate(f.name(field), &text, at),

@@ -12,29 +12,50 @@ use crate::exec::matcher::FieldMatcher;
 use crate::ir::{FieldId, FieldTable, LoadedRule, Placeholders, Target};
 use crate::plan::{self, REJECT};
 
-/// A bundle's rules, each as [`LoadedRule::encode`] wrote it (empty for a
-/// compiled engine, whose rules are decoded already).
+/// A bundle's rules, each as [`LoadedRule::encode`] wrote it, and its
+/// scanned predicates, each as postcard wrote it (`plan::Preds`); empty for
+/// a compiled engine, whose rules and predicates are decoded already.
 #[derive(Debug, Default)]
 pub(crate) struct EncodedRules {
-    /// The rules' bytes (copied together, or the whole bundle).
+    /// The rules' and the predicates' bytes (copied together, or the whole
+    /// bundle).
     bytes: Vec<u8>,
-    /// Where each rule's bytes are in `bytes`.
+    /// Where each rule's bytes are in `bytes` ...
     ranges: Vec<std::ops::Range<usize>>,
+    /// ... and each kept predicate's.
+    preds: Vec<std::ops::Range<usize>>,
 }
 
 impl EncodedRules {
-    /// The rules' bytes, in rule order, copied together.
-    pub(crate) fn new(rules: &[&[u8]]) -> EncodedRules {
-        let mut bytes = Vec::with_capacity(rules.iter().map(|r| r.len()).sum());
-        let ranges = rules
-            .iter()
-            .map(|r| {
-                let start = bytes.len();
-                bytes.extend_from_slice(r);
-                start..bytes.len()
-            })
-            .collect();
-        EncodedRules { bytes, ranges }
+    /// The rules' and the kept predicates' bytes, in order, copied together.
+    pub(crate) fn new(rules: &[&[u8]], preds: &[&[u8]]) -> EncodedRules {
+        let total = rules.iter().chain(preds).map(|r| r.len()).sum();
+        let mut bytes = Vec::with_capacity(total);
+        let mut copy = |parts: &[&[u8]]| -> Vec<std::ops::Range<usize>> {
+            parts
+                .iter()
+                .map(|r| {
+                    let start = bytes.len();
+                    bytes.extend_from_slice(r);
+                    start..bytes.len()
+                })
+                .collect()
+        };
+        let ranges = copy(rules);
+        let preds = copy(preds);
+        EncodedRules { bytes, ranges, preds }
+    }
+
+    /// The rules and the kept predicates where they are inside `whole`
+    /// (each a slice of it), whose bytes are set later
+    /// ([`Assembly::set_rule_bytes`]).
+    pub(crate) fn within(whole: &[u8], rules: &[&[u8]], preds: &[&[u8]]) -> EncodedRules {
+        // Offsets from addresses: each part lies inside `whole`.
+        let base = whole.as_ptr() as usize;
+        let locate = |parts: &[&[u8]]| -> Vec<std::ops::Range<usize>> {
+            parts.iter().map(|r| (r.as_ptr() as usize - base)..(r.as_ptr() as usize - base + r.len())).collect()
+        };
+        EncodedRules { bytes: Vec::new(), ranges: locate(rules), preds: locate(preds) }
     }
 
     /// Rule `i`'s bytes (none if there is no such rule).
@@ -42,14 +63,9 @@ impl EncodedRules {
         self.ranges.get(i).and_then(|r| self.bytes.get(r.clone())).unwrap_or_default()
     }
 
-    /// The rules where they are inside `whole` (each of `rules` a slice
-    /// of it), whose bytes are set later ([`Assembly::set_rule_bytes`]).
-    pub(crate) fn within(whole: &[u8], rules: &[&[u8]]) -> EncodedRules {
-        // Offsets from addresses: each rule lies inside `whole`.
-        let base = whole.as_ptr() as usize;
-        let ranges =
-            rules.iter().map(|r| (r.as_ptr() as usize - base)..(r.as_ptr() as usize - base + r.len())).collect();
-        EncodedRules { bytes: Vec::new(), ranges }
+    /// Kept predicate `k`'s bytes (none if there is no such predicate).
+    pub(crate) fn pred(&self, k: usize) -> &[u8] {
+        self.preds.get(k).and_then(|r| self.bytes.get(r.clone())).unwrap_or_default()
     }
 }
 
@@ -57,12 +73,6 @@ impl EncodedRules {
 pub(crate) struct Assembly(Inner);
 
 impl Assembly {
-    /// Sets the plan's literal sets, when they were kept apart (a rule
-    /// bundle stores them with the automata).
-    pub(crate) fn set_literals(&mut self, literals: Vec<Arc<plan::Literals>>) {
-        self.0.plan.literals = literals;
-    }
-
     /// Sets the bytes that [`EncodedRules::within`] located the rules in.
     pub(crate) fn set_rule_bytes(&mut self, bytes: Vec<u8>) {
         self.0.encoded.bytes = bytes;
@@ -130,9 +140,15 @@ impl Engine {
         placeholders: &Placeholders,
         regexes: Option<&mut crate::exec::lazy::Regexes>,
     ) -> Assembly {
+        let np = plan.preds.len();
         let lazy: Vec<OnceLock<Option<Box<LazyPred>>>> = match regexes {
-            Some(regexes) => plan.preds.iter().map(|p| OnceLock::from(compile_lazy(p, config, regexes))).collect(),
-            None => plan.preds.iter().map(|_| OnceLock::new()).collect(),
+            Some(regexes) => (0..np)
+                .map(|id| match plan.preds.get(id) {
+                    Some(plan::PredRef::Decoded(p)) => OnceLock::from(compile_lazy(p, config, regexes)),
+                    _ => OnceLock::from(None),
+                })
+                .collect(),
+            None => (0..np).map(|_| OnceLock::new()).collect(),
         };
         let (rules, encoded) = match rules {
             RuleSource::Decoded(rules) => {
@@ -152,7 +168,7 @@ impl Engine {
         }
         // The groups of each predicate, in group order: counted, then
         // placed (`pred_groups[p]` is where p's groups lie in `group_refs`).
-        let mut pred_groups = vec![(0u32, 0u32); plan.preds.len()];
+        let mut pred_groups = vec![(0u32, 0u32); np];
         let groups = || plan.rules.iter().flat_map(|r| &r.groups).zip(0u32..);
         for (g, _) in groups() {
             g.iter().for_each(|p| pred_groups[p.index()].1 += 1);
@@ -169,9 +185,14 @@ impl Engine {
                 *end += 1;
             }
         }
-        let needs_keywords = plan.preds.iter().any(|p| p.pred.target == Target::Keywords);
-        let mut read = vec![false; fields.len()];
-        for p in &plan.preds {
+        // The fields read: those of the decoded predicates (a bundle's lazy
+        // ones, all of them otherwise) and those with literals, whose
+        // scanned predicates read them.
+        let decoded = plan.preds.decoded();
+        let needs_keywords = decoded.iter().any(|p| p.pred.target == Target::Keywords);
+        let mut read: Vec<bool> = plan.literals.iter().map(|l| !l.is_empty()).collect();
+        read.resize(fields.len(), false);
+        for p in decoded {
             if let Target::Field(f) = p.pred.target {
                 read[f.index()] = true;
             }
@@ -180,7 +201,7 @@ impl Engine {
             }
         }
         let read_fields: Vec<FieldId> = fields.iter().map(|(id, _)| id).filter(|id| read[id.index()]).collect();
-        let line_prefilter = LinePrefilter::new(plan.preds.iter().map(|p| &p.pred));
+        let line_prefilter = LinePrefilter::new(decoded.iter().map(|p| &p.pred));
         #[cfg(feature = "json")]
         let json = crate::exec::json::Extractor::from_names(read_fields.iter().map(|&id| (id, fields.name(id))));
         // Regexes cost 0.1-2 us per command line while streams repeat
@@ -188,11 +209,12 @@ impl Engine {
         // are not: on distinct events the memo's table lookup (a cache miss
         // into 1 MiB) cost more than the test (perf, SigmaHQ Windows pack
         // over the case-flipped real events).
-        let memo_field: Vec<Option<FieldId>> = plan
-            .preds
-            .iter()
-            .map(|p| match (p.lazy, p.pred.target, &p.pred.test) {
-                (true, Target::Field(f), crate::ir::Test::Regex { .. }) => Some(f),
+        let memo_field: Vec<Option<FieldId>> = (0..np)
+            .map(|id| match plan.preds.get(id) {
+                Some(plan::PredRef::Decoded(p)) => match (p.lazy, p.pred.target, &p.pred.test) {
+                    (true, Target::Field(f), crate::ir::Test::Regex { .. }) => Some(f),
+                    _ => None,
+                },
                 _ => None,
             })
             .collect();
