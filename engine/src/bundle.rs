@@ -442,17 +442,24 @@ impl Bundle {
             jobs[f as usize].2 = Some(bytes);
         }
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(2);
-        // The automata, largest first, are taken one at a time by either
-        // thread (`done` keeps each field's result).
-        jobs.sort_by_key(|(_, lits, _)| std::cmp::Reverse(lits.len()));
+        // The automata, largest first: this thread takes them from the
+        // largest, the other, which starts later and has the rest to do
+        // first, from the smallest, so that the two end together.
+        jobs.sort_by_key(|(_, _, saved)| std::cmp::Reverse(saved.map_or(0, <[u8]>::len)));
         let build = |job| crate::exec::engine::build_matchers(std::slice::from_ref(job), &engine_config);
-        let next = std::sync::atomic::AtomicUsize::new(0);
-        let load = || {
+        let queue = std::sync::Mutex::new(0..jobs.len());
+        let load = |smallest_first: bool| {
             let mut done = Vec::new();
-            while let Some(job) = jobs.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed)) {
-                done.push(build(job));
+            loop {
+                // (Nothing panics holding the lock; a poisoned one is as good.)
+                let mut left = queue.lock().unwrap_or_else(|e| e.into_inner());
+                let next = if smallest_first { left.next_back() } else { left.next() };
+                drop(left);
+                match next {
+                    Some(i) => done.push(build(&jobs[i])),
+                    None => break done,
+                }
             }
-            done
         };
         // The rest is decoded, checked and made into the engine's tables
         // (rules are decoded and regexes compiled on first use: the regexes
@@ -477,8 +484,8 @@ impl Bundle {
             // vCPUs), so it gets the checksum and the rest, then helps with
             // the automata this thread started on.
             std::thread::scope(|scope| {
-                let other = scope.spawn(|| (summed(), prepare(), load()));
-                let mut mine = load();
+                let other = scope.spawn(|| (summed(), prepare(), load(true)));
+                let mut mine = load(false);
                 // OK: none of them panics; if one did, all is done again here.
                 match other.join() {
                     Ok((intact, prepared, theirs)) => {
@@ -489,7 +496,7 @@ impl Bundle {
                 }
             })
         } else {
-            (summed(), prepare(), load())
+            (summed(), prepare(), load(false))
         };
         if !intact {
             return Err(refuse("checksum mismatch: the bundle is damaged"));

@@ -126,15 +126,15 @@ pub(crate) fn verify(bytes: &[u8], literals: &Literals) -> Result<(), String> {
     if n == 0 || n % BLOCK != 0 || n > u32::MAX as usize / 2 {
         return Err("the state array has an invalid length".into());
     }
-    // (Failure links are compared before they are followed below; this
-    // keeps every index in range whatever the order of the checks.)
-    if states.iter().any(|st| st.fail as usize >= n) {
-        return Err("a failure link is out of range".into());
-    }
-
-    // 2. Parents, as the search sees them.
+    // 2. Every BASE in range and owned by one state, so that each state
+    // has at most one parent as the search sees transitions; failure links
+    // in range (they are compared before they are followed below, which
+    // keeps every index in range whatever the order of the checks).
     let mut owner = vec![NONE; n];
     for (s, st) in states.iter().enumerate() {
+        if st.fail as usize >= n {
+            return Err("a failure link is out of range".into());
+        }
         if st.base != 0 {
             let slot = owner.get_mut(st.base as usize).ok_or("a BASE is out of range")?;
             if *slot != NONE {
@@ -148,69 +148,70 @@ pub(crate) fn verify(bytes: &[u8], literals: &Literals) -> Result<(), String> {
         let t = base ^ u32::from(c);
         (base != 0 && states.get(t as usize).is_some_and(|st| st.check() == c)).then_some(t)
     };
-    // Children lists (the parent of `t` is the owner of `t ^ check(t)`,
-    // in the same block of 256), grouped by parent.
-    let parent = |t: usize| if t == ROOT as usize { NONE } else { owner[t ^ usize::from(states.at(t).check())] };
-    // (Counted into `first[p]`, summed to where p's children end, then
-    // filled backwards, which leaves `first[p]` where they start.)
-    let mut first = vec![0u32; n + 1];
-    for t in 0..n {
-        let p = parent(t);
-        if p != NONE {
-            first[p as usize] += 1;
-        }
-    }
-    for i in 1..=n {
-        first[i] += first[i - 1];
-    }
-    let mut children = vec![0u32; first[n] as usize];
-    for t in (0..n).rev() {
-        let p = parent(t);
-        if p != NONE {
-            first[p as usize] -= 1;
-            children[first[p as usize] as usize] = t as u32;
-        }
-    }
 
-    // 3. Breadth-first from the root.
-    let mut reached = vec![false; n];
-    reached[ROOT as usize] = true;
-    let mut order = vec![ROOT];
-    let mut i = 0;
-    while let Some(&s) = order.get(i) {
-        i += 1;
-        for &t in &children[first[s as usize] as usize..first[s as usize + 1] as usize] {
-            if reached[t as usize] {
-                return Err("a state is reached twice".into());
-            }
-            reached[t as usize] = true;
-            order.push(t);
-        }
-    }
-    // Every literal is a path from the root; every reachable state lies on one.
+    // 3. Every literal is a path from the root, which gives the parent and
+    // the depth of each state on one ...
+    let mut parent = vec![NONE; n];
+    let mut depth = vec![0u32; n];
     let mut end_of = vec![NONE; n];
-    let mut on_path = vec![false; n];
-    on_path[ROOT as usize] = true;
     for (i, text) in literals.texts().enumerate() {
         let mut s = ROOT;
         for &c in text.as_bytes() {
-            s = child(s, c).ok_or("a literal is missing from the automaton")?;
-            on_path[s as usize] = true;
+            let t = child(s, c).ok_or("a literal is missing from the automaton")?;
+            match parent[t as usize] {
+                _ if t == ROOT => return Err("a transition leads back to the root".into()),
+                NONE => {
+                    parent[t as usize] = s;
+                    depth[t as usize] = depth[s as usize] + 1;
+                }
+                p if p == s => {}
+                // (Two parents would share a BASE: refused above.)
+                _ => return Err("a state is reached twice".into()),
+            }
+            s = t;
         }
         if end_of[s as usize] != NONE {
             return Err("two literals end in the same state".into());
         }
         end_of[s as usize] = i as u32;
     }
-    if order.iter().any(|&s| !on_path[s as usize]) {
-        return Err("a state is not on any literal".into());
+    // ... and no other state is reachable: a state whose parent, as the
+    // search sees it (the owner of `t ^ check(t)`, in the same block of
+    // 256), is on a path is on one.
+    let on_path = |s: u32| s == ROOT || parent[s as usize] != NONE;
+    for t in 1..n {
+        let p = owner[t ^ usize::from(states.at(t).check())];
+        if p != NONE && parent[t] == NONE && on_path(p) {
+            return Err("a state is not on any literal".into());
+        }
+    }
+    // Breadth-first order: the states on a path by depth (counted, then
+    // placed).
+    let max_depth = depth.iter().copied().max().unwrap_or(0) as usize;
+    let mut at_depth = vec![0u32; max_depth + 2];
+    for t in 1..n {
+        if parent[t] != NONE {
+            at_depth[depth[t] as usize + 1] += 1;
+        }
+    }
+    at_depth[0] = 1;
+    for d in 1..at_depth.len() {
+        at_depth[d] += at_depth[d - 1];
+    }
+    let mut order = vec![ROOT; at_depth[max_depth + 1] as usize];
+    for t in 1..n {
+        if parent[t] != NONE {
+            let slot = &mut at_depth[depth[t] as usize];
+            order[*slot as usize] = t as u32;
+            *slot += 1;
+        }
     }
 
     // 4 and 5. Failure links and outputs, breadth-first (a state's failure
     // state is shallower, so it is checked before the state).
     let output_of = |s: u32| states.at(s as usize).output();
     for &t in &order {
-        let p = parent(t as usize);
+        let p = parent[t as usize];
         let expected_fail = if t == ROOT || p == ROOT {
             ROOT
         } else {
