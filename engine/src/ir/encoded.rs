@@ -1,6 +1,9 @@
-//! A rule as a bundle stores it: its own postcard bytes, so that loading a
-//! bundle decodes no rule document and each rule is decoded on first use
-//! (an alert, `explain`), checked as the whole bundle is.
+//! A rule as a bundle stores it: its own postcard bytes, LZ4-compressed, so
+//! that loading a bundle decodes no rule document and each rule is decoded
+//! on first use (an alert, `explain`), checked as the whole bundle is. The
+//! compression halves the rules' share of a bundle (the SigmaHQ Windows
+//! pack's rules are 2.2 MB of postcard), which is read, checksummed and
+//! kept on every load; a rule decompresses in microseconds.
 
 use std::sync::Arc;
 
@@ -11,7 +14,9 @@ impl LoadedRule {
     /// The rule's bytes in a bundle.
     pub(crate) fn encode(&self) -> Vec<u8> {
         // OK: postcard only fails on types it does not support (none here).
-        postcard::to_allocvec(self).unwrap_or_default()
+        let bytes = postcard::to_allocvec(self).unwrap_or_default();
+        // The uncompressed length (u32 LE), then the LZ4 block.
+        lz4_flex::block::compress_prepend_size(&bytes)
     }
 
     /// Decodes rule `index` of a bundle whose field table has `fields`
@@ -20,12 +25,25 @@ impl LoadedRule {
     /// unreadable: the checksum rules out damage, so only a hand-made bundle
     /// has one, and evaluation never depends on it (the plan decides).
     pub(crate) fn decode(bytes: &[u8], fields: usize, index: usize) -> LoadedRule {
-        let decoded = match postcard::take_from_bytes::<LoadedRule>(bytes) {
+        let decoded = decompress(bytes).and_then(|bytes| match postcard::take_from_bytes::<LoadedRule>(&bytes) {
             Ok((rule, [])) => Some(rule),
             _ => None,
-        };
+        });
         decoded.filter(|r| names_known_fields(&r.ir.expr, fields)).unwrap_or_else(|| unreadable(index))
     }
+}
+
+/// The bytes [`LoadedRule::encode`] compressed, if they decompress to the
+/// length they state, which is at most what LZ4 can expand them to (so
+/// that a stated length cannot make it allocate beyond the input's size).
+fn decompress(bytes: &[u8]) -> Option<Vec<u8>> {
+    let (len, block) = bytes.split_first_chunk::<4>()?;
+    let len = u32::from_le_bytes(*len) as usize;
+    // An LZ4 sequence of n bytes expands to at most 255 n + 19 bytes.
+    if len > block.len().saturating_mul(255).saturating_add(19) {
+        return None;
+    }
+    lz4_flex::block::decompress(block, len).ok().filter(|out| out.len() == len)
 }
 
 fn names_known_fields(expr: &Expr, fields: usize) -> bool {
@@ -110,7 +128,12 @@ mod tests {
         let mut other_field = r.clone();
         other_field.ir.expr =
             Expr::pred(Pred { target: Target::Field(FieldId::from_index(7)), test: Test::Exists(true) });
-        for bad in [&b""[..], &bytes[..bytes.len() - 1], &longer, &other_field.encode()] {
+        // A stated length beyond what the block can expand to (refused
+        // before allocating), or other than what it expands to.
+        let length = |n: u32| [&n.to_le_bytes()[..], &bytes[4..]].concat();
+        let stated = u32::from_le_bytes(bytes[..4].try_into().expect("4 bytes"));
+        let (huge, more, less) = (length(u32::MAX), length(stated + 1), length(stated - 1));
+        for bad in [&b""[..], &bytes[..bytes.len() - 1], &longer, &other_field.encode(), &huge, &more, &less] {
             let got = LoadedRule::decode(bad, 1, 4);
             assert_eq!(got.rule.title, "rule 4 of the bundle does not decode");
             assert_eq!(got.ir.expr, Expr::FALSE);
