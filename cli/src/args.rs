@@ -235,7 +235,9 @@ Examples:
   sigmata compile -r ../sigma/rules -r ../sigma/rules-emerging-threats \\
       --logsource category=process_creation,product=windows -o windows.sgb
   sigmata scan --bundle windows.sgb events.jsonl
-  sha256sum windows.sgb > windows.sgb.sha256    publish the digest with the file";
+  openssl genpkey -algorithm ed25519 -out key.pem && openssl pkey -in key.pem -pubout -out pub.pem
+  sigmata compile -o builtin.sgb --sign-key key.pem   also writes builtin.sgb.sig
+  sigmata scan --bundle builtin.sgb --verify-key pub.pem events.jsonl   only if signed";
 
 /// `sigmata compile`.
 #[derive(Debug, Args)]
@@ -245,6 +247,11 @@ pub struct CompileArgs {
     /// Where to write the bundle.
     #[arg(short = 'o', long = "output", value_name = "PACK")]
     pub output: PathBuf,
+    /// Also write PACK.sig, the bundle's Ed25519 signature by this private
+    /// key (PKCS#8 PEM, as `openssl genpkey -algorithm ed25519` writes it),
+    /// which `--verify-key` checks.
+    #[arg(long, value_name = "KEY.pem")]
+    pub sign_key: Option<PathBuf>,
 }
 
 /// Options shared by every command that loads rules.
@@ -263,6 +270,12 @@ pub struct RuleArgs {
         conflicts_with_all = ["rules", "placeholders", "logsource", "all_logsources"]
     )]
     pub bundle: Option<PathBuf>,
+    /// With --bundle: an Ed25519 public key (PEM, as `openssl pkey -pubout`
+    /// writes it). The bundle is loaded only if PACK.sig holds its
+    /// signature by this key (64 bytes, as `compile --sign-key` or
+    /// `openssl pkeyutl -sign -rawin` write it).
+    #[arg(long, value_name = "PUB.pem", requires = "bundle")]
+    pub verify_key: Option<PathBuf>,
     /// YAML or JSON file with values for `expand` placeholders
     /// (`Admins: [alice, bob]`, or a pySigma pipeline's `vars:` section).
     #[arg(long, value_name = "FILE")]

@@ -14,6 +14,7 @@ pub mod pipeline;
 pub mod profile;
 pub mod rules;
 mod serve;
+pub mod signature;
 
 use std::process::ExitCode;
 

@@ -160,9 +160,12 @@ pub fn refuse_bundle(args: &RuleArgs, command: &str, why: &str) -> Result<(), Fa
 /// Reads a rule bundle (`sigmata compile`): the engine and correlations it
 /// holds, checked as [`sigmata::bundle::Bundle::from_bytes`] checks them
 /// against the default limits.
-fn load_bundle(path: &Path) -> Result<Loaded, Failure> {
+fn load_bundle(path: &Path, verify_key: Option<&Path>) -> Result<Loaded, Failure> {
     let fail = |reason: String| Failure::usage(format!("bundle {}: {reason}", path.display()));
     let bytes = std::fs::read(path).map_err(|e| fail(e.to_string()))?;
+    if let Some(key) = verify_key {
+        crate::signature::verify(&bytes, path, key)?;
+    }
     // The engine keeps the bytes and decodes each rule from them on first use.
     let bundle = sigmata::bundle::Bundle::from_vec(bytes, &Config::new()).map_err(|e| fail(e.to_string()))?;
     let (engine, correlations, label) = bundle.into_parts();
@@ -250,7 +253,7 @@ type RuleFile = (PathBuf, Vec<u8>, [u8; 32], bool);
 
 fn load_inner(args: &RuleArgs, need: Need, correlated: bool) -> Result<Loaded, Failure> {
     if let Some(path) = &args.bundle {
-        let loaded = load_bundle(path)?;
+        let loaded = load_bundle(path, args.verify_key.as_deref())?;
         if !correlated && !loaded.correlations.is_empty() {
             return Err(Failure::usage(format!(
                 "bundle {}: holds correlation rules, which this command does not evaluate",

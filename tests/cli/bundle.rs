@@ -139,3 +139,83 @@ fn bundle_is_refused_where_it_makes_no_sense() {
     assert!(matches!(out.status.code(), Some(0 | 1)), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(!out.stdout.is_empty());
 }
+
+/// A new Ed25519 key pair in `dir`, as OpenSSL writes them: `key.pem`
+/// (PKCS#8) and `pub.pem` (SubjectPublicKeyInfo).
+pub fn key_pair(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
+    use base64::Engine as _;
+    let pkcs8 = ring::signature::Ed25519KeyPair::generate_pkcs8(&ring::rand::SystemRandom::new()).unwrap();
+    let b64 = base64::engine::general_purpose::STANDARD.encode(pkcs8.as_ref());
+    let key = dir.join(format!("{name}.pem"));
+    std::fs::write(&key, format!("-----BEGIN PRIVATE KEY-----\n{b64}\n-----END PRIVATE KEY-----\n")).unwrap();
+    let public = dir.join(format!("{name}.pub.pem"));
+    std::fs::write(&public, sigmata_cli::signature::public_pem(&key).unwrap()).unwrap();
+    (key, public)
+}
+
+/// `compile --sign-key` writes PACK.sig; `--verify-key` loads the bundle
+/// only with that signature by that key: a changed byte, another key's
+/// signature, no signature, or a key of the wrong kind is exit 2 naming
+/// the files.
+#[test]
+fn a_signed_bundle_loads_only_with_its_signature() {
+    let dir = tempfile::tempdir().unwrap();
+    let (key, public) = key_pair(dir.path(), "release");
+    let (other_key, other_public) = key_pair(dir.path(), "other");
+    let pack = dir.path().join("p.sgb");
+    let out = sigmata().arg("compile").arg("-o").arg(&pack).arg("--sign-key").arg(&key).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("signed in"));
+    let sig = sigmata_cli::signature::sig_path(&pack);
+    assert_eq!(std::fs::read(&sig).unwrap().len(), 64);
+    let scan = |bundle: &Path, key: &Path| {
+        sigmata()
+            .args(["scan", "--format", "jsonl", "--bundle"])
+            .arg(bundle)
+            .arg("--verify-key")
+            .arg(key)
+            .arg(sample())
+            .output()
+            .unwrap()
+    };
+    let unsigned = sigmata().args(["scan", "--format", "jsonl", "--bundle"]).arg(&pack).arg(sample()).output().unwrap();
+    let verified = scan(&pack, &public);
+    assert_eq!(verified.status.code(), Some(0), "{}", String::from_utf8_lossy(&verified.stderr));
+    assert!(verified.stdout == unsigned.stdout && !verified.stdout.is_empty());
+
+    let refused = |out: std::process::Output, why: &[&str]| {
+        assert_eq!(out.status.code(), Some(2));
+        assert!(out.stdout.is_empty());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(why.iter().all(|w| err.contains(w)), "{why:?}: {err}");
+    };
+    let not_its = "is not its signature by";
+    // Another key's public key.
+    refused(scan(&pack, &other_public), &[not_its, &other_public.display().to_string()]);
+    // One byte of the bundle changed (its checksum is not even looked at).
+    let changed = dir.path().join("changed.sgb");
+    let mut bytes = std::fs::read(&pack).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 1;
+    std::fs::write(&changed, &bytes).unwrap();
+    std::fs::copy(&sig, sigmata_cli::signature::sig_path(&changed)).unwrap();
+    refused(scan(&changed, &public), &[not_its, &changed.display().to_string()]);
+    // The signature of another key.
+    let other = dir.path().join("other.sgb");
+    let out = sigmata().arg("compile").arg("-o").arg(&other).arg("--sign-key").arg(&other_key).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    std::fs::copy(sigmata_cli::signature::sig_path(&other), &sig).unwrap();
+    refused(scan(&pack, &public), &[not_its]);
+    // No signature.
+    std::fs::remove_file(&sig).unwrap();
+    refused(scan(&pack, &public), &["needs its signature", &sig.display().to_string()]);
+    // A private key given as the public one, and the other way round.
+    refused(scan(&pack, &key), &["BEGIN PUBLIC KEY", "openssl pkey"]);
+    let unwritten = dir.path().join("never.sgb");
+    let out = sigmata().arg("compile").arg("-o").arg(&unwritten).arg("--sign-key").arg(&public).output().unwrap();
+    refused(out, &["BEGIN PRIVATE KEY"]);
+    assert!(!unwritten.exists(), "a bundle was written without its signature");
+    // --verify-key is for bundles.
+    let out = sigmata().args(["scan", "--verify-key"]).arg(&public).arg(sample()).output().unwrap();
+    refused(out, &["--bundle"]);
+}

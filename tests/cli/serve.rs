@@ -75,15 +75,24 @@ fn serve_alerts_equal_scan_matches_with_1_and_3_workers() {
     }
 }
 
-/// `serve --bundle PACK` (a pack from `sigmata compile`) publishes exactly
-/// the alerts `scan -r` of the same rules matches.
+/// `serve --bundle PACK` (a pack from `sigmata compile`, signed and
+/// verified) publishes exactly the alerts `scan -r` of the same rules matches.
 #[test]
 fn serve_from_a_bundle_alerts_as_scan_of_the_rules() {
     let Some(nats) = Nats::shared_or_own("serve_from_a_bundle") else { return };
     let dir = tempfile::tempdir().unwrap();
     let (events, rules, what) = corpus(dir.path(), true);
     let pack = dir.path().join("pack.sgb");
-    let out = Command::new(bin()).arg("compile").args(&rules).arg("-o").arg(&pack).output().unwrap();
+    let (key, public) = super::bundle::key_pair(dir.path(), "release");
+    let out = Command::new(bin())
+        .arg("compile")
+        .args(&rules)
+        .arg("-o")
+        .arg(&pack)
+        .arg("--sign-key")
+        .arg(&key)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let expected = scan(&rules, &events);
     let stream = nats.stream("EVB", &["evb.>"]);
@@ -91,6 +100,7 @@ fn serve_from_a_bundle_alerts_as_scan_of_the_rules() {
     nats.publish("evb.win", &events, &[]);
     let mut args = nats.serve_args(&stream, "bundle", "alb");
     args.extend(["--bundle".to_string(), pack.display().to_string(), "--exit-when-idle".to_string()]);
+    args.extend(["--verify-key".to_string(), public.display().to_string()]);
     let mut worker = Worker::start(&args, false);
     assert_eq!(worker.wait(LIMIT), Some(0), "{}", worker.log_text());
     let alerts = nats.read(&alerts_stream, None);

@@ -20,9 +20,19 @@ pub fn run(a: &CompileArgs) -> Result<Outcome, Failure> {
     let correlations = loaded.correlations.as_ref().clone();
     let n_corr = correlations.len();
     let bytes = Bundle::new(loaded.engine.clone()).correlations(correlations).label(loaded.digest.clone()).to_bytes();
+    // Signed first, so that a bad key leaves no unsigned bundle behind.
+    let signature = a.sign_key.as_deref().map(|key| crate::signature::sign(&bytes, key)).transpose()?;
     std::fs::write(&a.output, &bytes).map_err(|e| Failure::io(format!("{}: {e}", a.output.display())))?;
+    let signed = match signature {
+        Some(signature) => {
+            let path = crate::signature::sig_path(&a.output);
+            std::fs::write(&path, signature).map_err(|e| Failure::io(format!("{}: {e}", path.display())))?;
+            format!("; signed in {}", path.display())
+        }
+        None => String::new(),
+    };
     eprintln!(
-        "sigmata: compiled {} rule(s) and {} correlation(s) into {} ({} bytes); {} refused, {} of other logsources",
+        "sigmata: compiled {} rule(s) and {} correlation(s) into {} ({} bytes){signed}; {} refused, {} of other logsources",
         loaded.engine.len(),
         n_corr,
         a.output.display(),

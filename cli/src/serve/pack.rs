@@ -298,6 +298,9 @@ pub fn fingerprint(a: &ServeArgs) -> Fingerprint {
     }
     files.extend(a.rules.placeholders.iter().cloned());
     files.extend(a.rules.bundle.iter().cloned());
+    if a.rules.verify_key.is_some() {
+        files.extend(a.rules.bundle.iter().map(|b| crate::signature::sig_path(b)));
+    }
     files.extend(a.pipelines.iter().map(PathBuf::from).filter(|p| p.is_file()));
     files
         .into_iter()
