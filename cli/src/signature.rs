@@ -48,22 +48,23 @@ fn pem(path: &Path, label: &str, hint: &str) -> Result<Vec<u8>, Failure> {
         .map_err(|e| Failure::usage(format!("{}: the {label} block is not base64: {e}", path.display())))
 }
 
-/// Signs `bytes` with the Ed25519 private key in `key` (PKCS#8 PEM, as
-/// `openssl genpkey -algorithm ed25519` writes it).
-pub fn sign(bytes: &[u8], key: &Path) -> Result<Vec<u8>, Failure> {
+/// The Ed25519 private key in `key` (PKCS#8 PEM, as `openssl genpkey
+/// -algorithm ed25519` writes it).
+fn private_key(key: &Path) -> Result<Ed25519KeyPair, Failure> {
     let der = pem(key, "PRIVATE KEY", "give an Ed25519 private key in PEM (`openssl genpkey -algorithm ed25519`)")?;
-    let pair = Ed25519KeyPair::from_pkcs8_maybe_unchecked(&der)
-        .map_err(|e| Failure::usage(format!("{}: not an Ed25519 private key: {e}", key.display())))?;
-    Ok(pair.sign(bytes).as_ref().to_vec())
+    Ed25519KeyPair::from_pkcs8_maybe_unchecked(&der)
+        .map_err(|e| Failure::usage(format!("{}: not an Ed25519 private key: {e}", key.display())))
+}
+
+/// Signs `bytes` with the private key in `key`.
+pub fn sign(bytes: &[u8], key: &Path) -> Result<Vec<u8>, Failure> {
+    Ok(private_key(key)?.sign(bytes).as_ref().to_vec())
 }
 
 /// The public key of the private key in `key`, as a PEM SubjectPublicKeyInfo
 /// (what `openssl pkey -pubout` writes).
 pub fn public_pem(key: &Path) -> Result<String, Failure> {
-    let der = pem(key, "PRIVATE KEY", "give an Ed25519 private key in PEM (`openssl genpkey -algorithm ed25519`)")?;
-    let pair = Ed25519KeyPair::from_pkcs8_maybe_unchecked(&der)
-        .map_err(|e| Failure::usage(format!("{}: not an Ed25519 private key: {e}", key.display())))?;
-    let spki = [&SPKI_PREFIX[..], pair.public_key().as_ref()].concat();
+    let spki = [&SPKI_PREFIX[..], private_key(key)?.public_key().as_ref()].concat();
     let b64 = base64::engine::general_purpose::STANDARD.encode(spki);
     Ok(format!("-----BEGIN PUBLIC KEY-----\n{b64}\n-----END PUBLIC KEY-----\n"))
 }

@@ -143,7 +143,7 @@ fn limits(c: &Config) -> [(&'static str, usize); 11] {
 /// The first part of the payload as written (borrowed) ...
 #[derive(serde::Serialize)]
 struct RestRef<'a> {
-    rules: Vec<Raw<'a>>,
+    rules: Vec<Raw<&'a [u8]>>,
     /// Without its predicates and literal sets (not serialized).
     plan: &'a Plan,
     preds: Vec<PredOut<'a>>,
@@ -173,7 +173,8 @@ struct Rest<'a> {
 #[derive(serde::Serialize)]
 enum PredOut<'a> {
     Lazy(&'a Pred),
-    Scanned(Raw<'a>),
+    /// (Encoded when the engine was compiled, kept when it was loaded.)
+    Scanned(Raw<std::borrow::Cow<'a, [u8]>>),
 }
 
 /// ... and as read.
@@ -227,7 +228,7 @@ impl<'de: 'a, 'a> serde::Deserialize<'de> for PredsIn<'a> {
 struct MatchingRef<'a> {
     fields: &'a FieldTable,
     literals: &'a [Arc<Literals>],
-    automata: Vec<(u32, Raw<'a>)>,
+    automata: Vec<(u32, Raw<&'a [u8]>)>,
 }
 
 #[derive(serde::Deserialize)]
@@ -242,11 +243,11 @@ struct Matching<'a> {
 
 /// Bytes written as one postcard byte string (serde writes a `&[u8]` as a
 /// sequence, one call per byte), read back as a borrowed `&[u8]`.
-struct Raw<'a>(&'a [u8]);
+struct Raw<B>(B);
 
-impl serde::Serialize for Raw<'_> {
+impl<B: AsRef<[u8]>> serde::Serialize for Raw<B> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_bytes(self.0)
+        s.serialize_bytes(self.0.as_ref())
     }
 }
 
@@ -331,19 +332,16 @@ impl Bundle {
         let rules: Vec<Vec<u8>> = self.engine.rules().map(|(_, r)| r.encode()).collect();
         // A scanned predicate is written as its bytes: those a loaded
         // bundle kept, or encoded here.
-        let encoded: Vec<Option<Vec<u8>>> = (0..plan.preds.len())
-            .map(|id| match plan.preds.get(id) {
-                // OK: postcard serializes every predicate to a Vec.
-                Some(PredRef::Decoded(p)) if !p.lazy => Some(postcard::to_allocvec(&p.pred).unwrap_or_default()),
-                _ => None,
-            })
-            .collect();
         let preds = (0..plan.preds.len())
-            .zip(&encoded)
-            .filter_map(|(id, bytes)| match (plan.preds.get(id)?, bytes) {
-                (_, Some(bytes)) => Some(PredOut::Scanned(Raw(bytes))),
-                (PredRef::Decoded(p), None) => Some(PredOut::Lazy(&p.pred)),
-                (PredRef::Kept(k, _), None) => Some(PredOut::Scanned(Raw(self.engine.kept_pred(k)))),
+            .filter_map(|id| {
+                Some(match plan.preds.get(id)? {
+                    PredRef::Decoded(p) if p.lazy => PredOut::Lazy(&p.pred),
+                    // OK: postcard serializes every predicate to a Vec.
+                    PredRef::Decoded(p) => {
+                        PredOut::Scanned(Raw(postcard::to_allocvec(&p.pred).unwrap_or_default().into()))
+                    }
+                    PredRef::Kept(k, _) => PredOut::Scanned(Raw(self.engine.kept_pred(k).into())),
+                })
             })
             .collect();
         let built = BuiltWith {
@@ -352,7 +350,7 @@ impl Bundle {
             automaton: config.automaton,
         };
         let rest = RestRef {
-            rules: rules.iter().map(|r| Raw(r)).collect(),
+            rules: rules.iter().map(|r| Raw(r.as_slice())).collect(),
             plan,
             preds,
             placeholders,
@@ -362,7 +360,7 @@ impl Bundle {
         let matching = MatchingRef {
             fields,
             literals: &plan.literals,
-            automata: automata.iter().map(|(f, bytes)| (*f, Raw(bytes))).collect(),
+            automata: automata.iter().map(|(f, bytes)| (*f, Raw(bytes.as_slice()))).collect(),
         };
         // OK: postcard only fails to serialize types it does not support
         // (none here) or when a fixed-size buffer is full (a Vec grows).
