@@ -371,3 +371,58 @@ fn the_same_pack_gives_the_same_bytes() {
     let (b, _) = build(&case, Config::new().logsource(None));
     assert!(a.to_bundle() == b.to_bundle(), "{}", case.name);
 }
+
+/// Each keyword predicate of a loaded bundle is prefiltered with its own
+/// needles: the line prefilter is indexed by predicate id, which in a
+/// bundle differs from the index among the decoded predicates (the
+/// scanned ones before them are kept as bytes).
+#[test]
+fn each_keyword_is_prefiltered_by_its_own_needles_from_a_bundle() {
+    let pack = r#"
+title: scanned first
+logsource: {category: process_creation}
+detection:
+  sel: {Image|endswith: '\mshta.exe'}
+  condition: sel
+---
+title: a lazy one
+logsource: {category: process_creation}
+detection:
+  re: {CommandLine|re: 'a[0-9]+b'}
+  condition: re
+---
+title: alpha
+logsource: {category: process_creation}
+detection:
+  kw: [alphakeyword]
+  condition: kw
+---
+title: beta
+logsource: {category: process_creation}
+detection:
+  kw: [betakeyword]
+  condition: kw
+"#;
+    let (engine, report) = Builder::new().add_source("keywords.yml", pack).build();
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    let loaded = round_trip(&engine);
+    let mut matched = 0;
+    for ev in [
+        serde_json::json!({"Image": "C:\\x\\mshta.exe", "CommandLine": "mshta a12b"}),
+        serde_json::json!({"Image": "C:\\x\\cmd.exe", "CommandLine": "x AlphaKeyword y"}),
+        serde_json::json!({"Image": "C:\\x\\cmd.exe", "CommandLine": "x betakeyword y"}),
+        serde_json::json!({"Image": "C:\\x\\cmd.exe", "CommandLine": "alphakeyword betakeyword"}),
+    ] {
+        let d = differences(&engine, &loaded, &ev, false);
+        assert!(d.is_empty(), "{d:?}");
+        for text in json_texts(&ev) {
+            let mut r = Record::new();
+            loaded.fill_json(&mut r, &text).unwrap();
+            let mut m = MatchSet::new();
+            loaded.matches_record(&mut loaded.create_cache(), &r, &mut m);
+            matched += m.len();
+        }
+    }
+    // Six matches, each in the plain and the escaped text.
+    assert_eq!(matched, 6 * 2);
+}

@@ -75,14 +75,19 @@ pub(crate) struct LineState {
 }
 
 impl LinePrefilter {
-    /// The prefilter of the keyword predicates among `preds` (`None` when
-    /// there are none).
-    pub(crate) fn new<'a>(preds: impl Iterator<Item = &'a Pred>) -> Option<LinePrefilter> {
+    /// The prefilter of the keyword predicates among `preds`, by predicate
+    /// id (`None` for a predicate kept as bytes, which is never a keyword
+    /// one); `None` when there are none.
+    pub(crate) fn new<'a>(preds: impl Iterator<Item = Option<&'a Pred>>) -> Option<LinePrefilter> {
         let mut needles: Vec<Needle> = Vec::new();
         let mut of_pred = Vec::new();
         let mut any = false;
         let searcher = |n: &Vec<u8>| Needle::new(n);
         for p in preds {
+            let Some(p) = p else {
+                of_pred.push(None);
+                continue;
+            };
             let range = (p.target == Target::Keywords)
                 .then(|| pred_needles(&p.test))
                 .flatten()

@@ -201,7 +201,11 @@ impl Engine {
             }
         }
         let read_fields: Vec<FieldId> = fields.iter().map(|(id, _)| id).filter(|id| read[id.index()]).collect();
-        let line_prefilter = LinePrefilter::new(decoded.iter().map(|p| &p.pred));
+        // By predicate id: a bundle's decoded predicates are not all of them.
+        let line_prefilter = LinePrefilter::new((0..np).map(|id| match plan.preds.get(id) {
+            Some(plan::PredRef::Decoded(p)) => Some(&p.pred),
+            _ => None,
+        }));
         #[cfg(feature = "json")]
         let json = crate::exec::json::Extractor::from_names(read_fields.iter().map(|&id| (id, fields.name(id))));
         // Regexes cost 0.1-2 us per command line while streams repeat
