@@ -724,6 +724,21 @@ mod tests {
         assert_eq!(got, want, "keywords of {json}");
     }
 
+    /// Strings with as many escapes as the fast scanner keeps the
+    /// positions of, and more (then it searches for them again).
+    #[test]
+    fn strings_with_many_escapes_unescape_alike() {
+        for n in [1, 2, 63, 64, 65, 66, 200] {
+            for escape in [r"\\", r#"\""#, r"\n", r"\u00e9", r"\ud83d\ude00", r"\/"] {
+                let value: String = (0..n).map(|i| format!("{}{escape}", "x".repeat(i % 5))).collect();
+                same(
+                    &["Image", "CommandLine"],
+                    &format!(r#"{{"Image":"{value}","CommandLine":"a{value}b","z":"{value}"}}"#),
+                );
+            }
+        }
+    }
+
     #[test]
     fn agrees_with_the_event_impl() {
         same(
