@@ -37,16 +37,16 @@ fn main() {
         eprintln!("{usage}");
         std::process::exit(2);
     };
+    let shared = |pack: Option<Pack>| {
+        pack.unwrap_or_else(|| {
+            eprintln!("instructions: ../shared/sigma is needed for the SigmaHQ packs");
+            std::process::exit(2);
+        })
+    };
     let pack = match pack.as_str() {
         "own" => own_pack(),
-        "sigmahq" => sigmahq_pack().unwrap_or_else(|| {
-            eprintln!("instructions: ../shared/sigma is needed for the SigmaHQ pack");
-            std::process::exit(2);
-        }),
-        "sigmahq-pc" => sigmahq_process_creation_pack().unwrap_or_else(|| {
-            eprintln!("instructions: ../shared/sigma is needed for the SigmaHQ pack");
-            std::process::exit(2);
-        }),
+        "sigmahq" => shared(sigmahq_pack()),
+        "sigmahq-pc" => shared(sigmahq_process_creation_pack()),
         other => {
             eprintln!("instructions: unknown pack {other}\n{usage}");
             std::process::exit(2);

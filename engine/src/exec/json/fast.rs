@@ -37,9 +37,9 @@ pub(super) struct Scan<'a, 'c, 'r> {
     /// No string so far had a `\u` or `\/` escape.
     plain: bool,
     /// Where the escapes of the last string `string_end` read start (their
-    /// backslashes), the first [`ESCAPES`] of them, and how many it had:
-    /// [`unescape`] jumps from one to the next instead of searching for
-    /// them again.
+    /// backslashes), and how many there are (more than [`ESCAPES`]: not
+    /// all were kept): [`unescape`] jumps from one to the next instead of
+    /// searching for them again.
     escapes: [u32; ESCAPES],
     escape_count: usize,
     ctx: &'c mut Ctx<'r>,
