@@ -170,9 +170,8 @@ impl Inner {
     #[inline]
     fn lazy(&self, p: usize) -> Option<&LazyPred> {
         self.lazy[p]
-            .get_or_init(|| match self.plan.preds.get(p) {
-                Some(plan::PredRef::Decoded(pred)) => compile_lazy(pred, &self.config, &mut Default::default()),
-                _ => None,
+            .get_or_init(|| {
+                self.plan.preds.decoded_at(p).and_then(|pred| compile_lazy(pred, &self.config, &mut Default::default()))
             })
             .as_deref()
     }

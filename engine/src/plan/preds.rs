@@ -102,6 +102,15 @@ impl Preds {
         }
     }
 
+    /// Predicate `id` if it is decoded (`None` if it is kept as bytes or
+    /// there is none).
+    pub(crate) fn decoded_at(&self, id: usize) -> Option<&PlanPred> {
+        match self.get(id)? {
+            PredRef::Decoded(p) => Some(p),
+            PredRef::Kept(..) => None,
+        }
+    }
+
     /// Whether predicate `id` is lazy (`None` if there is none).
     pub(crate) fn is_lazy(&self, id: usize) -> Option<bool> {
         self.get(id).map(|p| matches!(p, PredRef::Decoded(p) if p.lazy))

@@ -143,10 +143,7 @@ impl Engine {
         let np = plan.preds.len();
         let lazy: Vec<OnceLock<Option<Box<LazyPred>>>> = match regexes {
             Some(regexes) => (0..np)
-                .map(|id| match plan.preds.get(id) {
-                    Some(plan::PredRef::Decoded(p)) => OnceLock::from(compile_lazy(p, config, regexes)),
-                    _ => OnceLock::from(None),
-                })
+                .map(|id| OnceLock::from(plan.preds.decoded_at(id).and_then(|p| compile_lazy(p, config, regexes))))
                 .collect(),
             None => (0..np).map(|_| OnceLock::new()).collect(),
         };
@@ -202,10 +199,7 @@ impl Engine {
         }
         let read_fields: Vec<FieldId> = fields.iter().map(|(id, _)| id).filter(|id| read[id.index()]).collect();
         // By predicate id: a bundle's decoded predicates are not all of them.
-        let line_prefilter = LinePrefilter::new((0..np).map(|id| match plan.preds.get(id) {
-            Some(plan::PredRef::Decoded(p)) => Some(&p.pred),
-            _ => None,
-        }));
+        let line_prefilter = LinePrefilter::new((0..np).map(|id| plan.preds.decoded_at(id).map(|p| &p.pred)));
         #[cfg(feature = "json")]
         let json = crate::exec::json::Extractor::from_names(read_fields.iter().map(|&id| (id, fields.name(id))));
         // Regexes cost 0.1-2 us per command line while streams repeat
@@ -214,11 +208,8 @@ impl Engine {
         // into 1 MiB) cost more than the test (perf, SigmaHQ Windows pack
         // over the case-flipped real events).
         let memo_field: Vec<Option<FieldId>> = (0..np)
-            .map(|id| match plan.preds.get(id) {
-                Some(plan::PredRef::Decoded(p)) => match (p.lazy, p.pred.target, &p.pred.test) {
-                    (true, Target::Field(f), crate::ir::Test::Regex { .. }) => Some(f),
-                    _ => None,
-                },
+            .map(|id| match plan.preds.decoded_at(id).map(|p| (p.lazy, p.pred.target, &p.pred.test)) {
+                Some((true, Target::Field(f), crate::ir::Test::Regex { .. })) => Some(f),
                 _ => None,
             })
             .collect();
