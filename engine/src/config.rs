@@ -18,7 +18,7 @@ use crate::front::rule::LogSource;
 /// | [`max_expansion`](Config::max_expansion) | 4,096 | alternatives of one value (`windash` × `base64offset` × placeholders) | 25 |
 /// | [`max_expansion_bytes`](Config::max_expansion_bytes) | 16 MiB | predicates of one rule after modifiers, expansions and condition references | 1.0 MB |
 /// | [`max_condition_depth`](Config::max_condition_depth) | 64 (at most 256) | nesting of a condition | 4 |
-/// | [`regex_size_limit`](Config::regex_size_limit) | 10 MiB | one compiled regex, and all of one rule's together | 3.4 MiB (`\w{1,64}`) |
+/// | [`regex_size_limit`](Config::regex_size_limit) | 10 MiB | one compiled regex, and all of one rule's together (as compiled, see the method) | 1.0 MB (`.{1000,}`) |
 /// | [`regex_cache_capacity`](Config::regex_cache_capacity) | 2 MiB | the lazy DFA cache of one regex (memory, not a refusal) | — |
 ///
 /// ```
@@ -132,7 +132,9 @@ impl Config {
     }
 
     /// Largest compiled regex (NFA) in bytes, and largest total of the
-    /// compiled regexes of one rule (default 10 MiB).
+    /// compiled regexes of one rule (default 10 MiB). A regex is compiled,
+    /// and counted, without the parts that cannot change whether it matches
+    /// a value: `-k\s\w{1,64}(\s-p)?` is compiled as `-k\s\w`.
     pub fn regex_size_limit(mut self, n: usize) -> Config {
         self.regex_size_limit = n;
         self

@@ -260,7 +260,11 @@ fn compile_regex(pattern: &str, flags: ReFlags, config: &Config) -> Result<Regex
         .backtrack(false)
         .nfa_size_limit(Some(config.regex_size_limit))
         .hybrid_cache_capacity(config.regex_cache_capacity);
-    Regex::builder().syntax(syntax).configure(meta).build(pattern).map_err(|e| {
+    // Lowering has checked the syntax; the pattern is compiled trimmed for
+    // `is_match`, the only question lazy tests ask of it.
+    let hir = regex_automata::util::syntax::parse_with(pattern, &syntax)
+        .map_err(|e| Error::new(ErrorKind::Regex, format!("invalid regular expression {pattern:?}: {e}")))?;
+    Regex::builder().configure(meta).build_from_hir(&super::trim::for_is_match(hir)).map_err(|e| {
         if let Some(limit) = e.size_limit() {
             Error::limit_exceeded(
                 "regex_size_limit",

@@ -14,5 +14,6 @@ pub(crate) mod keywords;
 pub(crate) mod lazy;
 pub(crate) mod matcher;
 pub(crate) mod record;
+pub(crate) mod trim;
 
 pub use engine::{Cache, Engine, EvalCounters, MatchSet, PlanStats, RuleId};
