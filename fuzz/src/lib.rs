@@ -502,7 +502,7 @@ fn regex(u: &mut Unstructured<'_>) -> arbitrary::Result<(String, Vec<String>)> {
     for _ in 0..u.int_in_range(1..=4)? {
         let w = pick(u, WORDS)?.to_string();
         let c = pick(u, CHARS)?.to_string();
-        let (r, e) = match u.int_in_range(0..=16)? {
+        let (r, e) = match u.int_in_range(0..=18)? {
             0..=4 => (regex_escape(&w), w.clone()),
             5 => (regex_escape(&c), c.clone()),
             6 => (".".into(), "x".into()),
@@ -515,6 +515,10 @@ fn regex(u: &mut Unstructured<'_>) -> arbitrary::Result<(String, Vec<String>)> {
             13 => ("(?i)".into(), String::new()),
             14 => (format!("(?:{}|{})", regex_escape(&w), regex_escape(&c)), c.clone()),
             15 => (format!(r"(\s+{})", regex_escape(&w)), format!(" {w}")),
+            // Bounded repetitions and word boundaries, which the compiled
+            // engine trims or keeps at a pattern's ends (exec/trim.rs).
+            16 => (format!(r"(?:{}){{1,3}}", regex_escape(&c)), c.clone()),
+            17 => (r"\b".into(), String::new()),
             _ => (format!("{}?", regex_escape(&c)), String::new()),
         };
         re.push_str(&r);
