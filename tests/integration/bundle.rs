@@ -372,6 +372,37 @@ fn the_same_pack_gives_the_same_bytes() {
     assert!(a.to_bundle() == b.to_bundle(), "{}", case.name);
 }
 
+/// The project's pack built on one thread and on two (which build the
+/// largest automaton apart, beside the others) gives the same bundle.
+#[test]
+fn one_thread_or_two_build_the_same_bundle() {
+    fn yml_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).expect("readable rules folder") {
+            let path = entry.expect("a folder entry").path();
+            if path.is_dir() {
+                yml_files(&path, out);
+            } else if path.extension().is_some_and(|e| e == "yml") && !path.to_string_lossy().ends_with(".tests.yml") {
+                out.push(path);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    yml_files(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../rules"), &mut files);
+    files.sort();
+    let bundle = |threads: usize| {
+        let mut b = Builder::new();
+        b.threads(threads);
+        for f in &files {
+            b.add_source(&f.display().to_string(), &std::fs::read_to_string(f).expect("a readable rule"));
+        }
+        let (engine, _) = b.build();
+        assert!(engine.len() > 40, "{} rules", engine.len());
+        assert!(engine.plan_stats().fields.len() > 3, "several automata");
+        engine.to_bundle()
+    };
+    assert!(bundle(1) == bundle(2));
+}
+
 /// Each keyword predicate of a loaded bundle is prefiltered with its own
 /// needles: the line prefilter is indexed by predicate id, which in a
 /// bundle differs from the index among the decoded predicates (the

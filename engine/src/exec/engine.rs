@@ -30,7 +30,7 @@ use crate::plan::{self, ACCEPT, PredId, REJECT};
 
 mod assemble;
 
-pub(crate) use assemble::{Assembly, EncodedRules, RuleSource, build_matchers, matcher_jobs};
+pub(crate) use assemble::{Assembly, EncodedRules, RuleSource, build_matchers, matcher_jobs, new_matchers};
 
 /// Values shorter than this are scanned directly rather than looked up in
 /// the value cache (a hash, a probe and a comparison cost about what
@@ -372,9 +372,6 @@ impl Engine {
         // The regexes of one rule together are held to `regex_size_limit`
         // as well (each distinct one counted once), so that a rule cannot
         // multiply the per-regex limit by listing thousands of them.
-        // Planning does not depend on it, so with two threads or more the
-        // pack is planned meanwhile, and planned again without the refused
-        // rules only if there are any.
         let check = |rules: &[LoadedRule], regexes: &mut crate::exec::lazy::Regexes| -> Vec<(usize, Error)> {
             rules.iter().enumerate().filter_map(|(i, r)| check_regexes(r, config, regexes).map(|e| (i, e))).collect()
         };
@@ -382,19 +379,14 @@ impl Engine {
             let exprs: Vec<&crate::ir::Expr> = rules.iter().map(|r| &r.ir.expr).collect();
             plan::plan(&exprs, &fields, config.frequencies().as_deref())
         };
-        let plan_and_matchers = |rules: &[LoadedRule]| {
-            let plan = plan_of(rules);
-            // OK: with nothing saved, building has no error to report.
-            let matchers = build_matchers(&matcher_jobs(&fields, &plan.literals), config).unwrap_or_default();
-            (plan, matchers)
-        };
-        // With two threads, one plans the pack and builds its automata while
-        // the other compiles and checks the regexes (the two take about as
-        // long on the SigmaHQ pack); both are done again without the
-        // refused rules only if there are any.
+        // Planning does not depend on the regexes: with two threads, one
+        // plans the pack while the other compiles and checks them (the two
+        // take about as long on the SigmaHQ pack), then both build the
+        // automata. The pack is planned again without the refused rules
+        // only if there are any.
         let (refused, early) = if threads > 1 {
             std::thread::scope(|scope| {
-                let planned = scope.spawn(|| plan_and_matchers(&rules));
+                let planned = scope.spawn(|| plan_of(&rules));
                 let refused = check(&rules, &mut regexes);
                 // A panic while planning (there is none) would plan again below.
                 (refused, planned.join().ok())
@@ -402,8 +394,8 @@ impl Engine {
         } else {
             (check(&rules, &mut regexes), None)
         };
-        let (plan, matchers) = match early {
-            Some(built) if refused.is_empty() => built,
+        let plan = match early {
+            Some(plan) if refused.is_empty() => plan,
             _ => {
                 let mut refused = refused.into_iter().peekable();
                 let mut kept = Vec::with_capacity(rules.len());
@@ -414,9 +406,10 @@ impl Engine {
                     }
                 }
                 rules = kept;
-                plan_and_matchers(&rules)
+                plan_of(&rules)
             }
         };
+        let matchers = new_matchers(&fields, &plan.literals, config, threads);
         let rules = RuleSource::Decoded(rules);
         (Engine::prepare(rules, fields, plan, config, placeholders, Some(&mut regexes)).finish(matchers), errors)
     }
