@@ -786,6 +786,17 @@ impl Engine {
         lazy.eval(record, &mut cache.folds)
     }
 
+    /// The folded literals of a field's matcher (none if it has no
+    /// matcher), for `benches/examples/automata.rs`, which measures literal
+    /// automata on them.
+    #[doc(hidden)]
+    pub fn bench_field_literals(&self, field: FieldId) -> Vec<&str> {
+        match self.inner.plan.literals.get(field.index()) {
+            Some(lits) => lits.texts().collect(),
+            None => Vec::new(),
+        }
+    }
+
     /// Scans one folded value with a field's literal matcher and returns the
     /// number of predicates it decided (for the per-field matcher benches).
     #[doc(hidden)]
