@@ -376,19 +376,8 @@ fn the_same_pack_gives_the_same_bytes() {
 /// largest automaton apart, beside the others) gives the same bundle.
 #[test]
 fn one_thread_or_two_build_the_same_bundle() {
-    fn yml_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
-        for entry in std::fs::read_dir(dir).expect("readable rules folder") {
-            let path = entry.expect("a folder entry").path();
-            if path.is_dir() {
-                yml_files(&path, out);
-            } else if path.extension().is_some_and(|e| e == "yml") && !path.to_string_lossy().ends_with(".tests.yml") {
-                out.push(path);
-            }
-        }
-    }
-    let mut files = Vec::new();
-    yml_files(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../rules"), &mut files);
-    files.sort();
+    let rules = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../rules");
+    let files = sigmata_cli::rules::rule_files(&rules).expect("the project's rules/");
     let bundle = |threads: usize| {
         let mut b = Builder::new();
         b.threads(threads);

@@ -337,8 +337,9 @@ fn long_identifiers_do_not_make_loading_quadratic() {
 /// (the full-pack check in `shared.rs` and `.ci/run` covers every logsource).
 #[test]
 fn defaults_let_realistic_rules_through() {
-    // The largest SigmaHQ regex (`\w{1,64}`, 3.4 MiB) and a windash value
-    // with four dashes times base64offset.
+    // The SigmaHQ regex that compiled largest before regexes were trimmed
+    // (`\w{1,64}`, 3.4 MiB) and a windash value with four dashes times
+    // base64offset.
     let text = rule(
         "    sel:\n        CommandLine|re: '-k\\s\\w{1,64}(?:\\s?(?:-p|-s))?'\n    \
          enc:\n        CommandLine|windash|base64offset|contains: ' -a -b -c -d'\n    condition: sel or enc\n",
