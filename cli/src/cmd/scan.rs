@@ -127,9 +127,9 @@ fn scan(a: &ScanArgs, start: Instant, pipelines: &Pipelines, loaded: &rules::Loa
     // stays bounded and no worker waits for a batch to finish.
     let in_flight = threads * 4;
     let (done_tx, done_rx) = mpsc::channel::<(u64, Chunk, ChunkOut)>();
-    let (token_tx, token_rx) = mpsc::sync_channel::<()>(in_flight);
+    let (token_tx, token_rx) = mpsc::sync_channel::<Spare>(in_flight);
     for _ in 0..in_flight {
-        let _ = token_tx.send(());
+        let _ = token_tx.send(Spare::default());
     }
     let mut feeder = Feeder::new(inputs, opts);
     let (scan, progress_ref) = (&scan, progress.as_ref());
@@ -153,11 +153,12 @@ fn scan(a: &ScanArgs, start: Instant, pipelines: &Pipelines, loaded: &rules::Loa
         pool.in_place_scope(|tasks| {
             let mut seq = 0u64;
             // A closed token channel means the writer stopped (a closed stdout).
-            while token_rx.recv().is_ok() {
+            while let Ok(spare) = token_rx.recv() {
+                feeder.recycle(spare.text);
                 let Some(chunk) = feeder.next_chunk() else { break };
                 let done = done_tx.clone();
                 tasks.spawn(move |_| {
-                    let out = scan.chunk(&chunk);
+                    let out = scan.chunk(&chunk, spare.out);
                     let _ = done.send((seq, chunk, out));
                 });
                 seq += 1;
@@ -240,11 +241,11 @@ struct Writer<'p, W: Write> {
 
 impl<W: Write> Writer<'_, W> {
     /// Takes results as they come, writes them in sequence order, and
-    /// gives a token back for each chunk written.
+    /// gives a token back for each chunk written, with its buffers.
     fn run(
         &mut self,
         done: mpsc::Receiver<(u64, Chunk, ChunkOut)>,
-        tokens: mpsc::SyncSender<()>,
+        tokens: mpsc::SyncSender<Spare>,
     ) -> Result<(), Failure> {
         let mut waiting = std::collections::BTreeMap::new();
         let mut next = 0u64;
@@ -259,7 +260,7 @@ impl<W: Write> Writer<'_, W> {
                     }
                 })?;
                 next += 1;
-                let _ = tokens.send(());
+                let _ = tokens.send(Spare { text: chunk.text, out: out.out });
             }
         }
         Ok(())
@@ -349,6 +350,15 @@ struct Scan<'a> {
     workers: Mutex<Vec<Worker>>,
 }
 
+/// A token for one chunk in flight, with the buffers of a chunk already
+/// written for it to reuse (allocating, growing and faulting in a fresh
+/// megabyte for every chunk cost about 7 % of a scan).
+#[derive(Default)]
+struct Spare {
+    text: Vec<u8>,
+    out: Vec<u8>,
+}
+
 /// The result of one chunk.
 #[derive(Default)]
 struct ChunkOut {
@@ -382,14 +392,16 @@ impl Echo<'_> {
 }
 
 impl Scan<'_> {
-    fn chunk(&self, chunk: &Chunk) -> ChunkOut {
+    /// Evaluates a chunk, printing into `out` (cleared first).
+    fn chunk(&self, chunk: &Chunk, mut out: Vec<u8>) -> ChunkOut {
         let mut w = self
             .workers
             .lock()
             .ok()
             .and_then(|mut w| w.pop())
             .unwrap_or_else(|| Worker::new(self.engine, self.profile));
-        let mut r = ChunkOut::default();
+        out.clear();
+        let mut r = ChunkOut { out, ..ChunkOut::default() };
         if self.summary {
             r.tally.per_rule = vec![0; self.engine.len()];
         }

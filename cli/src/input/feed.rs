@@ -187,6 +187,10 @@ pub struct Feeder {
     current: Option<(Arc<str>, Open)>,
     opts: FeedOptions,
     bytes: Arc<AtomicU64>,
+    /// Text buffers of written chunks, given back with [`Feeder::recycle`]:
+    /// a chunk's megabyte is reused instead of allocated, grown and
+    /// faulted in again.
+    spare: Vec<Vec<u8>>,
 }
 
 impl std::fmt::Debug for Feeder {
@@ -270,7 +274,14 @@ enum Step {
 impl Feeder {
     /// A feeder over `inputs`.
     pub fn new(inputs: Vec<Input>, opts: FeedOptions) -> Feeder {
-        Feeder { inputs: inputs.into(), current: None, opts, bytes: Arc::new(AtomicU64::new(0)) }
+        Feeder { inputs: inputs.into(), current: None, opts, bytes: Arc::new(AtomicU64::new(0)), spare: Vec::new() }
+    }
+
+    /// Gives back the text of a chunk that has been handled, for a later
+    /// chunk to reuse.
+    pub fn recycle(&mut self, mut text: Vec<u8>) {
+        text.clear();
+        self.spare.push(text);
     }
 
     /// Input bytes read so far.
@@ -294,7 +305,7 @@ impl Feeder {
                 source: label.clone(),
                 first_line: None,
                 block_end: 0,
-                text: Vec::new(),
+                text: self.spare.pop().unwrap_or_default(),
                 units: Vec::new(),
                 error: None,
                 warnings: Vec::new(),
@@ -525,7 +536,12 @@ impl Blocks {
     }
 
     fn read(&mut self, opts: &FeedOptions, label: &str, chunk: &mut Chunk) -> Step {
-        let mut text = std::mem::take(&mut self.carry);
+        // The chunk's (recycled) buffer, sized once for a whole chunk.
+        let mut text = std::mem::take(&mut chunk.text);
+        text.clear();
+        text.reserve(opts.chunk_bytes + READ);
+        text.extend_from_slice(&self.carry);
+        self.carry.clear();
         let mut last_nl = memchr::memrchr(b'\n', &text);
         loop {
             let old = text.len();
@@ -556,7 +572,7 @@ impl Blocks {
                 return self.overlong(opts, label, chunk, text, end);
             }
             if end > 0 && (self.eager || text.len() >= opts.chunk_bytes) {
-                self.carry = text[end..].to_vec();
+                self.carry.extend_from_slice(&text[end..]);
                 text.truncate(end);
                 self.block(chunk, text, end);
                 return Step::Full;
