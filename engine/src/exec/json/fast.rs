@@ -3,8 +3,9 @@
 //!
 //! It reads the common shape of an event line (an object of string,
 //! integer, boolean and null values, nested objects and arrays, escaped
-//! backslashes and quotes) straight from the bytes: a string no rule reads
-//! is skipped with `memchr2` over its quotes and backslashes, and a string a
+//! backslashes and quotes) straight from the bytes: one SIMD pass marks the
+//! line's quotes and backslashes, a string no rule reads is skipped by
+//! jumping from mark to mark, and a string a
 //! rule reads is decoded once, into the record's own buffer. Anything else
 //! (a key with an escape, a number with a fraction or an exponent or more
 //! than 18 digits, a repeated key that matters, nesting past
@@ -42,6 +43,8 @@ pub(super) struct Scan<'a, 'c, 'r> {
     /// searching for them again.
     escapes: [u32; ESCAPES],
     escape_count: usize,
+    /// The quotes and backslashes of the line (see [`mark_specials`]).
+    marks: &'c [u64],
     ctx: &'c mut Ctx<'r>,
 }
 
@@ -49,25 +52,15 @@ pub(super) struct Scan<'a, 'c, 'r> {
 /// have one per directory; a string with more is unescaped by searching).
 const ESCAPES: usize = 64;
 
-/// True if some byte is below 0x20. Chunked so that it vectorises.
-fn has_controls(b: &[u8]) -> bool {
-    let mut chunks = b.chunks_exact(32);
-    for c in &mut chunks {
-        if c.iter().fold(false, |acc, &x| acc | (x < 0x20)) {
-            return true;
-        }
-    }
-    chunks.remainder().iter().any(|&x| x < 0x20)
-}
-
 impl<'a, 'c, 'r> Scan<'a, 'c, 'r> {
     /// Reads the top-level object of `s` into the context's record, and
     /// says whether the text is *plain*: no string has a `\u` or `\/`
     /// escape (see [`KeywordLine`](crate::exec::record::KeywordLine)).
-    pub(super) fn run(s: &'a str, ctx: &'c mut Ctx<'r>) -> Fast<bool> {
+    /// `marks` is scratch space for [`mark_specials`].
+    pub(super) fn run(s: &'a str, ctx: &'c mut Ctx<'r>, marks: &'c mut Vec<u64>) -> Fast<bool> {
         let b = s.as_bytes();
-        let mut scan =
-            Scan { s, b, i: 0, controls: has_controls(b), plain: true, escapes: [0; ESCAPES], escape_count: 0, ctx };
+        let controls = mark_specials(b, marks);
+        let mut scan = Scan { s, b, i: 0, controls, plain: true, escapes: [0; ESCAPES], escape_count: 0, marks, ctx };
         scan.ws();
         scan.eat(b'{')?;
         scan.object(Some(0), 1)?;
@@ -77,6 +70,10 @@ impl<'a, 'c, 'r> Scan<'a, 'c, 'r> {
 
     #[inline]
     fn ws(&mut self) {
+        // Compact lines have no whitespace: one comparison says so.
+        if self.b.get(self.i).is_some_and(|&c| c > b' ') {
+            return;
+        }
         while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.b.get(self.i) {
             self.i += 1;
         }
@@ -283,7 +280,7 @@ impl<'a, 'c, 'r> Scan<'a, 'c, 'r> {
         let mut escaped = false;
         self.escape_count = 0;
         loop {
-            let at = i + self.ctx.ex.quote.find(&b[i..])?;
+            let at = next_special(self.marks, i)?;
             if self.controls && b[i..at].iter().any(|&c| c < 0x20) {
                 return None;
             }
@@ -451,9 +448,13 @@ fn unescape(raw: &str, mut at: Option<impl Iterator<Item = usize>>, out: &mut St
         i = next;
         out.push_str(&raw[run..i]);
         let (c, len) = match b[i + 1] {
-            b'"' => ('"', 2),
-            b'\\' => ('\\', 2),
-            b'/' => ('/', 2),
+            // The escaped byte stands for itself: it starts the next run
+            // (one copy per escaped Windows path separator, not two).
+            b'"' | b'\\' | b'/' => {
+                run = i + 1;
+                i += 2;
+                continue;
+            }
             b'b' => ('\u{8}', 2),
             b'f' => ('\u{c}', 2),
             b'n' => ('\n', 2),
@@ -500,57 +501,92 @@ pub(super) fn key_hash(k: &[u8]) -> u64 {
     h ^ (h >> 32)
 }
 
-/// Finds the next quote or backslash: the AVX2 searcher of `memchr` where
-/// the CPU has it (built once, not dispatched per call), else its portable one.
-#[derive(Clone, Debug)]
-pub(super) struct Quotes {
+/// Stage one of the scan: a bit for every quote and backslash of `b`, 64
+/// bytes to a word (the last word padded with spaces, which are
+/// neither), and whether `b` has a byte below 0x20, which strings may not
+/// contain. One pass over the line costs less than searching from each
+/// string's start: an event has about 50 strings and 40 escapes, most of
+/// them a few bytes apart.
+pub(super) fn mark_specials(b: &[u8], marks: &mut Vec<u64>) -> bool {
+    marks.clear();
+    marks.reserve(b.len() / 64 + 1);
+    let mut controls = false;
+    let mut blocks = b.chunks_exact(64);
+    for block in &mut blocks {
+        let (bits, c) = specials(block.try_into().expect("64 bytes"));
+        marks.push(bits);
+        controls |= c;
+    }
+    let rest = blocks.remainder();
+    if !rest.is_empty() {
+        let mut block = [b' '; 64];
+        block[..rest.len()].copy_from_slice(rest);
+        let (bits, c) = specials(&block);
+        marks.push(bits);
+        controls |= c;
+    }
+    controls
+}
+
+/// The quotes and backslashes of 64 bytes, one bit each, and whether one
+/// of the bytes is below 0x20.
+#[inline]
+fn specials(block: &[u8; 64]) -> (u64, bool) {
     #[cfg(target_arch = "x86_64")]
-    avx2: Option<memchr::arch::x86_64::avx2::memchr::Two>,
-    any: memchr::arch::all::memchr::Two,
-}
-
-impl Default for Quotes {
-    fn default() -> Quotes {
-        Quotes::new()
+    {
+        // SAFETY: SSE2 is part of every x86_64 CPU (the target's baseline).
+        unsafe { specials_sse2(block) }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        specials_swar(block)
     }
 }
 
-impl Quotes {
-    pub(super) fn new() -> Quotes {
-        Quotes {
-            #[cfg(target_arch = "x86_64")]
-            avx2: memchr::arch::x86_64::avx2::memchr::Two::new(b'"', b'\\'),
-            any: memchr::arch::all::memchr::Two::new(b'"', b'\\'),
-        }
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "sse2")]
+fn specials_sse2(block: &[u8; 64]) -> (u64, bool) {
+    use std::arch::x86_64::*;
+    let (quote, backslash, below) = (_mm_set1_epi8(b'"' as i8), _mm_set1_epi8(b'\\' as i8), _mm_set1_epi8(0x1F));
+    let (mut bits, mut controls) = (0u64, _mm_setzero_si128());
+    for k in 0..4 {
+        // SAFETY: bytes 16k..16k+16 are inside the 64-byte block; the load
+        // needs no alignment.
+        let v = unsafe { _mm_loadu_si128(block.as_ptr().add(16 * k).cast()) };
+        let hit = _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash));
+        bits |= u64::from(_mm_movemask_epi8(hit) as u16) << (16 * k);
+        // min(v, 0x1F) == v: v is at most 0x1F, unsigned.
+        controls = _mm_or_si128(controls, _mm_cmpeq_epi8(_mm_min_epu8(v, below), v));
     }
+    (bits, _mm_movemask_epi8(controls) != 0)
+}
 
-    /// The first quote or backslash of `hay`. Most strings of an event end
-    /// within a few words: those are searched 8 bytes at a time in plain
-    /// registers first, which costs less than the SIMD search's setup (and
-    /// its byte loop on fewer than 16 bytes).
-    #[inline]
-    fn find(&self, hay: &[u8]) -> Option<usize> {
-        const WORDS: usize = 4;
-        for w in 0..WORDS {
-            let at = 8 * w;
-            let Some(word) = hay.get(at..at + 8).and_then(|w| <[u8; 8]>::try_from(w).ok()) else {
-                let rest = hay.get(at..).unwrap_or_default();
-                return rest.iter().position(|&c| c == b'"' || c == b'\\').map(|k| at + k);
-            };
-            let word = u64::from_le_bytes(word);
-            let found =
-                zero_bytes(word ^ (LOW_BYTES * u64::from(b'"'))) | zero_bytes(word ^ (LOW_BYTES * u64::from(b'\\')));
-            if found != 0 {
-                return Some(at + (found.trailing_zeros() / 8) as usize);
-            }
-        }
-        let rest = hay.get(8 * WORDS..).unwrap_or_default();
-        #[cfg(target_arch = "x86_64")]
-        if let Some(f) = &self.avx2 {
-            return f.find(rest).map(|k| 8 * WORDS + k);
-        }
-        self.any.find(rest).map(|k| 8 * WORDS + k)
+/// [`specials_sse2`] in plain registers, 8 bytes at a time.
+#[cfg_attr(target_arch = "x86_64", allow(dead_code))]
+fn specials_swar(block: &[u8; 64]) -> (u64, bool) {
+    let mut bits = 0u64;
+    for (k, c) in block.chunks_exact(8).enumerate() {
+        let word = u64::from_le_bytes(c.try_into().expect("8 bytes"));
+        let found =
+            zero_bytes(word ^ (LOW_BYTES * u64::from(b'"'))) | zero_bytes(word ^ (LOW_BYTES * u64::from(b'\\')));
+        // The high bit of each byte, gathered into the top byte.
+        let gathered = ((found >> 7).wrapping_mul(0x0102_0408_1020_4080)) >> 56;
+        bits |= gathered << (8 * k);
     }
+    (bits, block.iter().any(|&c| c < 0x20))
+}
+
+/// The first quote or backslash at or after `i`, from the bits of
+/// [`mark_specials`].
+#[inline]
+fn next_special(marks: &[u64], i: usize) -> Option<usize> {
+    let mut w = i / 64;
+    let mut m = marks.get(w)? & (!0u64 << (i % 64));
+    while m == 0 {
+        w += 1;
+        m = *marks.get(w)?;
+    }
+    Some(64 * w + m.trailing_zeros() as usize)
 }
 
 const LOW_BYTES: u64 = 0x0101_0101_0101_0101;
@@ -567,27 +603,33 @@ fn zero_bytes(x: u64) -> u64 {
 mod tests {
     use super::*;
 
-    /// The word-at-a-time search finds what a byte loop finds, at every
-    /// length and position, next to bytes that differ from a quote or a
-    /// backslash only in their high bit.
+    /// The marks find what a byte loop finds, from every position, at
+    /// every length, next to bytes that differ from a quote or a backslash
+    /// only in their high bit; and both ways of marking agree.
     #[test]
-    fn quotes_finds_the_first_quote_or_backslash() {
-        let q = Quotes::new();
-        for len in 0..80 {
+    fn marks_find_the_next_quote_or_backslash() {
+        let byte_loop = |hay: &[u8], i: usize| hay[i..].iter().position(|&c| c == b'"' || c == b'\\').map(|k| i + k);
+        let mut marks = Vec::new();
+        for len in 0..140 {
             for filler in [b'a', 0xA2, 0xDC, 0x02, 0x21, 0x5D] {
                 let mut hay = vec![filler; len];
-                assert_eq!(q.find(&hay), None, "{len} {filler:#x}");
-                for at in 0..len {
+                for at in (0..len).step_by(7).chain(len.checked_sub(1)) {
                     for c in [b'"', b'\\'] {
                         hay[at] = c;
-                        assert_eq!(q.find(&hay), Some(at), "{len} {filler:#x} {at}");
-                        // A later one does not change the first.
                         if at + 9 < len {
                             hay[at + 9] = b'"';
-                            assert_eq!(q.find(&hay), Some(at));
-                            hay[at + 9] = filler;
                         }
-                        hay[at] = filler;
+                        let controls = mark_specials(&hay, &mut marks);
+                        assert_eq!(controls, hay.iter().any(|&c| c < 0x20), "{len} {filler:#x} {at}");
+                        for i in 0..=len {
+                            assert_eq!(next_special(&marks, i), byte_loop(&hay, i), "{len} {filler:#x} {at} {i}");
+                        }
+                        for block in hay.chunks(64) {
+                            let mut padded = [b' '; 64];
+                            padded[..block.len()].copy_from_slice(block);
+                            assert_eq!(specials(&padded), specials_swar(&padded), "{len} {filler:#x} {at}");
+                        }
+                        hay.fill(filler);
                     }
                 }
             }

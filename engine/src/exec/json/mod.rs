@@ -72,8 +72,6 @@ pub(crate) struct Extractor {
     /// The `(id, name)` pairs the table was built from, in order, for
     /// reading a line through `serde_json::Value` (see [`DUPLICATE`]).
     names: Vec<(FieldId, Box<str>)>,
-    /// Finds the next quote or backslash of a string.
-    quote: fast::Quotes,
 }
 
 /// The keys of one object level: an open-addressing table probed with
@@ -145,7 +143,7 @@ impl Extractor {
             let order = orders.entry(id).or_insert(0);
             building.add(0, name, id, order);
         }
-        Extractor { nodes: building.nodes.into_iter().map(KeyTable::new).collect(), names, quote: fast::Quotes::new() }
+        Extractor { nodes: building.nodes.into_iter().map(KeyTable::new).collect(), names }
     }
 
     /// The entry of `key` at node `node` (none for keys no field name reaches).
@@ -226,7 +224,7 @@ impl Extractor {
     fn read(&self, record: &mut Record, json: &str, keywords: bool) -> Result<(), JsonError> {
         record.clear();
         record.begin_fill();
-        let (mut best, mut seen) = record.take_json_scratch();
+        let (mut best, mut seen, mut marks) = record.take_json_scratch();
         best.clear();
         seen.clear();
         // The fast path leaves keyword values in the text (see
@@ -240,7 +238,7 @@ impl Extractor {
             duplicate: false,
             in_element: false,
         };
-        let result = match fast::Scan::run(json, &mut ctx) {
+        let result = match fast::Scan::run(json, &mut ctx, &mut marks) {
             Some(plain) => {
                 if keywords {
                     ctx.record.set_keyword_line(json, plain);
@@ -262,7 +260,7 @@ impl Extractor {
                 }
             }
         };
-        record.put_json_scratch(best, seen);
+        record.put_json_scratch(best, seen, marks);
         record.end_fill();
         result
     }
@@ -854,7 +852,7 @@ mod tests {
             duplicate: false,
             in_element: false,
         };
-        fast::Scan::run(json, &mut ctx).is_some()
+        fast::Scan::run(json, &mut ctx, &mut Vec::new()).is_some()
     }
 
     #[test]
