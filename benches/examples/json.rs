@@ -1,0 +1,101 @@
+//! What reading the JSON of an event costs, against a SIMD JSON reader: the
+//! engine's `fill_json` (the fields the SigmaHQ Windows pack reads, copied
+//! into a record, every skipped value validated), sonic-rs's lazy object
+//! iterator doing the same work (each key compared with the fields the pack
+//! reads, the string values of those decoded into one buffer, the other
+//! values skipped with validation), serde_json's whole `Value` for scale,
+//! and a `memchr` count of the quotes as the floor of touching every byte.
+//!
+//! ```sh
+//! python3 benches/scripts/distinct.py target/bench
+//! cargo run --release -p sigmata-benches --example json -- target/bench/distinct.jsonl
+//! ```
+//!
+//! Best of 7 passes per row, wall clock: run it on a quiet machine. The
+//! sixth round of BENCHMARKS.md has its figures.
+
+use std::collections::HashSet;
+use std::time::Instant;
+
+use sigmata::{Record, Value};
+use sigmata_benches::*;
+use sonic_rs::JsonValueTrait;
+
+fn main() {
+    let corpus = std::env::args().nth(1).map(std::path::PathBuf::from).expect("usage: json CORPUS.jsonl");
+    let engine = build(&sigmahq_pack().expect("../shared is needed for the SigmaHQ pack"));
+    let text = std::fs::read_to_string(&corpus).expect("the corpus is readable UTF-8");
+    let lines: Vec<&str> = text.lines().collect();
+    let read: HashSet<&str> = engine.read_fields().map(|(_, name)| name).collect();
+    println!("{} lines, {} bytes, {} fields read by the pack", lines.len(), text.len(), read.len());
+    // Best of 7 passes of `pass`, which returns what it read (compared
+    // between rows where they read the same).
+    let time = |name: &str, pass: &dyn Fn() -> usize| {
+        let mut best = f64::MAX;
+        let mut got = 0;
+        for _ in 0..7 {
+            let t = Instant::now();
+            got = pass();
+            best = best.min(t.elapsed().as_secs_f64());
+        }
+        let per = best * 1e9 / lines.len() as f64;
+        println!("{name:52} {per:7.0} ns/event {:5.2} ns/byte {got:>10}", best * 1e9 / text.len() as f64);
+    };
+    time("sigmata fill_json (string values read: their bytes)", &|| {
+        let mut record = Record::new();
+        let mut bytes = 0;
+        for l in &lines {
+            engine.fill_json(&mut record, l).expect("the corpus is valid JSON");
+            for f in record.present_fields() {
+                for v in record.field_values(f) {
+                    if let Value::Str(s) = v {
+                        bytes += s.len();
+                    }
+                }
+            }
+        }
+        bytes
+    });
+    time("sonic-rs to_object_iter (same values decoded)", &|| {
+        let mut buf = String::new();
+        let mut bytes = 0;
+        for l in &lines {
+            buf.clear();
+            for pair in sonic_rs::to_object_iter(*l) {
+                let (key, value) = pair.expect("the corpus is valid JSON");
+                if let (true, Some(s)) = (read.contains(&*key), value.as_str()) {
+                    buf.push_str(s);
+                }
+            }
+            bytes += buf.len();
+        }
+        bytes
+    });
+    let mut tree = sonic_rs::PointerTree::new();
+    for name in &read {
+        tree.add_path([*name]);
+    }
+    time("sonic-rs get_many (same values, one pointer tree)", &|| {
+        let mut buf = String::new();
+        let mut bytes = 0;
+        for l in &lines {
+            buf.clear();
+            let found = sonic_rs::get_many(*l, &tree).expect("the corpus is valid JSON");
+            for value in found.iter().flatten() {
+                if let Some(s) = value.as_str() {
+                    buf.push_str(s);
+                }
+            }
+            bytes += buf.len();
+        }
+        bytes
+    });
+    time("serde_json::Value (everything)", &|| {
+        lines.iter().map(|l| serde_json::from_str::<serde_json::Value>(l).map_or(0, |v| v.as_object().map_or(0, |o| o.len()))).sum()
+    });
+    time("memchr count of quotes (touching every byte)", &|| lines.iter().map(|l| memchr_count(l.as_bytes())).sum());
+}
+
+fn memchr_count(b: &[u8]) -> usize {
+    memchr::memchr_iter(b'"', b).count()
+}
