@@ -91,7 +91,10 @@ fn main() {
         bytes
     });
     time("serde_json::Value (everything)", &|| {
-        lines.iter().map(|l| serde_json::from_str::<serde_json::Value>(l).map_or(0, |v| v.as_object().map_or(0, |o| o.len()))).sum()
+        lines
+            .iter()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).map_or(0, |v| v.as_object().map_or(0, |o| o.len())))
+            .sum()
     });
     time("memchr count of quotes (touching every byte)", &|| lines.iter().map(|l| memchr_count(l.as_bytes())).sum());
 }
