@@ -13,8 +13,6 @@
 //! Best of 7 passes per row, wall clock: run it on a quiet machine. The
 //! fifth round of BENCHMARKS.md has its figures.
 
-use std::time::Instant;
-
 use sigmata_benches::*;
 
 fn main() {
@@ -30,13 +28,7 @@ fn main() {
     println!("{} CommandLine literals, {} command lines, {bytes} bytes", literals.len(), texts.len());
     // Best of 7 passes of `pass` (which returns the matches it found).
     let time = |name: &str, size: usize, pass: &dyn Fn() -> usize| {
-        let mut best = f64::MAX;
-        let mut matches = 0;
-        for _ in 0..7 {
-            let t = Instant::now();
-            matches = pass();
-            best = best.min(t.elapsed().as_secs_f64());
-        }
+        let (best, matches) = best_of(7, pass);
         println!("{name:44} {:>7} KiB {:6.2} ns/byte {matches:>9} matches", size / 1024, best * 1e9 / bytes as f64);
     };
     let each = |scan: &dyn Fn(&str) -> usize| texts.iter().map(|s| scan(s)).sum::<usize>();

@@ -16,7 +16,6 @@
 //! sixth round of BENCHMARKS.md has its figures.
 
 use std::collections::HashSet;
-use std::time::Instant;
 
 use sigmata::{Record, Value};
 use sigmata_benches::*;
@@ -32,13 +31,7 @@ fn main() {
     // Best of 7 passes of `pass`, which returns what it read (compared
     // between rows where they read the same).
     let time = |name: &str, pass: &dyn Fn() -> usize| {
-        let mut best = f64::MAX;
-        let mut got = 0;
-        for _ in 0..7 {
-            let t = Instant::now();
-            got = pass();
-            best = best.min(t.elapsed().as_secs_f64());
-        }
+        let (best, got) = best_of(7, pass);
         let per = best * 1e9 / lines.len() as f64;
         println!("{name:52} {per:7.0} ns/event {:5.2} ns/byte {got:>10}", best * 1e9 / text.len() as f64);
     };

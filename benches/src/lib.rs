@@ -251,3 +251,17 @@ pub fn random_files(pack: &Pack, n: usize, seed: u64) -> Pack {
     chosen.sort_unstable();
     chosen.into_iter().map(|i| pack[i].clone()).collect()
 }
+
+/// The shortest wall-clock time of `runs` calls of `pass`, in seconds, and
+/// what the last call returned (a count to print beside the time, so that
+/// rows that should do the same work can be seen to).
+pub fn best_of(runs: usize, pass: &dyn Fn() -> usize) -> (f64, usize) {
+    let mut best = f64::MAX;
+    let mut got = 0;
+    for _ in 0..runs {
+        let t = std::time::Instant::now();
+        got = pass();
+        best = best.min(t.elapsed().as_secs_f64());
+    }
+    (best, got)
+}
