@@ -226,6 +226,24 @@ impl Expr {
         }
     }
 
+    /// Replaces every field id `f` by `map(f)`: a rule lowered against
+    /// its own field table, moved into the pack's.
+    pub(crate) fn map_fields(&mut self, map: &impl Fn(FieldId) -> FieldId) {
+        match &mut self.0 {
+            ExprKind::True | ExprKind::False => {}
+            ExprKind::Pred(p) => {
+                if let Target::Field(f) = &mut p.target {
+                    *f = map(*f);
+                }
+                if let Test::FieldRef { other, .. } = &mut p.test {
+                    *other = map(*other);
+                }
+            }
+            ExprKind::Not(e) => e.map_fields(map),
+            ExprKind::And(items) | ExprKind::Or(items) => items.iter_mut().for_each(|e| e.map_fields(map)),
+        }
+    }
+
     /// Calls `f` on every predicate, in order.
     pub fn for_each_pred<'a>(&'a self, f: &mut impl FnMut(&'a Pred)) {
         match &self.0 {
