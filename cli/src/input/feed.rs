@@ -187,10 +187,10 @@ pub struct Feeder {
     current: Option<(Arc<str>, Open)>,
     opts: FeedOptions,
     bytes: Arc<AtomicU64>,
-    /// Text buffers of written chunks, given back with [`Feeder::recycle`]:
-    /// a chunk's megabyte is reused instead of allocated, grown and
-    /// faulted in again.
-    spare: Vec<Vec<u8>>,
+    /// The text buffer of a written chunk, given back with
+    /// [`Feeder::recycle`]: the next chunk reuses its megabyte instead of
+    /// allocating, growing and faulting one in again.
+    spare: Option<Vec<u8>>,
 }
 
 impl std::fmt::Debug for Feeder {
@@ -274,14 +274,14 @@ enum Step {
 impl Feeder {
     /// A feeder over `inputs`.
     pub fn new(inputs: Vec<Input>, opts: FeedOptions) -> Feeder {
-        Feeder { inputs: inputs.into(), current: None, opts, bytes: Arc::new(AtomicU64::new(0)), spare: Vec::new() }
+        Feeder { inputs: inputs.into(), current: None, opts, bytes: Arc::new(AtomicU64::new(0)), spare: None }
     }
 
     /// Gives back the text of a chunk that has been handled, for a later
     /// chunk to reuse.
     pub fn recycle(&mut self, mut text: Vec<u8>) {
         text.clear();
-        self.spare.push(text);
+        self.spare = Some(text);
     }
 
     /// Input bytes read so far.
@@ -305,7 +305,7 @@ impl Feeder {
                 source: label.clone(),
                 first_line: None,
                 block_end: 0,
-                text: self.spare.pop().unwrap_or_default(),
+                text: self.spare.take().unwrap_or_default(),
                 units: Vec::new(),
                 error: None,
                 warnings: Vec::new(),
@@ -536,9 +536,8 @@ impl Blocks {
     }
 
     fn read(&mut self, opts: &FeedOptions, label: &str, chunk: &mut Chunk) -> Step {
-        // The chunk's (recycled) buffer, sized once for a whole chunk.
+        // The chunk's (recycled, empty) buffer, sized once for a whole chunk.
         let mut text = std::mem::take(&mut chunk.text);
-        text.clear();
         text.reserve(opts.chunk_bytes + READ);
         text.extend_from_slice(&self.carry);
         self.carry.clear();

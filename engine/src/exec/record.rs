@@ -75,7 +75,7 @@ pub struct Record {
     line: Option<KeywordLine>,
     /// Scratch of the JSON reader, kept here so that it is reused.
     #[cfg(feature = "json")]
-    json_scratch: (Vec<u32>, crate::exec::json::SeenKeys, Vec<u64>),
+    json_scratch: crate::exec::json::Scratch,
     /// While the JSON reader fills the record: values that arrived after
     /// another field's (see [`Record::attach`]), grouped by
     /// [`Record::end_fill`].
@@ -239,13 +239,13 @@ impl Record {
     }
 
     #[cfg(feature = "json")]
-    pub(crate) fn take_json_scratch(&mut self) -> (Vec<u32>, crate::exec::json::SeenKeys, Vec<u64>) {
+    pub(crate) fn take_json_scratch(&mut self) -> crate::exec::json::Scratch {
         std::mem::take(&mut self.json_scratch)
     }
 
     #[cfg(feature = "json")]
-    pub(crate) fn put_json_scratch(&mut self, best: Vec<u32>, seen: crate::exec::json::SeenKeys, marks: Vec<u64>) {
-        self.json_scratch = (best, seen, marks);
+    pub(crate) fn put_json_scratch(&mut self, scratch: crate::exec::json::Scratch) {
+        self.json_scratch = scratch;
     }
 
     /// Removes `field` and its values (their text stays in the buffer, unused).

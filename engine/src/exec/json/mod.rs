@@ -224,7 +224,7 @@ impl Extractor {
     fn read(&self, record: &mut Record, json: &str, keywords: bool) -> Result<(), JsonError> {
         record.clear();
         record.begin_fill();
-        let (mut best, mut seen, mut marks) = record.take_json_scratch();
+        let Scratch { mut best, mut seen, mut marks } = record.take_json_scratch();
         best.clear();
         seen.clear();
         // The fast path leaves keyword values in the text (see
@@ -260,7 +260,7 @@ impl Extractor {
                 }
             }
         };
-        record.put_json_scratch(best, seen, marks);
+        record.put_json_scratch(Scratch { best, seen, marks });
         record.end_fill();
         result
     }
@@ -276,6 +276,17 @@ impl Extractor {
 /// 2.3-2.6 times the time at twice the keys, its cache misses growing with
 /// it; sorting reads memory in order.)
 const LISTED_KEYS: usize = 64;
+
+/// What the JSON reader reuses from line to line; it lives in the record.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Scratch {
+    /// Per field index: the order of the path its values came from (see `Ctx::best`).
+    best: Vec<u32>,
+    /// The keys of the objects being read.
+    seen: SeenKeys,
+    /// The line's quotes and backslashes (see [`fast::mark_specials`]).
+    marks: Vec<u64>,
+}
 
 /// The keys seen in the objects being read, for finding a key repeated in
 /// one object. Both readers use it; it lives in the record's scratch.
